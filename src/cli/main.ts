@@ -1,0 +1,171 @@
+import { Command, CommanderError, Option } from "commander";
+import { ExitCode } from "../exit-codes.js";
+import { SpillwayError, UsageError } from "../errors.js";
+import { LocalConfigChecker, detectVersion } from "../check/index.js";
+import { formatFidelity, parseVersion, render, versionText, DEFAULT_VERSIONS, type Version } from "../render/index.js";
+import { loadSpecFile, type LoadedSpec } from "../spec/load.js";
+import { formatDiagnostics, SpecError } from "../spec/diagnostics.js";
+import type { Target } from "../spec/model.js";
+import { specJsonSchema } from "../spec/schema.js";
+import { writeAll } from "./output.js";
+import { PACKAGE_VERSION } from "./package-info.js";
+
+export interface Io {
+  out: (text: string) => void;
+  err: (text: string) => void;
+}
+
+const defaultIo: Io = {
+  out: (t) => process.stdout.write(t),
+  err: (t) => process.stderr.write(t),
+};
+
+const FILE_NAME: Record<Target, string> = { haproxy: "haproxy.cfg", nginx: "nginx.conf" };
+
+function versionOption(target: Target) {
+  return new Option(`--${target}-version <x.y[.z]>`, `render for this ${target} version instead of the installed one`).argParser((v) => {
+    const parsed = parseVersion(v);
+    if (!parsed) throw new UsageError(`--${target}-version ${JSON.stringify(v)} is not a version such as ${versionText(DEFAULT_VERSIONS[target])}`);
+    return parsed;
+  });
+}
+
+function targetOption() {
+  return new Option("-t, --target <target...>", "only these proxies (default: the spec's targets)").choices(["haproxy", "nginx"]);
+}
+
+/** Versions from the flags, else the installed binaries, else Debian 12's. */
+async function resolveVersions(opts: { haproxyVersion?: Version; nginxVersion?: Version }, io: Io, quiet: boolean) {
+  const versions = {} as Record<Target, Version>;
+  for (const target of ["haproxy", "nginx"] as const) {
+    const given = target === "haproxy" ? opts.haproxyVersion : opts.nginxVersion;
+    if (given) {
+      versions[target] = given;
+      continue;
+    }
+    const found = await detectVersion(target);
+    versions[target] = found?.version ?? DEFAULT_VERSIONS[target];
+    if (!found && !quiet) io.err(`note: ${target} is not installed; rendering for ${target} ${versionText(DEFAULT_VERSIONS[target])} (use --${target}-version to choose)\n`);
+  }
+  return versions;
+}
+
+function selectTargets(spec: LoadedSpec, requested: Target[] | undefined): Target[] {
+  if (!requested) return spec.model.targets;
+  return [...new Set(requested)];
+}
+
+function printWarnings(spec: LoadedSpec, io: Io) {
+  if (spec.warnings.length > 0) io.err(`${formatDiagnostics(spec.warnings)}\n`);
+}
+
+export function buildProgram(io: Io, setExit: (code: number) => void): Command {
+  const program = new Command("spillway")
+    .description("Generate, check and verify HAProxy and nginx connection-limit routing from one YAML spec.")
+    .version(PACKAGE_VERSION, "-V, --version")
+    .showSuggestionAfterError(true)
+    .configureOutput({ writeOut: io.out, writeErr: io.err })
+    .exitOverride()
+    .addHelpText(
+      "after",
+      "\nExit codes: 0 ok, 1 usage error, 2 invalid spec or config, 3 runtime or infrastructure failure, 4 an expectation failed.",
+    );
+
+  program
+    .command("render")
+    .description("render haproxy.cfg and nginx.conf from a spec, and say where nginx only approximates HAProxy")
+    .argument("<spec>", "spec file (YAML)")
+    .requiredOption("-o, --out <dir>", "directory to write haproxy.cfg and nginx.conf into, or - for stdout")
+    .addOption(targetOption())
+    .addOption(versionOption("haproxy"))
+    .addOption(versionOption("nginx"))
+    .option("-q, --quiet", "do not print the fidelity report")
+    .action(async (file: string, opts: { out: string; target?: Target[]; haproxyVersion?: Version; nginxVersion?: Version; quiet?: boolean }) => {
+      const spec = loadSpecFile(file);
+      printWarnings(spec, io);
+      const targets = selectTargets(spec, opts.target);
+      const versions = await resolveVersions(opts, io, opts.quiet ?? false);
+      const rendered = render(spec.model, { versions, generator: PACKAGE_VERSION });
+      const files = Object.fromEntries(targets.map((t) => [FILE_NAME[t], rendered[t]]));
+      if (opts.out === "-") {
+        io.out(targets.map((t) => (targets.length > 1 ? `# ==> ${FILE_NAME[t]} <==\n${rendered[t]}` : rendered[t])).join("\n"));
+      } else {
+        const written = await writeAll(opts.out, files);
+        io.err(`wrote ${written.join(", ")}\n`);
+      }
+      if (!opts.quiet) io.err(`${formatFidelity(rendered.fidelity, targets)}\n`);
+      setExit(ExitCode.Ok);
+    });
+
+  program
+    .command("check")
+    .description("render the spec and run the real `haproxy -c` and `nginx -t` on the result")
+    .argument("<spec>", "spec file (YAML)")
+    .addOption(targetOption())
+    .addOption(versionOption("haproxy"))
+    .addOption(versionOption("nginx"))
+    .action(async (file: string, opts: { target?: Target[]; haproxyVersion?: Version; nginxVersion?: Version }) => {
+      const spec = loadSpecFile(file);
+      printWarnings(spec, io);
+      const targets = selectTargets(spec, opts.target);
+      const versions = await resolveVersions(opts, io, false);
+      const rendered = render(spec.model, { versions, generator: PACKAGE_VERSION });
+      const checker = new LocalConfigChecker();
+      let failed = 0;
+      for (const target of targets) {
+        const result = await checker.check(target, rendered[target]);
+        if (result.ok) {
+          io.out(`${target} ${versionText(versions[target])}: ${FILE_NAME[target]} is valid\n`);
+          continue;
+        }
+        failed++;
+        io.err(`${target} ${versionText(versions[target])} rejected the rendered ${FILE_NAME[target]}:\n${result.output}\n`);
+        for (const p of result.places) {
+          io.err(`  ${FILE_NAME[target]}:${p.configLine}: ${p.text}\n    produced by ${p.origin ?? "spillway's fixed part of the config"}\n`);
+        }
+      }
+      setExit(failed > 0 ? ExitCode.InvalidSpec : ExitCode.Ok);
+    });
+
+  program
+    .command("schema")
+    .description("print the JSON Schema of the spec (for editors: # yaml-language-server: $schema=...)")
+    .option("-o, --out <file>", "write to this file instead of stdout")
+    .action(async (opts: { out?: string }) => {
+      const text = `${JSON.stringify(specJsonSchema(), null, 2)}\n`;
+      if (opts.out) {
+        const { dirname, basename } = await import("node:path");
+        await writeAll(dirname(opts.out), { [basename(opts.out)]: text });
+      } else io.out(text);
+      setExit(ExitCode.Ok);
+    });
+
+  return program;
+}
+
+/** Runs the CLI and returns the exit code; user errors never show a stack trace. */
+export async function main(argv: string[], io: Io = defaultIo): Promise<number> {
+  let code: number = ExitCode.Ok;
+  const program = buildProgram(io, (c) => {
+    code = c;
+  });
+  if (argv.length === 0) {
+    io.err(program.helpInformation());
+    return ExitCode.Usage;
+  }
+  try {
+    await program.parseAsync(argv, { from: "user" });
+    return code;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.code === "commander.helpDisplayed" || err.code === "commander.version" || err.code === "commander.help") return ExitCode.Ok;
+      return ExitCode.Usage;
+    }
+    if (err instanceof SpillwayError) {
+      io.err(`${err instanceof SpecError ? "" : "spillway: "}${err.message}\n${err.hint ? `${err.hint}\n` : ""}`);
+      return err.exitCode;
+    }
+    io.err(`spillway: internal error (please report it): ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    return ExitCode.Infrastructure;
+  }
+}

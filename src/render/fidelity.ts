@@ -1,0 +1,63 @@
+import type { Target } from "../spec/model.js";
+
+export type FidelityLevel = "exact" | "approximate" | "unsupported";
+
+/** How faithfully one target renders one construct of the spec. */
+export interface FidelityNote {
+  target: Target;
+  /** Spec path of the construct, e.g. `frontends.webserver.rules[0]`. */
+  construct: string;
+  /** The construct in a few words, e.g. `maxconn 310`. */
+  what: string;
+  level: FidelityLevel;
+  /** How the target renders it and, when not exact, how it differs. */
+  detail: string;
+}
+
+export interface FidelityEntry {
+  construct: string;
+  what: string;
+  haproxy: { level: FidelityLevel; detail: string } | null;
+  nginx: { level: FidelityLevel; detail: string } | null;
+}
+
+/** Groups notes by construct, in the order constructs first appear. */
+export function fidelityReport(notes: readonly FidelityNote[]): FidelityEntry[] {
+  const byKey = new Map<string, FidelityEntry>();
+  for (const n of notes) {
+    const key = `${n.construct}\u0000${n.what}`;
+    let entry = byKey.get(key);
+    if (!entry) {
+      entry = { construct: n.construct, what: n.what, haproxy: null, nginx: null };
+      byKey.set(key, entry);
+    }
+    entry[n.target] = { level: n.level, detail: n.detail };
+  }
+  return [...byKey.values()];
+}
+
+const MARK: Record<FidelityLevel, string> = { exact: "exact", approximate: "APPROX", unsupported: "UNSUPPORTED" };
+
+/** The fidelity report as text for a terminal: one block per construct, the differences spelled out. */
+export function formatFidelity(entries: readonly FidelityEntry[], targets: readonly Target[]): string {
+  const lines: string[] = ["Fidelity (how each proxy renders each construct):"];
+  for (const e of entries) {
+    const cells = targets.map((t) => {
+      const c = e[t];
+      return c ? `${t}: ${MARK[c.level]}` : `${t}: -`;
+    });
+    lines.push(`  ${e.construct}  ${e.what}`);
+    lines.push(`      ${cells.join("   ")}`);
+    for (const t of targets) {
+      const c = e[t];
+      if (c && c.level !== "exact") lines.push(`      ${t}: ${c.detail}`);
+    }
+  }
+  const counts = { approximate: 0, unsupported: 0 };
+  for (const e of entries) for (const t of targets) {
+    const c = e[t];
+    if (c && c.level !== "exact") counts[c.level]++;
+  }
+  lines.push(`  ${counts.approximate} approximate, ${counts.unsupported} unsupported.`);
+  return lines.join("\n");
+}

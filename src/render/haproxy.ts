@@ -1,0 +1,198 @@
+import { toDnf, type Comparison } from "../spec/condition.js";
+import { formatDuration } from "../spec/duration.js";
+import type { Backend, Frontend, HostPort, Model } from "../spec/model.js";
+import type { FidelityNote } from "./fidelity.js";
+import { safeAddress, safeInt, safeName, safePath } from "./safe.js";
+import { atLeast, type Version } from "./version.js";
+
+export interface RuntimeRenderOptions {
+  /** Stamp each response with the connection count the proxy routed it on. */
+  stamp: boolean;
+  haproxyStatsSocket: string | null;
+  haproxyGlobalMaxconn: number | null;
+  nginxStatusListen: HostPort | null;
+  nginxWorkerConnections: number | null;
+  nginxRlimitNofile: number | null;
+}
+
+export const STAMP_HEADER = "x-spillway-proxy-conns";
+
+interface HaproxyView {
+  header: string;
+  global: { maxconn: string; tune: string[]; statsSocket: string | null };
+  frontends: {
+    name: string;
+    origin: string;
+    bind: string;
+    bindOptions: string;
+    maxconn: string | null;
+    timeouts: { name: string; value: string }[];
+    stamp: string | null;
+    acls: { origin: string; name: string; expr: string }[];
+    useBackends: { backend: string; condition: string }[];
+    defaultBackend: string;
+  }[];
+  backends: {
+    name: string;
+    origin: string;
+    balance: string;
+    timeouts: { name: string; value: string }[];
+    servers: { name: string; address: string; maxconn: string | null }[];
+  }[];
+}
+
+export function hostPort(hp: HostPort): string {
+  return safeAddress(hp.host.includes(":") ? `[${hp.host}]:${hp.port}` : `${hp.host}:${hp.port}`);
+}
+
+const HAPROXY_OP = { ">": "gt", ">=": "ge", "<": "lt", "<=": "le", "==": "eq" } as const;
+
+function fetchText(c: Comparison): string {
+  return c.metric.kind === "fe_conn" ? "fe_conn" : `${c.metric.kind}(${safeName(c.metric.backend)})`;
+}
+
+function aclContentName(c: Comparison): string {
+  const metric = c.metric.kind === "fe_conn" ? "fe_conn" : `${c.metric.kind}_${c.metric.backend}`;
+  return `${metric}_${HAPROXY_OP[c.op]}_${c.value}`;
+}
+
+/** Timeouts of the server side come from the frontends that route to a backend: the longest wins. */
+export function backendTimeouts(model: Model, backend: Backend): { connectMs: number; serverMs: number; sources: Frontend[] } {
+  const sources = model.frontends.filter((f) => f.defaultBackend === backend.name || f.rules.some((r) => r.useBackend === backend.name));
+  const from = sources.length > 0 ? sources : model.frontends;
+  return {
+    connectMs: Math.max(...from.map((f) => f.timeouts.connectMs)),
+    serverMs: Math.max(...from.map((f) => f.timeouts.serverMs)),
+    sources,
+  };
+}
+
+export function buildHaproxyView(model: Model, version: Version, runtime: RuntimeRenderOptions | null, header: string): { view: HaproxyView; notes: FidelityNote[] } {
+  const notes: FidelityNote[] = [];
+  const note = (construct: string, what: string, level: FidelityNote["level"], detail: string) =>
+    notes.push({ target: "haproxy", construct, what, level, detail });
+
+  const tune: string[] = [];
+  const streamValues = [...new Set(model.frontends.filter((f) => f.http2.enabled && f.http2.maxConcurrentStreams !== null).map((f) => f.http2.maxConcurrentStreams!))];
+  if (streamValues.length > 0) {
+    const value = Math.max(...streamValues);
+    const perFrontend = atLeast(version, 2, 7);
+    tune.push(`${perFrontend ? "tune.h2.fe.max-concurrent-streams" : "tune.h2.max-concurrent-streams"} ${safeInt(value)}`);
+    for (const f of model.frontends) {
+      if (f.http2.maxConcurrentStreams === null) continue;
+      const shared = streamValues.length > 1;
+      note(`frontends.${f.name}.http2`, `max_concurrent_streams ${f.http2.maxConcurrentStreams}`, shared || !perFrontend ? "approximate" : "exact",
+        `${perFrontend ? "tune.h2.fe.max-concurrent-streams" : "tune.h2.max-concurrent-streams"} ${value} (global)` +
+          (perFrontend ? "" : "; before HAProxy 2.7 this setting also limits HTTP/2 connections to servers") +
+          (shared ? `; HAProxy has one value for all frontends, so the largest (${value}) applies to every frontend` : ""));
+    }
+  }
+  const totalStreams = model.frontends.filter((f) => f.keepAliveRequests !== null);
+  if (totalStreams.length > 0) {
+    const value = Math.max(...totalStreams.map((f) => f.keepAliveRequests!));
+    const has = atLeast(version, 2, 9);
+    if (has) tune.push(`tune.h2.fe.max-total-streams ${safeInt(value)}`);
+    for (const f of totalStreams) {
+      note(`frontends.${f.name}.keep_alive`, `requests ${f.keepAliveRequests}`, has ? "approximate" : "unsupported",
+        has
+          ? `tune.h2.fe.max-total-streams ${value} (global): HTTP/2 connections are closed after that many streams; HTTP/1.1 connections are never closed by count`
+          : "HAProxy before 2.9 cannot close a client connection after a number of requests; connections stay open until the keep-alive timeout");
+    }
+  }
+
+  for (const f of model.frontends.filter((x) => x.keepAliveRequests === null)) {
+    note(`frontends.${f.name}.keep_alive`, "requests unlimited", "exact", "HAProxy never closes a client connection after a number of requests");
+  }
+  for (const b of model.backends) {
+    note(`backends.${b.name}`, `keepalive ${b.keepalive}`, "approximate", "HAProxy keeps idle server connections and reuses them on its own (http-reuse safe); their number is not set");
+  }
+
+  const frontendMaxconn = model.frontends.reduce((sum, f) => sum + (f.maxconn ?? 2000), 0);
+  const globalMaxconn = runtime?.haproxyGlobalMaxconn ?? Math.max(frontendMaxconn, 256);
+
+  const frontends = model.frontends.map((f) => {
+    const fpath = `frontends.${f.name}`;
+    const acls: HaproxyView["frontends"][number]["acls"] = [];
+    const aclByName = new Map<string, string>();
+    const useBackends = f.rules.map((rule) => {
+      const alternatives = toDnf(rule.condition);
+      const singleAtom = alternatives.length === 1 && alternatives[0]!.length === 1;
+      let k = 0;
+      const terms = alternatives.map((alt) =>
+        alt
+          .map((c) => {
+            k++;
+            const expr = `${fetchText(c)} ${HAPROXY_OP[c.op]} ${safeInt(c.value)}`;
+            let name = rule.name ? (singleAtom ? rule.name : `${rule.name}_${k}`) : aclContentName(c);
+            while (aclByName.has(name) && aclByName.get(name) !== expr) name = `${name}_`;
+            if (!aclByName.has(name)) {
+              aclByName.set(name, expr);
+              acls.push({ origin: `${rule.origin.path} (line ${rule.origin.line})`, name: safeName(name), expr });
+            }
+            return name;
+          })
+          .join(" "),
+      );
+      note(rule.origin.path, `if ${rule.text} use ${rule.useBackend}`, "exact",
+        `acl + use_backend ${rule.useBackend} if ${terms.join(" || ")}; fe_conn counts this frontend's established connections, including the one being routed`);
+      return { backend: safeName(rule.useBackend), condition: terms.join(" || ") };
+    });
+    if (f.maxconn !== null) note(fpath, `maxconn ${f.maxconn}`, "exact", "frontend maxconn: connections beyond it wait in the kernel's accept queue");
+    note(`${fpath}.bind`, `bind ${f.bind.host}:${f.bind.port}`, "exact",
+      f.http2.enabled ? "one port for HTTP/1.1 and h2c (HAProxy detects the HTTP/2 preface)" : "HTTP/1.1 only (proto h1)");
+    note(`${fpath}.timeouts`, "timeouts", "exact", "timeout client, http-request, http-keep-alive (frontend); connect, server (backends)");
+    return {
+      name: safeName(f.name),
+      origin: `${fpath} (line ${f.origin.line})`,
+      bind: hostPort(f.bind),
+      bindOptions: f.http2.enabled ? "" : " proto h1",
+      maxconn: f.maxconn === null ? null : safeInt(f.maxconn),
+      timeouts: [
+        { name: "client", value: formatDuration(f.timeouts.clientMs) },
+        { name: "http-request", value: formatDuration(f.timeouts.httpRequestMs) },
+        { name: "http-keep-alive", value: formatDuration(f.timeouts.httpKeepAliveMs) },
+      ],
+      stamp: runtime?.stamp ? STAMP_HEADER : null,
+      acls,
+      useBackends,
+      defaultBackend: safeName(f.defaultBackend),
+    };
+  });
+
+  const backends = model.backends.map((b) => {
+    const t = backendTimeouts(model, b);
+    const bpath = `backends.${b.name}`;
+    if (b.maxconn !== null || b.servers.some((s) => s.maxconn !== null)) {
+      note(bpath, `maxconn ${b.maxconn ?? "per server"}`, "exact", "server maxconn: requests beyond it wait in the backend queue until timeout queue");
+    }
+    note(bpath, `balance ${b.balance}`, "exact", `balance ${b.balance}`);
+    return {
+      name: safeName(b.name),
+      origin: `${bpath} (line ${b.origin.line})`,
+      balance: b.balance,
+      timeouts: [
+        { name: "connect", value: formatDuration(t.connectMs) },
+        { name: "server", value: formatDuration(t.serverMs) },
+      ],
+      servers: b.servers.map((s) => ({
+        name: safeName(s.name),
+        address: hostPort(s.address),
+        maxconn: s.maxconn === null ? null : safeInt(s.maxconn),
+      })),
+    };
+  });
+
+  return {
+    view: {
+      header,
+      global: {
+        maxconn: safeInt(globalMaxconn),
+        tune,
+        statsSocket: runtime?.haproxyStatsSocket ? safePath(runtime.haproxyStatsSocket) : null,
+      },
+      frontends,
+      backends,
+    },
+    notes,
+  };
+}

@@ -1,0 +1,152 @@
+import { conditionText } from "../spec/condition.js";
+import { formatDuration } from "../spec/duration.js";
+import { complement, feConnSet, intersect } from "../spec/intervals.js";
+import type { Model } from "../spec/model.js";
+import type { FidelityNote } from "./fidelity.js";
+import { backendTimeouts, hostPort, STAMP_HEADER, type RuntimeRenderOptions } from "./haproxy.js";
+import { intervalsRegex } from "./int-regex.js";
+import { safeInt, safeName, safeRegex } from "./safe.js";
+import { atLeast, type Version } from "./version.js";
+
+/** nginx closes a client connection after keepalive_requests; HAProxy never does, so this mirrors HAProxy unless the spec sets one. */
+export const NGINX_UNLIMITED_REQUESTS = 10_000_000;
+
+interface NginxView {
+  header: string;
+  workerConnections: string;
+  rlimitNofile: string | null;
+  upstreams: { name: string; origin: string; method: string | null; keepalive: string; servers: { address: string; maxConns: string | null }[] }[];
+  servers: {
+    name: string;
+    origin: string;
+    listen: string;
+    listenHttp2: boolean;
+    http2On: boolean;
+    maxStreams: string | null;
+    keepaliveTimeout: string;
+    keepaliveRequests: string;
+    clientHeaderTimeout: string;
+    clientTimeout: string;
+    connectTimeout: string;
+    serverTimeout: string;
+    connsVar: string;
+    routeVar: string | null;
+    defaultBackend: string;
+    routes: { origin: string; regex: string; backend: string }[];
+    stamp: string | null;
+  }[];
+  status: { listen: string } | null;
+}
+
+const UPSTREAM_METHOD = { roundrobin: null, leastconn: "least_conn", source: "ip_hash", random: "random", first: null } as const;
+
+export function buildNginxView(model: Model, version: Version, runtime: RuntimeRenderOptions | null, header: string): { view: NginxView; notes: FidelityNote[] } {
+  const notes: FidelityNote[] = [];
+  const note = (construct: string, what: string, level: FidelityNote["level"], detail: string) =>
+    notes.push({ target: "nginx", construct, what, level, detail });
+  const http2Directive = atLeast(version, 1, 25, 1);
+
+  const servers = model.frontends.map((f) => {
+    const fpath = `frontends.${f.name}`;
+    const connsVar = `spillway_${f.name.replace(/-/g, "_")}_conns`;
+    const routes: NginxView["servers"][number]["routes"] = [];
+    let reachable = [{ lo: 1, hi: Infinity }];
+    for (const rule of f.rules) {
+      const set = feConnSet(rule.condition);
+      const what = `if ${rule.text} use ${rule.useBackend}`;
+      if (!set) {
+        note(rule.origin.path, what, "unsupported",
+          `nginx has no per-backend connection count or server health in a variable (be_conn, nbsrv): the rule '${conditionText(rule.condition)}' is left out and never fires on nginx`);
+        continue;
+      }
+      const own = intersect(set, reachable);
+      reachable = intersect(reachable, complement(set));
+      if (own.length === 0) {
+        note(rule.origin.path, what, "unsupported", "an earlier rule already takes every connection count this rule matches; nothing is rendered for it");
+        continue;
+      }
+      routes.push({ origin: `${rule.origin.path} (line ${rule.origin.line})`, regex: safeRegex(intervalsRegex(own)), backend: safeName(rule.useBackend) });
+      note(rule.origin.path, what, "approximate",
+        "map on $connections_active (stub_status module) read when the request's rewrite phase runs. It counts every client connection of the whole nginx instance " +
+          "(all server blocks and workers, idle keep-alive connections included), not one frontend's, and under HTTP/2 it is re-read for every request, as HAProxy's fe_conn is");
+    }
+    if (f.maxconn !== null) {
+      note(fpath, `maxconn ${f.maxconn}`, "unsupported",
+        "open-source nginx has no per-listener connection cap that queues like HAProxy's maxconn (limit_conn rejects with 503 and counts requests in progress); not rendered, so nginx accepts connections beyond it");
+    }
+    note(`${fpath}.bind`, `bind ${f.bind.host}:${f.bind.port}`, !f.http2.enabled || http2Directive ? "exact" : "approximate",
+      !f.http2.enabled
+        ? "HTTP/1.1 only"
+        : http2Directive
+          ? "listen + http2 on: one port for HTTP/1.1 and h2c"
+          : "listen ... http2: before nginx 1.25.1 a cleartext HTTP/2 port speaks only h2c (prior knowledge); HTTP/1.1 clients fail on it");
+    note(`${fpath}.timeouts`, "timeouts", "approximate",
+      "http_keep_alive -> keepalive_timeout, http_request -> client_header_timeout, client -> client_body_timeout and send_timeout (per operation, not whole-connection inactivity), connect -> proxy_connect_timeout, server -> proxy_read_timeout and proxy_send_timeout");
+    if (f.http2.enabled && f.http2.maxConcurrentStreams !== null) {
+      note(`${fpath}.http2`, `max_concurrent_streams ${f.http2.maxConcurrentStreams}`, "exact", "http2_max_concurrent_streams in the server block");
+    }
+    note(`${fpath}.keep_alive`, `requests ${f.keepAliveRequests ?? "unlimited"}`, "exact",
+      `keepalive_requests ${f.keepAliveRequests ?? NGINX_UNLIMITED_REQUESTS}` + (f.keepAliveRequests === null ? " (nginx's default of 1000 would close busy connections that HAProxy keeps)" : ""));
+    const t = backendTimeouts(model, model.backends.find((b) => b.name === f.defaultBackend)!);
+    return {
+      name: safeName(f.name),
+      origin: `${fpath} (line ${f.origin.line})`,
+      listen: hostPort(f.bind),
+      listenHttp2: f.http2.enabled && !http2Directive,
+      http2On: f.http2.enabled && http2Directive,
+      maxStreams: f.http2.enabled && f.http2.maxConcurrentStreams !== null ? safeInt(f.http2.maxConcurrentStreams) : null,
+      keepaliveTimeout: formatDuration(f.timeouts.httpKeepAliveMs),
+      keepaliveRequests: safeInt(f.keepAliveRequests ?? NGINX_UNLIMITED_REQUESTS),
+      clientHeaderTimeout: formatDuration(f.timeouts.httpRequestMs),
+      clientTimeout: formatDuration(f.timeouts.clientMs),
+      connectTimeout: formatDuration(Math.max(f.timeouts.connectMs, t.connectMs)),
+      serverTimeout: formatDuration(Math.max(f.timeouts.serverMs, t.serverMs)),
+      connsVar,
+      routeVar: routes.length > 0 ? `spillway_${f.name.replace(/-/g, "_")}_backend` : null,
+      defaultBackend: safeName(f.defaultBackend),
+      routes,
+      stamp: runtime?.stamp ? STAMP_HEADER : null,
+    };
+  });
+
+  const upstreams = model.backends.map((b) => {
+    const bpath = `backends.${b.name}`;
+    const method = UPSTREAM_METHOD[b.balance];
+    note(bpath, `balance ${b.balance}`, b.balance === "roundrobin" || b.balance === "leastconn" ? "exact" : b.balance === "first" ? "unsupported" : "approximate",
+      b.balance === "first"
+        ? "nginx has no 'first' method (fill the first server up to maxconn); rendered as round robin"
+        : b.balance === "source"
+          ? "ip_hash: hashes the client address like HAProxy's source, but with another hash, so clients map to other servers"
+          : b.balance === "random"
+            ? "random: nginx picks uniformly; HAProxy's random uses consistent hashing over weights"
+            : method ?? "round robin");
+    if (b.servers.some((s) => s.maxconn !== null)) {
+      note(bpath, `maxconn ${b.maxconn ?? "per server"}`, "approximate",
+        "max_conns on each server (shared through a zone): open-source nginx has no queue, so a request arriving when every server is at max_conns fails with 502 instead of waiting as in HAProxy");
+    }
+    note(bpath, `keepalive ${b.keepalive}`, "exact", `keepalive ${b.keepalive}: idle upstream connections kept per worker (HAProxy reuses server connections on its own)`);
+    return {
+      name: safeName(b.name),
+      origin: `${bpath} (line ${b.origin.line})`,
+      method,
+      keepalive: safeInt(b.keepalive),
+      servers: b.servers.map((s) => ({ address: hostPort(s.address), maxConns: s.maxconn === null ? null : safeInt(s.maxconn) })),
+    };
+  });
+
+  const frontendConnections = model.frontends.reduce((sum, f) => sum + (f.maxconn ?? 2000), 0);
+  const upstreamConnections = model.backends.reduce((sum, b) => sum + b.servers.reduce((s, srv) => s + (srv.maxconn ?? 256), 0), 0);
+  const workerConnections = runtime?.nginxWorkerConnections ?? Math.min(16_384, Math.max(1024, frontendConnections + upstreamConnections + 64));
+
+  return {
+    view: {
+      header,
+      workerConnections: safeInt(workerConnections),
+      rlimitNofile: runtime?.nginxRlimitNofile ? safeInt(runtime.nginxRlimitNofile) : null,
+      upstreams,
+      servers,
+      status: runtime?.nginxStatusListen ? { listen: hostPort(runtime.nginxStatusListen) } : null,
+    },
+    notes,
+  };
+}

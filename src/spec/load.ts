@@ -1,0 +1,381 @@
+import { readFileSync } from "node:fs";
+import { UsageError } from "../errors.js";
+import { comparisons, ConditionSyntaxError, conditionText, parseCondition, toDnf, type Condition } from "./condition.js";
+import { didYouMean, pathText, SpecError, type Diagnostic } from "./diagnostics.js";
+import { parseDuration } from "./duration.js";
+import { comparisonInterval, feConnSet, intersect, intervalsText } from "./intervals.js";
+import {
+  DEFAULT_TIMEOUTS,
+  type Backend,
+  type Expectations,
+  type Frontend,
+  type HostPort,
+  type LoadSpec,
+  type Model,
+  type Rule,
+  type Scenario,
+  type Server,
+  type Target,
+  type Threshold,
+  type ThresholdOp,
+} from "./model.js";
+import { EXPECTATION_PATTERN, TARGETS, type BackendInput, type ExpectInput, type FrontendInput, type LoadInput, type ScenarioInput, type SpecInput } from "./schema.js";
+import { locate, locateInScalar, offsetPosition, parseSource, type SpecSource } from "./source.js";
+import { validateShape } from "./validate.js";
+
+export interface LoadedSpec {
+  model: Model;
+  warnings: Diagnostic[];
+}
+
+/** Reads and validates a spec file. Throws SpecError (exit 2) listing every problem. */
+export function loadSpecFile(file: string): LoadedSpec {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new UsageError(
+      code === "ENOENT" ? `spec file not found: ${file}` : `cannot read spec file ${file}: ${(err as Error).message}`,
+      "Pass the path of a spillway YAML spec, e.g. fixtures/classic.yaml.",
+    );
+  }
+  return loadSpecText(text, file);
+}
+
+export function loadSpecText(text: string, file: string): LoadedSpec {
+  const source = parseSource(text, file);
+  const yamlDiagnostics: Diagnostic[] = [...source.doc.errors, ...source.doc.warnings].map((e) => {
+    const pos = offsetPosition(source, e.pos[0]);
+    return {
+      severity: e.name === "YAMLWarning" ? "warning" : "error",
+      message: `YAML: ${e.message.split("\n")[0]}`,
+      path: "",
+      file,
+      line: pos.line,
+      col: pos.col,
+    } satisfies Diagnostic;
+  });
+  if (yamlDiagnostics.some((d) => d.severity === "error")) throw new SpecError(yamlDiagnostics);
+  const data: unknown = source.doc.toJS({ maxAliasCount: 100 });
+  if (data === null || data === undefined) {
+    throw new SpecError([{ severity: "error", message: "the spec is empty", path: "", file, line: 1, col: 1, hint: "Start with `version: 1`, then frontends and backends (see fixtures/classic.yaml)." }]);
+  }
+  const shape = validateShape(source, data);
+  if (!shape.ok) throw new SpecError(sortDiagnostics([...yamlDiagnostics, ...shape.diagnostics]));
+  const builder = new ModelBuilder(source, shape.data);
+  const model = builder.build();
+  const diagnostics = sortDiagnostics([...yamlDiagnostics, ...builder.diagnostics]);
+  if (diagnostics.some((d) => d.severity === "error")) throw new SpecError(diagnostics);
+  return { model, warnings: diagnostics };
+}
+
+/** In file order, each problem once (expectations are built per target and may repeat one). */
+function sortDiagnostics(list: Diagnostic[]): Diagnostic[] {
+  const seen = new Set<string>();
+  return list
+    .filter((d) => {
+      const key = `${d.line}:${d.col}:${d.message}`;
+      if (seen.has(key)) return false;
+      seen.add(key);
+      return true;
+    })
+    .sort((a, b) => a.line - b.line || a.col - b.col);
+}
+
+function parseHostPort(text: string): HostPort {
+  const idx = text.lastIndexOf(":");
+  let host = text.slice(0, idx);
+  if (host.startsWith("[") && host.endsWith("]")) host = host.slice(1, -1);
+  return { host, port: Number(text.slice(idx + 1)) };
+}
+
+export function parseThreshold(text: string, defaultUnit: Threshold["unit"]): Threshold {
+  const m = EXPECTATION_PATTERN.exec(text);
+  if (!m) throw new Error(`not a threshold: ${text}`);
+  const op = (m[1] === "=" || m[1] === undefined ? "==" : m[1]) as ThresholdOp;
+  const unitText = m[3];
+  let value = Number(m[2]);
+  let unit: Threshold["unit"] = defaultUnit;
+  if (unitText === "%") unit = "percent";
+  else if (unitText === "ms" || unitText === "s" || unitText === "m") {
+    unit = "ms";
+    value *= unitText === "s" ? 1000 : unitText === "m" ? 60_000 : 1;
+  }
+  return { op, value, unit, text: text.trim() };
+}
+
+class ModelBuilder {
+  readonly diagnostics: Diagnostic[] = [];
+  constructor(
+    private readonly source: SpecSource,
+    private readonly spec: SpecInput,
+  ) {}
+
+  private report(severity: Diagnostic["severity"], path: PropertyKey[], message: string, opts: { key?: boolean; hint?: string; offset?: number } = {}) {
+    const pos = opts.offset !== undefined ? locateInScalar(this.source, path, opts.offset) : locate(this.source, path, opts);
+    this.diagnostics.push({ severity, message, path: pathText(path), file: this.source.file, line: pos.line, col: pos.col, ...(opts.hint ? { hint: opts.hint } : {}) });
+  }
+
+  private origin(path: PropertyKey[]) {
+    return { path: pathText(path), line: locate(this.source, path, { key: true }).line };
+  }
+
+  build(): Model {
+    const spec = this.spec;
+    const stubs = { host: spec.stubs?.host ?? "127.0.0.1", basePort: spec.stubs?.base_port ?? 9001 };
+    if (!stubs.host.startsWith("127.")) this.report("error", ["stubs", "host"], "stubs must listen on loopback (127.0.0.0/8)");
+    const targets: Target[] = spec.targets ? [...new Set(spec.targets)] : [...TARGETS];
+    const backends = this.buildBackends(spec.backends, stubs);
+    const backendNames = new Set(backends.map((b) => b.name));
+    const frontends = Object.entries(spec.frontends).map(([name, f]) => this.buildFrontend(name, f, backendNames, backends));
+    if (frontends.length === 0) this.report("error", ["frontends"], "at least one frontend is needed");
+    if (backends.length === 0) this.report("error", ["backends"], "at least one backend is needed");
+    this.checkAddresses(frontends, backends);
+    this.checkUnusedBackends(frontends, backends);
+    const scenarios = Object.entries(spec.scenarios ?? {}).map(([name, s]) => this.buildScenario(name, s, targets, backendNames));
+    return { file: this.source.file, targets, stubs, frontends, backends, scenarios };
+  }
+
+  private buildBackends(input: Record<string, BackendInput>, stubs: { host: string; basePort: number }): Backend[] {
+    let nextPort = stubs.basePort;
+    return Object.entries(input).map(([name, b]) => {
+      const path = ["backends", name];
+      let servers: Server[];
+      if (typeof b.servers === "number") {
+        servers = [];
+        for (let i = 1; i <= b.servers; i++) {
+          if (nextPort > 65535) {
+            this.report("error", [...path, "servers"], `stub ports run past 65535 (base_port ${stubs.basePort})`, { hint: "Lower stubs.base_port." });
+            break;
+          }
+          servers.push({ name: `s${i}`, address: { host: stubs.host, port: nextPort++ }, maxconn: b.maxconn ?? null, stub: true });
+        }
+      } else {
+        const seen = new Set<string>();
+        servers = b.servers.map((s, i) => {
+          if (seen.has(s.name)) this.report("error", [...path, "servers", i, "name"], `server name '${s.name}' is used twice in backend '${name}'`);
+          seen.add(s.name);
+          return { name: s.name, address: parseHostPort(s.address), maxconn: s.maxconn ?? b.maxconn ?? null, stub: false };
+        });
+      }
+      const stub = b.stub ?? {};
+      return {
+        name,
+        balance: b.balance ?? "roundrobin",
+        maxconn: b.maxconn ?? null,
+        keepalive: b.keepalive ?? 64,
+        servers,
+        stub: {
+          latencyMs: stub.latency ? parseDuration(stub.latency) : 0,
+          bodyBytes: stub.body_bytes ?? null,
+          failureRate: stub.failure_rate ?? 0,
+          failureStatus: stub.failure_status ?? 503,
+        },
+        origin: this.origin(path),
+      };
+    });
+  }
+
+  private checkBackendRef(name: string, path: PropertyKey[], known: Set<string>, offset?: number) {
+    if (known.has(name)) return;
+    const guess = didYouMean(name, known);
+    this.report("error", path, `backend '${name}' is not defined${guess ? `; did you mean '${guess}'?` : ""}`, {
+      hint: `defined backends: ${[...known].join(", ") || "none"}`,
+      ...(offset !== undefined ? { offset } : {}),
+    });
+  }
+
+  private buildFrontend(name: string, f: FrontendInput, backendNames: Set<string>, backends: Backend[]): Frontend {
+    const path = ["frontends", name];
+    const t = f.timeouts ?? {};
+    const timeouts = {
+      clientMs: t.client ? parseDuration(t.client) : DEFAULT_TIMEOUTS.clientMs,
+      httpKeepAliveMs: t.http_keep_alive ? parseDuration(t.http_keep_alive) : DEFAULT_TIMEOUTS.httpKeepAliveMs,
+      httpRequestMs: t.http_request ? parseDuration(t.http_request) : DEFAULT_TIMEOUTS.httpRequestMs,
+      connectMs: t.connect ? parseDuration(t.connect) : DEFAULT_TIMEOUTS.connectMs,
+      serverMs: t.server ? parseDuration(t.server) : DEFAULT_TIMEOUTS.serverMs,
+    };
+    for (const [key, value] of Object.entries({ client: timeouts.clientMs, connect: timeouts.connectMs, server: timeouts.serverMs })) {
+      if (value === 0) this.report("error", [...path, "timeouts", key], `timeout ${key} of 0 would mean "wait forever"`, { hint: "Give a positive duration such as 30s." });
+    }
+    this.checkBackendRef(f.default_backend, [...path, "default_backend"], backendNames);
+    const rules: Rule[] = (f.rules ?? []).map((r, index) => {
+      const rpath = [...path, "rules", index];
+      let condition: Condition;
+      try {
+        condition = parseCondition(r.if);
+        toDnf(condition);
+      } catch (err) {
+        if (err instanceof ConditionSyntaxError) {
+          this.report("error", [...rpath, "if"], `in condition: ${err.message}`, { offset: err.offset });
+        } else {
+          this.report("error", [...rpath, "if"], `condition is too complex: ${(err as Error).message}`, { hint: "Split it into several rules." });
+        }
+        condition = { kind: "and", operands: [] };
+      }
+      for (const cmp of comparisons(condition)) {
+        if (cmp.metric.kind !== "fe_conn") {
+          const idx = r.if.indexOf(cmp.metric.backend);
+          this.checkBackendRef(cmp.metric.backend, [...rpath, "if"], backendNames, idx >= 0 ? idx : undefined);
+        }
+      }
+      this.checkBackendRef(r.use_backend, [...rpath, "use_backend"], backendNames);
+      return { index, name: r.name ?? null, text: r.if, condition, useBackend: r.use_backend, origin: this.origin(rpath) };
+    });
+    const frontend: Frontend = {
+      name,
+      bind: parseHostPort(f.bind),
+      maxconn: f.maxconn ?? null,
+      timeouts,
+      http2: { enabled: f.http2?.enabled ?? true, maxConcurrentStreams: f.http2?.max_concurrent_streams ?? null },
+      keepAliveRequests: f.keep_alive?.requests ?? null,
+      rules,
+      defaultBackend: f.default_backend,
+      origin: this.origin(path),
+    };
+    this.checkRuleReachability(frontend, backends);
+    return frontend;
+  }
+
+  /** A rule that can never fire, or one that always fires and hides what follows. */
+  private checkRuleReachability(f: Frontend, backends: Backend[]) {
+    const possible = [{ lo: 1, hi: f.maxconn ?? Infinity }];
+    const serverCount = new Map(backends.map((b) => [b.name, b.servers.length]));
+    f.rules.forEach((rule, i) => {
+      const rpath = ["frontends", f.name, "rules", i, "if"];
+      if (rule.condition.kind === "and" && rule.condition.operands.length === 0) return;
+      const alternatives = toDnf(rule.condition);
+      const satisfiable = alternatives.some((alt) => {
+        let fe = possible;
+        for (const cmp of alt) {
+          const set = comparisonInterval(cmp.op, cmp.value);
+          if (cmp.metric.kind === "fe_conn") fe = intersect(fe, set);
+          else if (cmp.metric.kind === "nbsrv") {
+            const n = serverCount.get(cmp.metric.backend);
+            if (n !== undefined && intersect([{ lo: 0, hi: n }], set).length === 0) return false;
+          }
+        }
+        return fe.length > 0;
+      });
+      if (!satisfiable) {
+        const limit = f.maxconn !== null ? ` with maxconn ${f.maxconn} (fe_conn is at most ${f.maxconn})` : "";
+        this.report("error", rpath, `rule can never fire: '${conditionText(rule.condition)}' is never true${limit}`, {
+          hint: f.maxconn !== null ? "Raise the frontend's maxconn above the threshold, or lower the threshold." : "Check the comparison values.",
+        });
+        return;
+      }
+      const set = feConnSet(rule.condition);
+      if (set && intervalsText(intersect(set, possible)) === intervalsText(possible)) {
+        this.report("warning", rpath, `rule always fires ('${conditionText(rule.condition)}' holds for every connection count): later rules and default_backend are never used`);
+      }
+    });
+  }
+
+  private checkAddresses(frontends: Frontend[], backends: Backend[]) {
+    const used = new Map<string, string>();
+    const claim = (hp: HostPort, owner: string, path: PropertyKey[]) => {
+      const key = `${hp.host}:${hp.port}`;
+      const prior = used.get(key) ?? used.get(`0.0.0.0:${hp.port}`) ?? (hp.host === "0.0.0.0" ? [...used.entries()].find(([k]) => k.endsWith(`:${hp.port}`))?.[1] : undefined);
+      if (prior) this.report("error", path, `${key} is used by both ${prior} and ${owner}`, { hint: "Give each frontend and stub its own port (see stubs.base_port)." });
+      else used.set(key, owner);
+    };
+    for (const f of frontends) claim(f.bind, `frontend '${f.name}'`, ["frontends", f.name, "bind"]);
+    for (const b of backends) for (const s of b.servers) if (s.stub) claim(s.address, `stub ${b.name}/${s.name}`, ["backends", b.name, "servers"]);
+  }
+
+  private checkUnusedBackends(frontends: Frontend[], backends: Backend[]) {
+    const used = new Set<string>();
+    for (const f of frontends) {
+      used.add(f.defaultBackend);
+      for (const r of f.rules) used.add(r.useBackend);
+    }
+    for (const b of backends) if (!used.has(b.name)) this.report("warning", ["backends", b.name], `backend '${b.name}' is not used by any frontend`, { key: true });
+  }
+
+  private buildScenario(name: string, s: ScenarioInput, specTargets: Target[], backendNames: Set<string>): Scenario {
+    const path = ["scenarios", name];
+    const targets = s.targets ? [...new Set(s.targets)] : specTargets;
+    s.targets?.forEach((t, i) => {
+      if (!specTargets.includes(t)) this.report("error", [...path, "targets", i], `target '${t}' is not among the spec's targets (${specTargets.join(", ")})`);
+    });
+    const load = this.buildLoad(s.load, [...path, "load"]);
+    const expect = {} as Record<Target, Expectations>;
+    for (const t of TARGETS) {
+      const merged: ExpectInput = { ...(s.expect ?? {}), ...(s.expect_by_target?.[t] ?? {}) };
+      const epath = s.expect_by_target?.[t] ? [...path, "expect_by_target", t] : [...path, "expect"];
+      expect[t] = this.buildExpect(merged, epath, backendNames, s.expect_by_target?.[t] ?? {}, [...path, "expect"]);
+    }
+    return { name, description: s.description ?? null, targets, load, expect, origin: this.origin(path) };
+  }
+
+  private buildLoad(l: LoadInput, path: PropertyKey[]): LoadSpec {
+    const protocol = l.protocol ?? "h2c";
+    const streams = l.streams ?? 1;
+    if ((protocol === "h1" || protocol === "h1-close") && streams > 1) {
+      this.report("error", [...path, "streams"], `HTTP/1.1 has one request in flight per connection; streams: ${streams} needs protocol h2c or h2`);
+    }
+    const bounded = l.requests !== undefined || l.duration !== undefined || l.stages !== undefined;
+    if (!bounded) {
+      this.report("error", path, "the load is unbounded: give requests, duration or stages", { key: true, hint: "For example `requests: 40000` or `duration: 30s`." });
+    }
+    if (l.connections > 15_000 && !l.source_addresses && !l.workers) {
+      this.report("warning", [...path, "connections"], `${l.connections} connections is close to this process's open-file limit`, { hint: "Spread them with `workers` (each worker thread still shares the process limit) or run several spillway processes." });
+    }
+    for (const [i, a] of (l.source_addresses ?? []).entries()) {
+      if (!a.startsWith("127.")) this.report("error", [...path, "source_addresses", i], `source address ${a} is not on loopback; spillway only drives load within 127.0.0.0/8`);
+    }
+    return {
+      protocol,
+      connections: l.connections,
+      streams,
+      connectRate: l.connect_rate ?? null,
+      requests: l.requests ?? null,
+      durationMs: l.duration ? parseDuration(l.duration) : null,
+      warmupMs: l.warmup ? parseDuration(l.warmup) : 0,
+      stages: (l.stages ?? []).map((st) => ({ durationMs: parseDuration(st.duration), target: st.target })),
+      arrivalRate: l.arrival_rate ?? null,
+      thinkTimeMs: l.think_time ? parseDuration(l.think_time) : 0,
+      keepAlive: {
+        closeAfterRequests: l.keep_alive?.close_after_requests ?? null,
+        closeAfterIdleMs: l.keep_alive?.close_after_idle ? parseDuration(l.keep_alive.close_after_idle) : null,
+      },
+      reconnect: l.reconnect ?? true,
+      sourceAddresses: l.source_addresses ?? [],
+      workers: l.workers ?? 1,
+      timeoutMs: l.timeout ? parseDuration(l.timeout) : 30_000,
+      path: l.path ?? "/",
+    };
+  }
+
+  private buildExpect(e: ExpectInput, path: PropertyKey[], backendNames: Set<string>, override: ExpectInput, basePath: PropertyKey[]): Expectations {
+    const where = (key: PropertyKey[], own: boolean) => (own ? [...path, ...key] : [...basePath, ...key]);
+    const threshold = (text: string, key: PropertyKey[], own: boolean, allowed: Threshold["unit"][], defaultUnit: Threshold["unit"]): Threshold => {
+      const t = parseThreshold(text, defaultUnit);
+      if (!allowed.includes(t.unit)) {
+        this.report("error", where(key, own), `'${text}' is ${t.unit === "ms" ? "a duration" : t.unit === "percent" ? "a percentage" : "a count"}; expected ${allowed.map((u) => (u === "ms" ? "a duration such as < 200ms" : u === "percent" ? "a percentage" : "a count")).join(" or ")}`);
+      }
+      if (t.unit === "percent" && t.value > 100) this.report("error", where(key, own), `a share cannot exceed 100% (found '${text}')`);
+      return t;
+    };
+    const backends: Record<string, Threshold> = {};
+    for (const [name, text] of Object.entries(e.backends ?? {})) {
+      const own = override.backends !== undefined;
+      this.checkBackendRef(name, where(["backends", name], own), backendNames);
+      backends[name] = threshold(text, ["backends", name], own, ["count", "percent"], "count");
+    }
+    const latency: Expectations["latency"] = {};
+    for (const key of ["p50", "p90", "p99", "max"] as const) {
+      const text = e.latency?.[key];
+      if (text !== undefined) latency[key] = threshold(text, ["latency", key], override.latency !== undefined, ["ms"], "ms");
+    }
+    return {
+      backends,
+      errors: e.errors !== undefined ? threshold(e.errors, ["errors"], override.errors !== undefined, ["count", "percent"], "count") : null,
+      unattributed: e.unattributed !== undefined ? threshold(e.unattributed, ["unattributed"], override.unattributed !== undefined, ["count", "percent"], "count") : null,
+      latency,
+      maxConnectionsSeen:
+        e.max_connections_seen !== undefined ? threshold(e.max_connections_seen, ["max_connections_seen"], override.max_connections_seen !== undefined, ["count"], "count") : null,
+    };
+  }
+}

@@ -1,0 +1,135 @@
+import type { Condition } from "./condition.js";
+import type { BALANCE, PROTOCOLS, TARGETS } from "./schema.js";
+
+/** The validated spec, with defaults applied and every duration in milliseconds. */
+
+export type Target = (typeof TARGETS)[number];
+export type Balance = (typeof BALANCE)[number];
+export type Protocol = (typeof PROTOCOLS)[number];
+
+export interface Origin {
+  /** Dotted spec path, e.g. `frontends.webserver`. */
+  path: string;
+  line: number;
+}
+
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+export interface Timeouts {
+  clientMs: number;
+  httpKeepAliveMs: number;
+  httpRequestMs: number;
+  connectMs: number;
+  serverMs: number;
+}
+
+export interface Rule {
+  index: number;
+  name: string | null;
+  text: string;
+  condition: Condition;
+  useBackend: string;
+  origin: Origin;
+}
+
+export interface Frontend {
+  name: string;
+  bind: HostPort;
+  maxconn: number | null;
+  timeouts: Timeouts;
+  http2: { enabled: boolean; maxConcurrentStreams: number | null };
+  keepAliveRequests: number | null;
+  rules: Rule[];
+  defaultBackend: string;
+  origin: Origin;
+}
+
+export interface StubBehaviour {
+  latencyMs: number;
+  bodyBytes: number | null;
+  failureRate: number;
+  failureStatus: number;
+}
+
+export interface Server {
+  name: string;
+  address: HostPort;
+  maxconn: number | null;
+  /** True when spillway runs a stub for this server (`servers: N`). */
+  stub: boolean;
+}
+
+export interface Backend {
+  name: string;
+  balance: Balance;
+  maxconn: number | null;
+  keepalive: number;
+  servers: Server[];
+  stub: StubBehaviour;
+  origin: Origin;
+}
+
+export type ThresholdOp = ">=" | ">" | "<=" | "<" | "==";
+
+export interface Threshold {
+  op: ThresholdOp;
+  value: number;
+  unit: "count" | "percent" | "ms";
+  text: string;
+}
+
+export interface Expectations {
+  backends: Record<string, Threshold>;
+  errors: Threshold | null;
+  unattributed: Threshold | null;
+  latency: Partial<Record<"p50" | "p90" | "p99" | "max", Threshold>>;
+  maxConnectionsSeen: Threshold | null;
+}
+
+export interface LoadSpec {
+  protocol: Protocol;
+  connections: number;
+  streams: number;
+  connectRate: number | null;
+  requests: number | null;
+  durationMs: number | null;
+  warmupMs: number;
+  stages: { durationMs: number; target: number }[];
+  arrivalRate: number | null;
+  thinkTimeMs: number;
+  keepAlive: { closeAfterRequests: number | null; closeAfterIdleMs: number | null };
+  reconnect: boolean;
+  sourceAddresses: string[];
+  workers: number;
+  timeoutMs: number;
+  path: string;
+}
+
+export interface Scenario {
+  name: string;
+  description: string | null;
+  targets: Target[];
+  load: LoadSpec;
+  expect: Record<Target, Expectations>;
+  origin: Origin;
+}
+
+export interface Model {
+  file: string;
+  targets: Target[];
+  stubs: { host: string; basePort: number };
+  frontends: Frontend[];
+  backends: Backend[];
+  scenarios: Scenario[];
+}
+
+export const DEFAULT_TIMEOUTS: Timeouts = {
+  clientMs: 30_000,
+  httpKeepAliveMs: 10_000,
+  httpRequestMs: 10_000,
+  connectMs: 5_000,
+  serverMs: 30_000,
+};
