@@ -33,7 +33,15 @@ export function fidelityReport(notes: readonly FidelityNote[]): FidelityEntry[] 
     }
     entry[n.target] = { level: n.level, detail: n.detail };
   }
-  return [...byKey.values()];
+  const rank = (construct: string) => (construct.startsWith("frontends.") ? 0 : 1);
+  // Stable sort: within a construct, the order the notes were made in.
+  return [...byKey.values()].sort((a, b) => rank(a.construct) - rank(b.construct) || compareConstruct(a.construct, b.construct));
+}
+
+/** Orders `frontends.api` before `frontends.api.bind`, and siblings by name. */
+function compareConstruct(a: string, b: string): number {
+  const top = (s: string) => s.split(".").slice(0, 2).join(".");
+  return top(a) === top(b) ? 0 : top(a) < top(b) ? -1 : 1;
 }
 
 const MARK: Record<FidelityLevel, string> = { exact: "exact", approximate: "APPROX", unsupported: "UNSUPPORTED" };

@@ -216,8 +216,8 @@ class ModelBuilder {
       }
       for (const cmp of comparisons(condition)) {
         if (cmp.metric.kind !== "fe_conn") {
-          const idx = r.if.indexOf(cmp.metric.backend);
-          this.checkBackendRef(cmp.metric.backend, [...rpath, "if"], backendNames, idx >= 0 ? idx : undefined);
+          const idx = r.if.search(new RegExp(`\\(\\s*${cmp.metric.backend}\\b`));
+          this.checkBackendRef(cmp.metric.backend, [...rpath, "if"], backendNames, idx >= 0 ? r.if.indexOf(cmp.metric.backend, idx) : undefined);
         }
       }
       this.checkBackendRef(r.use_backend, [...rpath, "use_backend"], backendNames);

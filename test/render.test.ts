@@ -1,0 +1,105 @@
+import { readdirSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { formatFidelity, render, type Version } from "../src/render/index.js";
+import { loadSpecFile } from "../src/spec/load.js";
+import { ROOT } from "./helpers/cli.js";
+import { expectGolden } from "./helpers/golden.js";
+
+const FIXTURES = readdirSync(join(ROOT, "fixtures")).filter((f) => f.endsWith(".yaml"));
+const VERSIONS: { haproxy: Version; nginx: Version }[] = [
+  { haproxy: { major: 2, minor: 6, patch: 0 }, nginx: { major: 1, minor: 22, patch: 0 } },
+  { haproxy: { major: 3, minor: 0, patch: 0 }, nginx: { major: 1, minor: 26, patch: 0 } },
+];
+const v = (x: Version) => `${x.major}.${x.minor}`;
+
+describe.each(FIXTURES)("rendering %s", (fixture) => {
+  const { model } = loadSpecFile(join(ROOT, "fixtures", fixture));
+  const name = fixture.replace(/\.yaml$/, "");
+
+  it.each(VERSIONS)("matches the golden files for haproxy $haproxy.major.$haproxy.minor and nginx $nginx.major.$nginx.minor", (versions) => {
+    const out = render(model, { versions });
+    expectGolden(join(ROOT, "test", "golden", name, `haproxy-${v(versions.haproxy)}.cfg`), out.haproxy);
+    expectGolden(join(ROOT, "test", "golden", name, `nginx-${v(versions.nginx)}.conf`), out.nginx);
+    expectGolden(join(ROOT, "test", "golden", name, `fidelity-${v(versions.haproxy)}-${v(versions.nginx)}.txt`), `${formatFidelity(out.fidelity, ["haproxy", "nginx"])}\n`);
+  });
+
+  it("renders byte-identical text twice, also from a fresh load", () => {
+    const a = render(model);
+    const b = render(loadSpecFile(join(ROOT, "fixtures", fixture)).model);
+    expect(b.haproxy).toBe(a.haproxy);
+    expect(b.nginx).toBe(a.nginx);
+    expect(JSON.stringify(b.fidelity)).toBe(JSON.stringify(a.fidelity));
+  });
+});
+
+describe("version-specific syntax", () => {
+  const { model } = loadSpecFile(join(ROOT, "fixtures", "classic.yaml"));
+
+  it("uses listen ... http2 before nginx 1.25.1 and `http2 on` from it", () => {
+    expect(render(model, { versions: { nginx: { major: 1, minor: 22, patch: 1 } } }).nginx).toContain("listen 127.0.0.1:8080 http2;");
+    const newer = render(model, { versions: { nginx: { major: 1, minor: 25, patch: 1 } } }).nginx;
+    expect(newer).toContain("listen 127.0.0.1:8080;");
+    expect(newer).toContain("http2 on;");
+  });
+
+  it("uses the per-frontend HTTP/2 stream limit from HAProxy 2.7", () => {
+    expect(render(model, { versions: { haproxy: { major: 2, minor: 6, patch: 9 } } }).haproxy).toContain("tune.h2.max-concurrent-streams 100");
+    expect(render(model, { versions: { haproxy: { major: 2, minor: 7, patch: 0 } } }).haproxy).toContain("tune.h2.fe.max-concurrent-streams 100");
+  });
+});
+
+describe("fidelity report", () => {
+  it("names every approximation of the classic spec", () => {
+    const { model } = loadSpecFile(join(ROOT, "fixtures", "classic.yaml"));
+    const { fidelity } = render(model);
+    const nginxNotExact = fidelity.filter((e) => e.nginx && e.nginx.level !== "exact").map((e) => `${e.construct} ${e.what}: ${e.nginx!.level}`);
+    expect(nginxNotExact).toEqual([
+      "frontends.webserver.rules[0] if fe_conn > 300 use pbcoffee: approximate",
+      "frontends.webserver maxconn 310: unsupported",
+      "frontends.webserver.bind bind 127.0.0.1:8080: approximate",
+      "frontends.webserver.timeouts timeouts: approximate",
+      "backends.ade maxconn 200: approximate",
+    ]);
+    expect(fidelity.find((e) => e.construct === "frontends.webserver.rules[0]")?.nginx?.detail).toMatch(/\$connections_active .* whole nginx instance/);
+  });
+
+  it("drops rules nginx cannot express and says so", () => {
+    const { model } = loadSpecFile(join(ROOT, "fixtures", "multi-frontend.yaml"));
+    const out = render(model);
+    expect(out.nginx).not.toContain("be_conn");
+    expect(out.fidelity.filter((e) => e.nginx?.level === "unsupported").map((e) => e.construct)).toContain("frontends.api.rules[2]");
+  });
+});
+
+describe("runtime rendering", () => {
+  it("stamps the routed connection count and opens the stats endpoints", () => {
+    const { model } = loadSpecFile(join(ROOT, "fixtures", "classic.yaml"));
+    const out = render(model, {
+      runtime: {
+        stamp: true,
+        haproxyStatsSocket: "/tmp/spillway-x/haproxy.sock",
+        haproxyGlobalMaxconn: 9000,
+        nginxStatusListen: { host: "127.0.0.1", port: 9999 },
+        nginxWorkerConnections: 5000,
+        nginxRlimitNofile: 12000,
+      },
+    });
+    expect(out.haproxy).toContain("http-request set-var(txn.spillway_conns) fe_conn");
+    expect(out.haproxy).toContain("http-response set-header x-spillway-proxy-conns %[var(txn.spillway_conns)]");
+    expect(out.haproxy).toContain("stats socket /tmp/spillway-x/haproxy.sock mode 600 level admin");
+    expect(out.haproxy).toContain("    maxconn 9000\n");
+    expect(out.nginx).toContain("add_header x-spillway-proxy-conns $spillway_webserver_conns always;");
+    expect(out.nginx).toContain("listen 127.0.0.1:9999;");
+    expect(out.nginx).toContain("worker_rlimit_nofile 12000;");
+  });
+
+  it("refuses to render an unsafe runtime path instead of emitting it", () => {
+    const { model } = loadSpecFile(join(ROOT, "fixtures", "classic.yaml"));
+    expect(() =>
+      render(model, {
+        runtime: { stamp: false, haproxyStatsSocket: "/tmp/x\n    stats enable", haproxyGlobalMaxconn: null, nginxStatusListen: null, nginxWorkerConnections: null, nginxRlimitNofile: null },
+      }),
+    ).toThrow(/refusing to render path/);
+  });
+});

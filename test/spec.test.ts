@@ -1,0 +1,113 @@
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { SpecError } from "../src/spec/diagnostics.js";
+import { loadSpecFile, loadSpecText } from "../src/spec/load.js";
+import { specJsonSchema } from "../src/spec/schema.js";
+import { ROOT } from "./helpers/cli.js";
+
+const BAD = join(ROOT, "fixtures", "bad");
+
+function errorsOf(file: string): SpecError {
+  try {
+    loadSpecFile(file);
+  } catch (err) {
+    if (err instanceof SpecError) return err;
+    throw err;
+  }
+  throw new Error(`${file} was accepted`);
+}
+
+describe("the classic spec", () => {
+  it("becomes a model with stubs on consecutive loopback ports", () => {
+    const { model, warnings } = loadSpecFile(join(ROOT, "fixtures", "classic.yaml"));
+    expect(warnings).toEqual([]);
+    expect(model.targets).toEqual(["haproxy", "nginx"]);
+    const [fe] = model.frontends;
+    expect(fe?.maxconn).toBe(310);
+    expect(fe?.timeouts).toEqual({ clientMs: 120_000, httpKeepAliveMs: 10_000, httpRequestMs: 10_000, connectMs: 5_000, serverMs: 120_000 });
+    expect(fe?.rules[0]?.condition).toEqual({ kind: "cmp", metric: { kind: "fe_conn" }, op: ">", value: 300 });
+    expect(model.backends.flatMap((b) => b.servers.map((s) => `${b.name}/${s.name}@${s.address.port}`))).toEqual([
+      "ade/s1@9001",
+      "ade/s2@9002",
+      "pbcoffee/s1@9003",
+    ]);
+    const over = model.scenarios.find((s) => s.name === "over-threshold");
+    expect(over?.load).toMatchObject({ connections: 310, streams: 40, connectRate: 310, requests: 40_000, protocol: "h2c" });
+    expect(over?.expect.haproxy.backends.pbcoffee).toEqual({ op: ">=", value: 50, unit: "percent", text: ">= 50%" });
+  });
+});
+
+describe("bad fixtures", () => {
+  const files = readdirSync(BAD).filter((f) => f.endsWith(".yaml"));
+  it("exist", () => expect(files.length).toBeGreaterThanOrEqual(9));
+
+  it.each(files)("%s reports every expected error at its line and column", (name) => {
+    const file = join(BAD, name);
+    const expected = [...readFileSync(file, "utf8").matchAll(/^# expect: (\d+):(\d+) (.+)$/gm)];
+    expect(expected.length, "fixture declares its expected errors").toBeGreaterThan(0);
+    const err = errorsOf(file);
+    const errors = err.diagnostics.filter((d) => d.severity === "error");
+    expect(errors.length).toBe(expected.length);
+    for (const [, line, col, message] of expected) {
+      const found = errors.find((d) => d.line === Number(line) && d.col === Number(col) && d.message.includes(message!));
+      expect(found, `expected ${line}:${col} ${message}; got:\n${err.message}`).toBeDefined();
+    }
+    expect(err.exitCode).toBe(2);
+  });
+});
+
+describe("validation", () => {
+  const base = (extra: string) => `version: 1\nfrontends:\n  web:\n    bind: "127.0.0.1:8080"\n    default_backend: a\n${extra}backends:\n  a: { servers: 1 }\n`;
+
+  it("warns about a rule that always fires", () => {
+    const { warnings } = loadSpecText(base("    rules: [ { if: 'fe_conn >= 0', use_backend: a } ]\n"), "s.yaml");
+    expect(warnings.map((w) => w.message)).toEqual([expect.stringContaining("rule always fires")]);
+  });
+
+  it("rejects nbsrv thresholds a backend can never reach", () => {
+    expect(() => loadSpecText(base("    rules: [ { if: 'nbsrv(a) > 1', use_backend: a } ]\n"), "s.yaml")).toThrow(/can never fire/);
+  });
+
+  it("rejects a be_conn naming an unknown backend, pointing inside the condition", () => {
+    const err = (() => {
+      try {
+        loadSpecText(base("    rules: [ { if: 'be_conn(b) > 1', use_backend: a } ]\n"), "s.yaml");
+      } catch (e) {
+        return e as SpecError;
+      }
+      throw new Error("accepted");
+    })();
+    expect(err.diagnostics[0]).toMatchObject({ line: 6, col: 29, message: "backend 'b' is not defined; did you mean 'a'?" });
+  });
+
+  it("reports an empty file and a non-map document", () => {
+    expect(() => loadSpecText("", "e.yaml")).toThrow(/e.yaml:1:1: error: the spec is empty/);
+    expect(() => loadSpecText("- 1\n", "l.yaml")).toThrow(/l.yaml:1:1: error: expected a map, found a list/);
+  });
+
+  it("rejects a wrong version", () => {
+    expect(() => loadSpecText(base("").replace("version: 1", "version: 2"), "v.yaml")).toThrow(/v.yaml:1:10: error: must be 1, found number 2 \(version\)/);
+  });
+
+  it("accepts per-target expectations that replace the common ones", () => {
+    const { model } = loadSpecText(
+      base("") +
+        "scenarios:\n  s:\n    load: { connections: 1, requests: 1 }\n    expect: { backends: { a: '100%' }, errors: '0' }\n    expect_by_target:\n      nginx: { backends: { a: '>= 1' } }\n",
+      "s.yaml",
+    );
+    const s = model.scenarios[0]!;
+    expect(s.expect.haproxy.backends.a?.text).toBe("100%");
+    expect(s.expect.nginx.backends.a?.text).toBe(">= 1");
+    expect(s.expect.nginx.errors?.text).toBe("0");
+  });
+});
+
+describe("JSON Schema", () => {
+  it("is derived from the same source and shipped in schema/", () => {
+    const shipped = JSON.parse(readFileSync(join(ROOT, "schema", "spillway.schema.json"), "utf8"));
+    expect(shipped).toEqual(specJsonSchema());
+    const props = (specJsonSchema() as { properties: Record<string, unknown> }).properties;
+    expect(Object.keys(props)).toEqual(["version", "targets", "stubs", "frontends", "backends", "scenarios"]);
+  });
+});
