@@ -10,15 +10,13 @@ import { specJsonSchema } from "../spec/schema.js";
 import { writeAll } from "./output.js";
 import { PACKAGE_VERSION } from "./package-info.js";
 
-export interface Io {
-  out: (text: string) => void;
-  err: (text: string) => void;
-}
+import { processIo, type Io } from "./io.js";
+import { withSession, type SessionOptions } from "./session.js";
+import { runDown, up } from "./up.js";
+import { parseDuration } from "../spec/duration.js";
+import { DURATION_PATTERN } from "../spec/schema.js";
 
-const defaultIo: Io = {
-  out: (t) => process.stdout.write(t),
-  err: (t) => process.stderr.write(t),
-};
+export type { Io } from "./io.js";
 
 const FILE_NAME: Record<Target, string> = { haproxy: "haproxy.cfg", nginx: "nginx.conf" };
 
@@ -28,6 +26,26 @@ function versionOption(target: Target) {
     if (!parsed) throw new UsageError(`--${target}-version ${JSON.stringify(v)} is not a version such as ${versionText(DEFAULT_VERSIONS[target])}`);
     return parsed;
   });
+}
+
+function durationArg(flag: string) {
+  return (v: string) => {
+    if (!DURATION_PATTERN.test(v)) throw new UsageError(`${flag} ${JSON.stringify(v)} is not a duration such as 30s or 2m`);
+    return parseDuration(v);
+  };
+}
+
+/** --runtime, --image, --keep-ports, --ready-timeout: how a command brings a stack up. */
+function addRuntimeOptions(cmd: Command): Command {
+  return cmd
+    .addOption(new Option("-r, --runtime <kind>", "run the proxies as local processes or in Docker").choices(["process", "docker"]).default("process"))
+    .option("--image <name>", "image holding haproxy and nginx, for --runtime docker (default spillway/proxies:bookworm, built by .ci/docker-setup.sh)")
+    .option("--keep-ports", "listen on the spec's own ports instead of free ones")
+    .option("--ready-timeout <duration>", "how long a proxy may take to answer through to a stub", durationArg("--ready-timeout"), 15_000);
+}
+
+function sessionOptions(opts: { runtime: "process" | "docker"; image?: string; keepPorts?: boolean; readyTimeout: number }): SessionOptions {
+  return { runtime: opts.runtime, ...(opts.image ? { image: opts.image } : {}), keepPorts: opts.keepPorts ?? false, readyTimeoutMs: opts.readyTimeout };
 }
 
 function targetOption() {
@@ -140,11 +158,35 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
       setExit(ExitCode.Ok);
     });
 
+  addRuntimeOptions(
+    program
+      .command("up")
+      .description("bring the proxies up in front of backend stubs and keep them up until Ctrl-C")
+      .argument("<spec>", "spec file (YAML)")
+      .addOption(targetOption())
+      .option("--for <duration>", "stop by itself after this long", durationArg("--for")),
+  ).action(async (file: string, opts: { target?: Target[]; for?: number; runtime: "process" | "docker"; image?: string; keepPorts?: boolean; readyTimeout: number }) => {
+    const spec = loadSpecFile(file);
+    printWarnings(spec, io);
+    const targets = selectTargets(spec, opts.target);
+    await withSession(sessionOptions(opts), io, (ctx) => up(spec.model, targets, ctx, io, opts.for ?? null));
+    setExit(ExitCode.Ok);
+  });
+
+  program
+    .command("down")
+    .description("remove what crashed runs left behind: proxy and stub processes, containers, run directories")
+    .option("--all", "also stop runs that are still in progress")
+    .action(async (opts: { all?: boolean }) => {
+      await runDown(io, opts.all ?? false);
+      setExit(ExitCode.Ok);
+    });
+
   return program;
 }
 
 /** Runs the CLI and returns the exit code; user errors never show a stack trace. */
-export async function main(argv: string[], io: Io = defaultIo): Promise<number> {
+export async function main(argv: string[], io: Io = processIo): Promise<number> {
   let code: number = ExitCode.Ok;
   const program = buildProgram(io, (c) => {
     code = c;

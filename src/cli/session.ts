@@ -1,0 +1,46 @@
+import { SpillwayError } from "../errors.js";
+import { createRun, createRuntime, formatTeardownReport, type RunContext, type RuntimeKind } from "../runtime/index.js";
+import type { Io } from "./io.js";
+import { PACKAGE_VERSION } from "./package-info.js";
+
+export interface SessionOptions {
+  runtime: RuntimeKind;
+  image?: string;
+  keepPorts: boolean;
+  readyTimeoutMs: number;
+}
+
+/**
+ * Runs `fn` inside a run that owns everything it starts: on success, on an
+ * error and on Ctrl-C, teardown stops it all in reverse order. When
+ * something failed, the run's directory (configs, proxy logs) is kept and
+ * named.
+ */
+export async function withSession<T>(opts: SessionOptions, io: Io, fn: (ctx: RunContext) => Promise<T>): Promise<T> {
+  const run = createRun(opts.runtime);
+  const removeHandlers = run.teardown.onSignals(io.err);
+  const ctx: RunContext = {
+    runId: run.runId,
+    runDir: run.runDir,
+    teardown: run.teardown,
+    registry: run.registry,
+    runtime: createRuntime(opts.runtime, run.registry, opts.image ? { image: opts.image } : {}),
+    keepPorts: opts.keepPorts,
+    readyTimeoutMs: opts.readyTimeoutMs,
+    warn: io.err,
+    generator: PACKAGE_VERSION,
+  };
+  let failed = false;
+  try {
+    return await fn(ctx);
+  } catch (err) {
+    failed = true;
+    if (err instanceof SpillwayError) run.keepDir();
+    throw err;
+  } finally {
+    const report = await run.teardown.run();
+    removeHandlers();
+    if (report.failed.length > 0) io.err(`spillway: ${formatTeardownReport(report)}\nRun \`spillway down\` to remove what is left.\n`);
+    if (failed) io.err(`spillway: configs and proxy logs of this run are kept in ${run.runDir}\n`);
+  }
+}

@@ -1,0 +1,44 @@
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { RunRegistry } from "./registry.js";
+import { Teardown } from "./teardown.js";
+
+export interface Run {
+  runId: string;
+  runDir: string;
+  teardown: Teardown;
+  registry: RunRegistry;
+  /** Keep the run directory (configs and logs) after teardown, e.g. because something failed. */
+  keepDir(): void;
+}
+
+/**
+ * A new run: an id, a directory, a record for `spillway down`, and the
+ * teardown that removes all three last, after everything else it started.
+ */
+export function createRun(runtime: "process" | "docker"): Run {
+  const runId = `${Date.now().toString(36)}-${randomBytes(3).toString("hex")}`;
+  const runDir = mkdtempSync(join(tmpdir(), `spillway-run-${runId}-`));
+  const teardown = new Teardown();
+  const registry = new RunRegistry(runId, runtime);
+  registry.addDir(runDir);
+  let keep = false;
+  // Last of all, and only when everything else went: otherwise `spillway down` needs the record.
+  teardown.add("run record", () => {
+    if (teardown.failedSoFar === 0) registry.remove();
+  });
+  teardown.add(`run directory ${runDir}`, () => {
+    if (!keep) rmSync(runDir, { recursive: true, force: true });
+  });
+  return {
+    runId,
+    runDir,
+    teardown,
+    registry,
+    keepDir: () => {
+      keep = true;
+    },
+  };
+}

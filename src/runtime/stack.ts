@@ -1,0 +1,173 @@
+import { mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { UsageError } from "../errors.js";
+import { render, type Version } from "../render/index.js";
+import { atLeast } from "../render/version.js";
+import type { HostPort, Model, Target } from "../spec/model.js";
+import { startStubFleet, type StartedStubFleet, type StubOptions } from "../stub/index.js";
+import { openFileLimit, proxyLimits } from "./limits.js";
+import { applyPortPlan, capacityWarnings, runtimeRenderOptions, type PortPlan } from "./plan.js";
+import { assertPortFree, freePort } from "./ports.js";
+import { waitUntilServing } from "./readiness.js";
+import type { RunRegistry } from "./registry.js";
+import type { Teardown } from "./teardown.js";
+import type { ProxyInfo, ProxyRuntime, StartedProxy } from "./types.js";
+
+export interface RunContext {
+  runId: string;
+  /** Writable directory of this run: one subdirectory per proxy. */
+  runDir: string;
+  teardown: Teardown;
+  registry: RunRegistry | null;
+  runtime: ProxyRuntime;
+  /** Use the spec's own ports instead of free ones. */
+  keepPorts: boolean;
+  readyTimeoutMs: number;
+  warn: (text: string) => void;
+  generator?: string;
+}
+
+export interface FrontendEndpoint {
+  name: string;
+  host: string;
+  port: number;
+  url: string;
+  /** What the readiness probe and clients should speak first. */
+  protocol: "h2c" | "h1";
+  /** What the listener accepts, for people. */
+  speaks: string;
+}
+
+export interface RunningProxy {
+  target: Target;
+  proxy: StartedProxy;
+  info: ProxyInfo;
+  dir: string;
+  configFile: string;
+  config: string;
+  logFile: string;
+  frontends: FrontendEndpoint[];
+  /** HAProxy's stats socket or nginx's stub_status URL. */
+  stats: { kind: "haproxy-socket"; path: string } | { kind: "nginx-status"; url: string };
+  model: Model;
+}
+
+export interface RunningStubs {
+  fleet: StartedStubFleet;
+  addresses: Record<string, HostPort>;
+}
+
+function url(hp: HostPort): string {
+  return `http://${hp.host.includes(":") ? `[${hp.host}]` : hp.host}:${hp.port}`;
+}
+
+/** Picks the addresses of one stack: the spec's with --keep-ports, free loopback ports otherwise. */
+export async function planPorts(model: Model, targets: Target[], keepPorts: boolean): Promise<Record<Target, PortPlan>> {
+  if (keepPorts && targets.length > 1) {
+    throw new UsageError(
+      `--keep-ports with ${targets.length} targets: ${targets.join(" and ")} would both listen on ${model.frontends.map((f) => `${f.bind.host}:${f.bind.port}`).join(", ")}`,
+      "Pick one with --target, or drop --keep-ports.",
+    );
+  }
+  const stubs: Record<string, HostPort> = {};
+  for (const b of model.backends) {
+    for (const s of b.servers) {
+      if (!s.stub) continue;
+      const key = `${b.name}/${s.name}`;
+      stubs[key] = keepPorts ? s.address : { host: s.address.host, port: await freePort(s.address.host) };
+    }
+  }
+  const plans = {} as Record<Target, PortPlan>;
+  for (const t of targets) {
+    const frontends: Record<string, HostPort> = {};
+    for (const f of model.frontends) {
+      if (!f.bind.host.startsWith("127.") && f.bind.host !== "::1" && f.bind.host !== "localhost") {
+        throw new UsageError(
+          `frontend '${f.name}' binds ${f.bind.host}: spillway runs proxies on loopback only`,
+          "Bind it to 127.0.0.1 in the spec you verify (the rendered config for production can differ).",
+        );
+      }
+      frontends[f.name] = keepPorts ? f.bind : { host: f.bind.host, port: await freePort(f.bind.host) };
+    }
+    plans[t] = { frontends, stubs, nginxStatus: { host: "127.0.0.1", port: await freePort() } };
+  }
+  return plans;
+}
+
+/** Starts one stub per stub server of the spec, in a child process, and registers its stop. */
+export async function startStubs(model: Model, addresses: Record<string, HostPort>, ctx: RunContext): Promise<RunningStubs> {
+  const options: StubOptions[] = [];
+  for (const b of model.backends) {
+    for (const s of b.servers) {
+      if (!s.stub) continue;
+      const at = addresses[`${b.name}/${s.name}`] ?? s.address;
+      if (ctx.keepPorts) await assertPortFree(at.host, at.port, `stub ${b.name}/${s.name}`);
+      options.push({
+        backend: b.name,
+        server: s.name,
+        host: at.host,
+        port: at.port,
+        latencyMs: b.stub.latencyMs,
+        ...(b.stub.bodyBytes !== null ? { bodyBytes: b.stub.bodyBytes } : {}),
+        failureRate: b.stub.failureRate,
+        failureStatus: b.stub.failureStatus,
+      });
+    }
+  }
+  const fleet = await startStubFleet(options);
+  ctx.registry?.addProcess(fleet.pid, "stubs", "spillway-stub-fleet");
+  ctx.teardown.add(`backend stubs (pid ${fleet.pid})`, () => fleet.stop());
+  return { fleet, addresses };
+}
+
+/** Renders the spec for this runtime, starts the proxy and waits until it answers through to a stub. */
+export async function startProxy(model: Model, target: Target, plan: PortPlan, ctx: RunContext, info?: ProxyInfo): Promise<RunningProxy> {
+  const proxyInfo = info ?? (await ctx.runtime.inspect(target));
+  const dir = join(ctx.runDir, target);
+  await mkdir(dir, { recursive: true });
+  const fd = openFileLimit();
+  const limits = proxyLimits(fd.soft);
+  if (target === "haproxy") for (const w of capacityWarnings(model, limits.haproxyMaxconn, fd.soft)) ctx.warn(`warning: ${w}\n`);
+  const planned = applyPortPlan(model, plan);
+  const statsSocket = join(dir, "stats.sock");
+  const versions: { haproxy?: Version; nginx?: Version } = { [target]: proxyInfo.version };
+  const rendered = render(planned, { versions, runtime: runtimeRenderOptions(target, plan, limits, statsSocket), ...(ctx.generator ? { generator: ctx.generator } : {}) });
+  const configFile = join(dir, target === "haproxy" ? "haproxy.cfg" : "nginx.conf");
+  await writeFile(configFile, rendered[target]);
+  if (ctx.keepPorts) {
+    for (const f of planned.frontends) await assertPortFree(f.bind.host, f.bind.port, `${target} frontend '${f.name}'`);
+  }
+  const logFile = join(dir, `${target}.log`);
+  const proxy = await ctx.runtime.start({ target, runId: ctx.runId, dir, config: configFile, log: logFile }, ctx.teardown);
+  const frontends: FrontendEndpoint[] = planned.frontends.map((f) => ({
+    name: f.name,
+    host: f.bind.host,
+    port: f.bind.port,
+    url: url(f.bind),
+    protocol: f.http2.enabled ? "h2c" : "h1",
+    speaks: !f.http2.enabled ? "HTTP/1.1" : target === "nginx" && !atLeast(proxyInfo.version, 1, 25, 1) ? "h2c only" : "h2c + HTTP/1.1",
+  }));
+  for (const f of frontends) {
+    await waitUntilServing({
+      what: `${target} (${proxy.where}) frontend '${f.name}'`,
+      host: f.host,
+      port: f.port,
+      protocol: f.protocol,
+      timeoutMs: ctx.readyTimeoutMs,
+      alive: () => proxy.running(),
+      logs: () => proxy.logs(20),
+    });
+  }
+  return {
+    target,
+    proxy,
+    info: proxyInfo,
+    dir,
+    configFile,
+    config: rendered[target],
+    logFile,
+    frontends,
+    stats: target === "haproxy" ? { kind: "haproxy-socket", path: statsSocket } : { kind: "nginx-status", url: `${url(plan.nginxStatus)}/__spillway/status` },
+    model: planned,
+  };
+}

@@ -1,0 +1,80 @@
+/**
+ * The one owner of cleanup for a run. Everything a run starts registers a
+ * step here; `run()` undoes them in reverse order, once, collecting every
+ * failure instead of stopping at the first.
+ */
+export interface TeardownReport {
+  failed: { name: string; error: string }[];
+}
+
+export class Teardown {
+  private readonly steps: { name: string; fn: () => Promise<void> | void }[] = [];
+  private running: Promise<TeardownReport> | null = null;
+  private failures = 0;
+
+  /** Steps that failed so far; a last step can use it to keep evidence for `spillway down`. */
+  get failedSoFar(): number {
+    return this.failures;
+  }
+
+  /** Registers a cleanup step; after teardown started, runs it at once. */
+  add(name: string, fn: () => Promise<void> | void): void {
+    if (this.running) {
+      void Promise.resolve()
+        .then(fn)
+        .catch(() => undefined);
+      return;
+    }
+    this.steps.push({ name, fn });
+  }
+
+  get started(): boolean {
+    return this.running !== null;
+  }
+
+  /** Safe to call twice or concurrently: later calls get the first call's report. */
+  run(): Promise<TeardownReport> {
+    this.running ??= (async () => {
+      const failed: TeardownReport["failed"] = [];
+      while (this.steps.length > 0) {
+        const step = this.steps.pop()!;
+        try {
+          await step.fn();
+        } catch (err) {
+          this.failures++;
+          failed.push({ name: step.name, error: err instanceof Error ? err.message : String(err) });
+        }
+      }
+      return { failed };
+    })();
+    return this.running;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.run();
+  }
+
+  /**
+   * On SIGINT, SIGTERM or SIGHUP: tear down, report what could not be
+   * cleaned, and exit with 128 + the signal number. Returns a function that
+   * removes the handlers.
+   */
+  onSignals(report: (text: string) => void = (t) => process.stderr.write(t)): () => void {
+    const codes: Record<string, number> = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 };
+    const handler = (signal: NodeJS.Signals) => {
+      report(`\nspillway: ${signal} received, stopping everything this run started...\n`);
+      void this.run().then((r) => {
+        for (const f of r.failed) report(`spillway: could not clean up ${f.name}: ${f.error}\n`);
+        process.exit(codes[signal] ?? 1);
+      });
+    };
+    for (const s of Object.keys(codes)) process.on(s, handler);
+    return () => {
+      for (const s of Object.keys(codes)) process.off(s, handler);
+    };
+  }
+}
+
+export function formatTeardownReport(report: TeardownReport): string {
+  return report.failed.map((f) => `could not clean up ${f.name}: ${f.error}`).join("\n");
+}
