@@ -8,7 +8,10 @@ import { formatDiagnostics, SpecError } from "../spec/diagnostics.js";
 import type { Target } from "../spec/model.js";
 import { specJsonSchema } from "../spec/schema.js";
 import { writeAll } from "./output.js";
-import { PACKAGE_VERSION } from "./package-info.js";
+import { PACKAGE_ROOT, PACKAGE_VERSION } from "./package-info.js";
+import { renderCompose } from "../render/compose.js";
+import { resolve } from "node:path";
+import { runStubs } from "./up.js";
 
 import { processIo, type Io } from "./io.js";
 import { withSession, type SessionOptions } from "./session.js";
@@ -98,13 +101,25 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
     .addOption(versionOption("haproxy"))
     .addOption(versionOption("nginx"))
     .option("-q, --quiet", "do not print the fidelity report")
-    .action(async (file: string, opts: { out: string; target?: Target[]; haproxyVersion?: Version; nginxVersion?: Version; quiet?: boolean }) => {
+    .option("--compose", "also write docker-compose.yml running the stubs and the proxies with these configs")
+    .action(async (file: string, opts: { out: string; target?: Target[]; haproxyVersion?: Version; nginxVersion?: Version; quiet?: boolean; compose?: boolean }) => {
       const spec = loadSpecFile(file);
       printWarnings(spec, io);
       const targets = selectTargets(spec, opts.target);
       const versions = await resolveVersions(opts, io, opts.quiet ?? false);
       const rendered = render(spec.model, { versions, generator: PACKAGE_VERSION });
-      const files = Object.fromEntries(targets.map((t) => [FILE_NAME[t], rendered[t]]));
+      const files: Record<string, string> = Object.fromEntries(targets.map((t) => [FILE_NAME[t], rendered[t]]));
+      if (opts.compose) {
+        if (opts.out === "-") throw new UsageError("--compose writes files: give --out a directory");
+        files["docker-compose.yml"] = renderCompose({
+          spec: resolve(file),
+          packageRoot: PACKAGE_ROOT,
+          haproxyConfig: "./haproxy.cfg",
+          nginxConfig: "./nginx.conf",
+        });
+        if (!targets.includes("haproxy")) files["haproxy.cfg"] = rendered.haproxy;
+        if (!targets.includes("nginx")) files["nginx.conf"] = rendered.nginx;
+      }
       if (opts.out === "-") {
         io.out(targets.map((t) => (targets.length > 1 ? `# ==> ${FILE_NAME[t]} <==\n${rendered[t]}` : rendered[t])).join("\n"));
       } else {
@@ -172,6 +187,16 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
     await withSession(sessionOptions(opts), io, (ctx) => up(spec.model, targets, ctx, io, opts.for ?? null));
     setExit(ExitCode.Ok);
   });
+
+  program
+    .command("stubs")
+    .description("run only the backend stubs, on the spec's own addresses, until Ctrl-C (docker-compose.yml uses this)")
+    .argument("<spec>", "spec file (YAML)")
+    .action(async (file: string) => {
+      const spec = loadSpecFile(file);
+      await withSession({ runtime: "process", keepPorts: true, readyTimeoutMs: 15_000 }, io, (ctx) => runStubs(spec.model, ctx, io));
+      setExit(ExitCode.Ok);
+    });
 
   program
     .command("down")

@@ -27,6 +27,16 @@ export async function up(model: Model, targets: Target[], ctx: RunContext, io: I
   });
 }
 
+/** Only the stubs, on the spec's addresses, until a signal ends the run. */
+export async function runStubs(model: Model, ctx: RunContext, io: Io): Promise<void> {
+  const addresses = Object.fromEntries(model.backends.flatMap((b) => b.servers.filter((s) => s.stub).map((s) => [`${b.name}/${s.name}`, s.address])));
+  const stubs = await startStubs(model, addresses, ctx);
+  io.out(`${formatTable(["stub", "url"], Object.entries(stubs.addresses).map(([k, a]) => [k, `http://${a.host}:${a.port}`]))}\n\nPress Ctrl-C to stop.\n`);
+  await new Promise<void>(() => {
+    // Ends with the process, through the run's signal handler.
+  });
+}
+
 export async function runDown(io: Io, all: boolean): Promise<void> {
   const r = await down({ all });
   const lines = [
