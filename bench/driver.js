@@ -1,0 +1,48 @@
+// Runs the spillway load driver in its own process for bench/run.js and
+// prints one JSON line: the result's figures plus memory readings.
+// Usage: node [--expose-gc] bench/driver.js '<profile json>' [holdConnections]
+import { readFileSync } from "node:fs";
+import { startLoad } from "../dist/load/index.js";
+
+function statusKb(field) {
+  const m = new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(readFileSync("/proc/self/status", "utf8"));
+  return m ? Number(m[1]) : null;
+}
+
+const profile = JSON.parse(process.argv[2]);
+const hold = process.argv[3] ? Number(process.argv[3]) : 0;
+const baseRssKb = statusKb("VmRSS");
+const run = startLoad(profile);
+let heldRssKb = null;
+let sampling = false;
+if (hold > 0) {
+  run.on("tick", (t) => {
+    if (sampling || t.openConnections < hold) return;
+    sampling = true;
+    // Let the connections settle, collect garbage, then read the resident size.
+    setTimeout(() => {
+      globalThis.gc?.();
+      heldRssKb = statusKb("VmRSS");
+      // The figure is taken; the connections go with the process.
+      console.log(JSON.stringify({ maxOpen: t.openConnections, baseRssKb, heldRssKb, hwmKb: statusKb("VmHWM") }));
+      process.exit(0);
+    }, 1000);
+  });
+}
+const r = await run.done;
+const ru = process.resourceUsage();
+console.log(
+  JSON.stringify({
+    rps: r.rps,
+    durationMs: r.durationMs,
+    sent: r.requests.sent,
+    succeeded: r.requests.succeeded,
+    unattributed: r.unattributed.total,
+    maxOpen: r.connections.maxOpen,
+    cpuUs: ru.userCPUTime + ru.systemCPUTime,
+    baseRssKb,
+    heldRssKb,
+    hwmKb: statusKb("VmHWM"),
+  }),
+);
+process.exit(0);

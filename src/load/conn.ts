@@ -1,0 +1,107 @@
+/**
+ * What the engine and the protocol clients (h2.ts, h1.ts) share: the request
+ * record, the owner callbacks a connection reports to, and the connection
+ * surface the engine drives.
+ * @internal
+ */
+import type { DecodedHeaders } from "./hpack.js";
+
+export class Req implements DecodedHeaders {
+  /** When the request was meant to go out: its latency is measured from here. */
+  intendedMs: number;
+  /** When it was written to a connection (for timeouts). */
+  sentMs = 0;
+  /** False for requests started during warm-up: they are not counted. */
+  measured: boolean;
+  retries = 0;
+  streamId = 0;
+  status = 0;
+  backend: string | null = null;
+  server: string | null = null;
+  proxyConns: string | null = null;
+  bytes = 0;
+
+  constructor(intendedMs: number, measured: boolean) {
+    this.intendedMs = intendedMs;
+    this.measured = measured;
+  }
+
+  resetResponse(): void {
+    this.status = 0;
+    this.backend = null;
+    this.server = null;
+    this.proxyConns = null;
+    this.bytes = 0;
+  }
+}
+
+export interface ConnOwner {
+  /** The connection is ready for requests. */
+  onOpen(c: Conn): void;
+  onResponse(c: Conn, req: Req): void;
+  /** A request ended without a response; `retryable` when the server promised it did not process it. */
+  onRequestError(c: Conn, req: Req, cause: string, retryable: boolean): void;
+  /** The server sent GOAWAY: no new requests on this connection. */
+  onGoaway(c: Conn): void;
+  /** The concurrency limit changed (server SETTINGS). */
+  onCapacity(c: Conn): void;
+  /** Called once. `failedCause` is set when the connection never opened. */
+  onClose(c: Conn, failedCause: string | null): void;
+}
+
+export interface ConnTarget {
+  address: string;
+  port: number;
+  tls: boolean;
+  servername: string;
+  localAddress: string | undefined;
+}
+
+export const CONNECTING = 0;
+export const OPEN = 1;
+export const CLOSED = 2;
+/** One of CONNECTING, OPEN, CLOSED (a plain number: it changes under callbacks, so no narrowing). */
+export type ConnState = number;
+
+export interface Conn {
+  readonly id: number;
+  readonly slot: number;
+  state: ConnState;
+  /** Requests in flight. */
+  inflight: number;
+  /** Concurrency allowed now. */
+  limit: number;
+  /** Requests sent on this connection. */
+  issued: number;
+  /** Responses received on this connection. */
+  responses: number;
+  /** False once draining (GOAWAY, policy close, stream ids exhausted). */
+  accepting: boolean;
+  connectStartMs: number;
+  lastActiveMs: number;
+  /** Why the engine closed it, if it did. */
+  closeReason: string | null;
+  connect(): void;
+  /** Queues a request; bytes go out on flush(). */
+  send(req: Req, now: number): void;
+  flush(): void;
+  /** Stops new requests and closes once the in-flight ones are done. */
+  close(reason: string): void;
+  /** Closes now; in-flight requests end with `cause`. */
+  destroy(cause: string): void;
+  /** Ends requests older than timeoutMs with cause "timeout". */
+  sweep(now: number, timeoutMs: number): void;
+}
+
+/** Maps a socket error to an outcome cause. */
+export function causeOfError(err: NodeJS.ErrnoException | undefined, connecting: boolean): string {
+  const code = err?.code;
+  if (connecting) {
+    if (code === "ECONNREFUSED") return "refused";
+    if (code === "ETIMEDOUT") return "connect-timeout";
+    return "connect-error";
+  }
+  if (code === "ECONNRESET" || code === "EPIPE") return "reset";
+  if (code === "ETIMEDOUT") return "timeout";
+  return "reset";
+}

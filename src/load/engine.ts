@@ -1,0 +1,688 @@
+/**
+ * The load engine: one event loop's share of a run. It owns connection slots
+ * (one live connection each), decides when each slot connects, sends and
+ * closes, turns every request into exactly one recorded outcome, and emits
+ * `start`, `tick` and `done` events. It never prints.
+ * @internal
+ */
+import { EventEmitter } from "node:events";
+import { performance } from "node:perf_hooks";
+import { CLOSED, CONNECTING, OPEN, Req, type Conn, type ConnOwner, type ConnTarget } from "./conn.js";
+import { buildH1Shared, H1Conn, type H1Shared } from "./h1.js";
+import { buildH2Shared, H2Conn, type H2Shared } from "./h2.js";
+import { WantedNames } from "./hpack.js";
+import { PROXY_CONNS_HEADER, SERVER_HEADER, type NormalizedProfile } from "./profile.js";
+import { Recorder, type RunData } from "./result.js";
+
+/** Running counts, sent with every `tick` (about every 250 ms). */
+export interface TickInfo {
+  elapsedMs: number;
+  /** False during warm-up. */
+  measuring: boolean;
+  sent: number;
+  completed: number;
+  succeeded: number;
+  unattributed: number;
+  openConnections: number;
+  byBackend: Record<string, number>;
+}
+
+export interface EngineOptions {
+  profile: NormalizedProfile;
+  /** Resolved loopback address to connect to. */
+  address: string;
+  /** This engine's part of a run split over workers. */
+  workerIndex: number;
+  workerCount: number;
+  /** This engine's share of the run's request budget, arrival rate and connect rate. */
+  requests: number | null;
+  arrivalRate: number | null;
+  connectRate: number | null;
+  ndjson: ((line: string) => void) | null;
+}
+
+interface Slot {
+  index: number;
+  global: number;
+  active: boolean;
+  dead: boolean;
+  conn: Conn | null;
+  /** Stream slots ready to send (closed model). */
+  wants: number;
+  /** Requests refused unprocessed, waiting to go out again. */
+  retry: Req[];
+  backoffMs: number;
+  retryAt: number;
+  /** Closed by the idle policy: reconnect only when there is work. */
+  idle: boolean;
+  /** Requests of the budget held for this slot while it connects. */
+  reserved: number;
+  localAddress: string | undefined;
+}
+
+const HOUSEKEEPING_MS = 50;
+const TICK_MS = 250;
+const MAX_RETRIES = 3;
+const POLICY_REASONS = new Set(["policy", "idle"]);
+
+type Phase = "running" | "draining" | "done";
+
+export class Engine extends EventEmitter implements ConnOwner {
+  private readonly p: NormalizedProfile;
+  private readonly opts: EngineOptions;
+  private readonly rec: Recorder;
+  private readonly slots: Slot[] = [];
+  private readonly conns = new Set<Conn>();
+  private readonly openList: Conn[] = [];
+  private readonly h2: H2Shared | null = null;
+  private readonly h1: H1Shared | null = null;
+  private readonly openModel: boolean;
+  private phase: Phase = "running";
+  private reserved = 0;
+  private measuring = false;
+  private t0 = 0;
+  private warmupEnd = 0;
+  private endAt = Infinity;
+  private hardStopAt = Infinity;
+  private stagesTotal = 0;
+  private outstanding = 0;
+  private activeCount = 0;
+  private nextConnId = 0;
+  private housekeeping: NodeJS.Timeout | null = null;
+  private arrivalTimer: NodeJS.Timeout | null = null;
+  private readonly thinkTimers = new Set<NodeJS.Timeout>();
+  private lastTick = 0;
+  private lastSweep = 0;
+  // Open model.
+  private arrivals = 0;
+  private readonly retryQ: Req[] = [];
+  /** Finished requests for reuse: connections drop every reference before reporting an outcome. */
+  private readonly reqPool: Req[] = [];
+  private cursor = 0;
+  private resolveDone: ((d: RunData) => void) | null = null;
+  private readonly closeAfter: number;
+
+  constructor(opts: EngineOptions) {
+    super();
+    this.opts = opts;
+    this.p = opts.profile;
+    this.rec = new Recorder(this.p.timelineWindowMs);
+    this.openModel = opts.arrivalRate !== null;
+    this.closeAfter = this.p.closeAfterRequests ?? 0;
+    const names = new WantedNames({ countBy: this.p.countBy, server: SERVER_HEADER, proxyConns: PROXY_CONNS_HEADER });
+    if (this.p.protocol === "h2c" || this.p.protocol === "h2") {
+      this.h2 = buildH2Shared({ names, scheme: this.p.tls ? "https" : "http", authority: this.p.authority, path: this.p.path, streams: this.p.streams });
+    } else {
+      this.h1 = buildH1Shared({
+        authority: this.p.authority,
+        path: this.p.path,
+        close: this.p.protocol === "h1-close",
+        countBy: this.p.countBy,
+        server: SERVER_HEADER,
+        proxyConns: PROXY_CONNS_HEADER,
+      });
+    }
+    const w = opts.workerCount;
+    const src = this.p.sourceAddresses;
+    for (let g = opts.workerIndex, i = 0; g < this.p.connections; g += w, i++) {
+      this.slots.push({
+        index: i,
+        global: g,
+        active: false,
+        dead: false,
+        conn: null,
+        wants: this.p.streams,
+        retry: [],
+        backoffMs: 0,
+        retryAt: 0,
+        idle: false,
+        reserved: 0,
+        localAddress: src.length > 0 ? src[g % src.length] : undefined,
+      });
+    }
+  }
+
+  /** Starts the run; resolves with this engine's data when it has stopped by itself or by stop(). */
+  run(): Promise<RunData> {
+    const p = this.p;
+    const now = performance.now();
+    this.t0 = now;
+    this.warmupEnd = now + p.warmupMs;
+    if (p.durationMs !== null) this.endAt = this.warmupEnd + p.durationMs;
+    if (p.stages !== null) {
+      this.stagesTotal = p.stages.reduce((a, s) => a + s.durationMs, 0);
+      this.endAt = Math.min(this.endAt, now + this.stagesTotal);
+    }
+    this.hardStopAt = now + p.maxRunMs;
+    if (p.warmupMs === 0) this.startMeasuring(now);
+    const done = new Promise<RunData>((resolve) => {
+      this.resolveDone = resolve;
+    });
+    this.emit("start", { connections: this.slots.length, workerIndex: this.opts.workerIndex });
+    this.housekeeping = setInterval(() => this.housekeep(), HOUSEKEEPING_MS);
+    this.lastTick = now;
+    this.adjustActive(now);
+    if (this.openModel) this.scheduleArrivals(now);
+    if (this.slots.length === 0 || (this.opts.requests !== null && this.opts.requests === 0)) this.finish();
+    return done;
+  }
+
+  /** Graceful stop: no new requests; in-flight ones finish (bounded by timeoutMs). */
+  stop(): void {
+    if (this.phase === "running") this.beginDrain();
+  }
+
+  // ---- time ----
+
+  private startMeasuring(now: number): void {
+    this.measuring = true;
+    this.rec.start(now);
+    this.rec.setOpen(this.openList.length);
+  }
+
+  private housekeep(): void {
+    if (this.phase === "done") return;
+    const now = performance.now();
+    if (now >= this.hardStopAt) {
+      this.finish();
+      return;
+    }
+    if (!this.measuring && now >= this.warmupEnd) this.startMeasuring(now);
+    if (this.phase === "running" && now >= this.endAt) {
+      this.beginDrain();
+      if (this.isDone()) return;
+    }
+    if (this.phase === "running") this.adjustActive(now);
+    if (now - this.lastSweep >= 100) {
+      this.lastSweep = now;
+      this.sweep(now);
+      if (this.isDone()) return;
+    }
+    for (const s of this.slots) {
+      if (s.conn === null && !s.dead && s.retryAt <= now && s.retryAt !== 0) this.pump(s, now);
+    }
+    if (this.measuring) this.rec.advance(now);
+    if (now - this.lastTick >= TICK_MS) {
+      this.lastTick = now;
+      this.emit("tick", this.tickInfo(now));
+    }
+  }
+
+  private isDone(): boolean {
+    return this.phase === "done";
+  }
+
+  private tickInfo(now: number): TickInfo {
+    const s = this.rec.snapshot();
+    return { elapsedMs: Math.round(now - this.t0), measuring: this.measuring, ...s, openConnections: this.openList.length };
+  }
+
+  /** How many of this engine's slots should hold a connection now (stages and connect rate). */
+  private adjustActive(now: number): void {
+    const p = this.p;
+    let target = this.slots.length;
+    if (p.stages !== null) {
+      const globalTarget = stageTarget(p.stages, now - this.t0);
+      target = localCount(globalTarget, this.opts.workerIndex, this.opts.workerCount);
+    }
+    const rate = this.opts.connectRate;
+    if (rate !== null) {
+      const allowed = Math.floor(((now - this.t0) / 1000) * rate) + 1;
+      target = Math.min(target, allowed);
+    }
+    target = Math.min(target, this.slots.length);
+    if (target === this.activeCount) return;
+    if (target > this.activeCount) {
+      for (let i = this.activeCount; i < target; i++) {
+        const s = this.slots[i]!;
+        s.active = true;
+        this.pump(s, now);
+      }
+    } else {
+      for (let i = target; i < this.activeCount; i++) {
+        const s = this.slots[i]!;
+        s.active = false;
+        s.conn?.close("ramp-down");
+      }
+    }
+    this.activeCount = target;
+  }
+
+  private sweep(now: number): void {
+    const timeout = this.p.timeoutMs;
+    const idle = this.p.closeAfterIdleMs;
+    for (const c of [...this.conns]) {
+      if (c.state === CONNECTING) {
+        if (now - c.connectStartMs >= timeout) c.destroy("connect-timeout");
+      } else if (c.state === OPEN) {
+        c.sweep(now, timeout);
+        if (idle !== null && c.state === OPEN && c.inflight === 0 && now - c.lastActiveMs >= idle) {
+          const s = this.slots[c.slot]!;
+          s.idle = true;
+          c.close("idle");
+        }
+      }
+      if (this.phase === "done") return;
+    }
+  }
+
+  // ---- requests ----
+
+  /**
+   * Requests that may still be started. A connecting slot holds back what it
+   * is about to send, so the end of a run does not open connections that
+   * will find nothing left to do.
+   */
+  private budgetRemaining(now = 0): number {
+    if (this.phase !== "running" || now >= this.endAt) return 0;
+    const n = this.opts.requests;
+    return n === null || !this.measuring ? Infinity : n - this.rec.sent - this.reserved;
+  }
+
+  private budgetLeft(now = 0): boolean {
+    return this.budgetRemaining(now) > 0;
+  }
+
+  private release(s: Slot): void {
+    this.reserved -= s.reserved;
+    s.reserved = 0;
+  }
+
+  private newReq(intended: number): Req {
+    let req = this.reqPool.pop();
+    if (req === undefined) req = new Req(intended, this.measuring);
+    else {
+      req.intendedMs = intended;
+      req.measured = this.measuring;
+      req.retries = 0;
+      req.streamId = 0;
+    }
+    this.outstanding++;
+    if (this.measuring) {
+      this.rec.sent++;
+      const n = this.opts.requests;
+      if (n !== null && this.rec.sent >= n) queueMicrotask(() => this.beginDrain());
+    }
+    return req;
+  }
+
+  /** Sends what a slot can send now (closed model), connecting it if needed. */
+  private pump(s: Slot, now: number): void {
+    if (s.dead || this.phase === "done") return;
+    const c = s.conn;
+    if (c === null) {
+      if (now < s.retryAt) return;
+      if (this.openModel) {
+        if (s.retry.length > 0 || (s.active && this.openWork(s))) this.connect(s, now);
+        return;
+      }
+      const n = s.active ? Math.min(s.wants, this.budgetRemaining(now)) : 0;
+      if (n <= 0 && s.retry.length === 0) return;
+      if (n > 0 && n !== Infinity) {
+        s.reserved = n;
+        this.reserved += n;
+      }
+      this.connect(s, now);
+      return;
+    }
+    if (c.state !== OPEN) return;
+    if (this.openModel) {
+      while (s.retry.length > 0 && c.accepting && c.inflight < c.limit) c.send(s.retry.pop()!, now);
+      this.dispatchTo(c, now);
+      return;
+    }
+    while (c.accepting && c.inflight < c.limit) {
+      let req = s.retry.pop();
+      if (req === undefined) {
+        if (s.wants === 0 || !s.active || !this.budgetLeft(now)) break;
+        s.wants--;
+        req = this.newReq(now);
+      }
+      c.send(req, now);
+      if (this.closeAfter > 0 && c.issued >= this.closeAfter) {
+        c.close("policy");
+        break;
+      }
+    }
+  }
+
+  private openWork(s: Slot): boolean {
+    if (!this.budgetLeft() && this.retryQ.length === 0) return false;
+    // Idle-closed slots come back only when requests are waiting and no open connection has room.
+    if (!s.idle) return true;
+    if (this.backlog(performance.now()) === 0 && this.retryQ.length === 0) return false;
+    for (const c of this.openList) if (c.accepting && c.inflight < c.limit) return false;
+    return true;
+  }
+
+  private connect(s: Slot, now: number): void {
+    const target: ConnTarget = {
+      address: this.opts.address,
+      port: this.p.port,
+      tls: this.p.tls,
+      servername: this.p.host,
+      localAddress: s.localAddress,
+    };
+    const id = this.nextConnId++ * this.opts.workerCount + this.opts.workerIndex;
+    const c: Conn = this.h2 !== null ? new H2Conn(id, s.index, this, this.h2, target) : new H1Conn(id, s.index, this, this.h1!, target);
+    c.connectStartMs = now;
+    s.conn = c;
+    s.idle = false;
+    this.conns.add(c);
+    c.connect();
+  }
+
+  // ---- open model ----
+
+  private intendedAt(k: number): number {
+    return this.t0 + (k * 1000) / this.opts.arrivalRate!;
+  }
+
+  /** Arrivals due by `now` not yet sent. */
+  private backlog(now: number): number {
+    const rate = this.opts.arrivalRate!;
+    let due = Math.floor(((now - this.t0) * rate) / 1000) + 1;
+    // Only arrivals meant to go out before the end of the run.
+    if (this.endAt !== Infinity) due = Math.min(due, Math.ceil(((this.endAt - this.t0) * rate) / 1000));
+    const n = this.opts.requests;
+    if (n !== null && this.measuring) due = Math.min(due, this.arrivals + Math.max(0, n - this.rec.sent));
+    return this.phase === "running" ? Math.max(0, due - this.arrivals) : 0;
+  }
+
+  private scheduleArrivals(now: number): void {
+    if (this.phase !== "running") return;
+    this.dispatchAll(now);
+    const next = this.intendedAt(this.arrivals);
+    const wait = Math.max(1, Math.min(50, next - performance.now()));
+    this.arrivalTimer = setTimeout(() => {
+      this.arrivalTimer = null;
+      this.scheduleArrivals(performance.now());
+    }, wait);
+  }
+
+  private dispatchAll(now: number): void {
+    const list = this.openList;
+    if (list.length === 0) {
+      this.wakeIdleSlot(now);
+      return;
+    }
+    let progressed = true;
+    while (progressed && (this.retryQ.length > 0 || this.backlog(now) > 0)) {
+      progressed = false;
+      for (let i = 0; i < list.length && (this.retryQ.length > 0 || this.backlog(now) > 0); i++) {
+        this.cursor = (this.cursor + 1) % list.length;
+        const c = list[this.cursor]!;
+        if (c.accepting && c.inflight < c.limit) {
+          this.sendOpen(c, now);
+          progressed = true;
+        }
+      }
+    }
+    for (const c of list) c.flush();
+    if (this.retryQ.length > 0 || this.backlog(now) > 0) this.wakeIdleSlot(now);
+  }
+
+  private wakeIdleSlot(now: number): void {
+    for (const s of this.slots) {
+      if (s.conn === null && s.active && !s.dead && now >= s.retryAt) {
+        this.connect(s, now);
+        return;
+      }
+      if (s.conn !== null && s.conn.state === CONNECTING) return;
+    }
+  }
+
+  private sendOpen(c: Conn, now: number): void {
+    const retry = this.retryQ.pop();
+    if (retry !== undefined) {
+      c.send(retry, now);
+    } else {
+      const intended = this.intendedAt(this.arrivals);
+      this.arrivals++;
+      c.send(this.newReq(intended), now);
+    }
+    if (this.closeAfter > 0 && c.issued >= this.closeAfter) c.close("policy");
+  }
+
+  private dispatchTo(c: Conn, now: number): void {
+    while (c.accepting && c.inflight < c.limit && (this.retryQ.length > 0 || this.backlog(now) > 0)) this.sendOpen(c, now);
+  }
+
+  // ---- connection callbacks ----
+
+  onOpen(c: Conn): void {
+    const now = performance.now();
+    c.lastActiveMs = now;
+    const s = this.slots[c.slot]!;
+    this.release(s);
+    this.openList.push(c);
+    this.rec.opened++;
+    this.rec.setOpen(this.openList.length);
+    s.backoffMs = 0;
+    s.retryAt = 0;
+    if (this.phase === "done") return;
+    if (this.phase === "draining" && s.retry.length === 0 && this.retryQ.length === 0) {
+      c.close("stop");
+      return;
+    }
+    this.pump(s, now);
+    c.flush();
+  }
+
+  onResponse(c: Conn, req: Req): void {
+    const now = performance.now();
+    c.lastActiveMs = now;
+    this.outstanding--;
+    if (req.measured) {
+      const pc = req.proxyConns !== null ? parseInt(req.proxyConns, 10) : -1;
+      this.rec.response(now, (now - req.intendedMs) * 1000, req.status, req.backend, req.server, Number.isFinite(pc) ? pc : -1);
+      if (this.opts.ndjson !== null) this.logLine(now, c, req, null);
+    } else this.rec.warmupResponse(req.backend);
+    this.reqPool.push(req);
+    this.afterOutcome(c, now);
+  }
+
+  onRequestError(c: Conn, req: Req, cause: string, retryable: boolean): void {
+    const now = performance.now();
+    if (retryable && this.p.reconnect && this.phase !== "done" && req.retries < MAX_RETRIES) {
+      req.retries++;
+      if (req.measured) this.rec.retried++;
+      if (this.openModel) this.retryQ.push(req);
+      else this.slots[c.slot]!.retry.push(req);
+      return;
+    }
+    this.outstanding--;
+    if (req.measured) {
+      this.rec.error(now, cause);
+      if (this.opts.ndjson !== null) this.logLine(now, c, req, cause);
+    }
+    this.reqPool.push(req);
+    this.afterOutcome(c, now);
+  }
+
+  onGoaway(c: Conn): void {
+    void c;
+    this.rec.goaways++;
+  }
+
+  onCapacity(c: Conn): void {
+    if (this.phase === "done" || c.state !== OPEN) return;
+    this.pump(this.slots[c.slot]!, performance.now());
+    c.flush();
+  }
+
+  onClose(c: Conn, failedCause: string | null): void {
+    this.conns.delete(c);
+    const s = this.slots[c.slot]!;
+    if (s.conn === c) s.conn = null;
+    if (failedCause === null) {
+      const i = this.openList.indexOf(c);
+      if (i >= 0) this.openList.splice(i, 1);
+      this.rec.setOpen(this.openList.length);
+    }
+    if (this.phase === "done") return;
+    const now = performance.now();
+    const ours = c.closeReason === "ramp-down" || c.closeReason === "stop";
+    if (failedCause !== null) this.release(s);
+    if (failedCause !== null && !ours) {
+      this.rec.failedConnections++;
+      this.failConnectAttempt(s, failedCause, now);
+      s.backoffMs = Math.min(1000, Math.max(50, s.backoffMs * 2));
+      s.retryAt = now + s.backoffMs;
+    } else if (ours) {
+      // The slot was switched off; it stays closed.
+    } else if (c.closeReason !== null && POLICY_REASONS.has(c.closeReason)) {
+      s.retryAt = 0;
+    } else if (!this.p.reconnect) {
+      this.killSlot(s, now);
+    } else if (c.responses === 0) {
+      // Closed without answering anything: do not spin on a server that hangs up at once.
+      s.backoffMs = Math.min(1000, Math.max(50, s.backoffMs * 2));
+      s.retryAt = now + s.backoffMs;
+    } else {
+      s.retryAt = 0;
+    }
+    if (this.phase === "draining" && s.retry.length === 0) {
+      this.checkDone();
+      return;
+    }
+    this.pump(s, now);
+    this.checkDone();
+  }
+
+  /** A connection that never opened takes the requests its slot was about to send with it. */
+  private failConnectAttempt(s: Slot, cause: string, now: number): void {
+    const fail = (req: Req): void => {
+      this.outstanding--;
+      if (req.measured) {
+        this.rec.error(now, cause);
+        if (this.opts.ndjson !== null) this.logLine(now, null, req, cause);
+      }
+    };
+    for (const r of s.retry.splice(0)) fail(r);
+    if (this.openModel) {
+      let n = Math.min(this.backlog(now), this.p.streams);
+      while (n-- > 0 && this.phase === "running") {
+        const intended = this.intendedAt(this.arrivals);
+        this.arrivals++;
+        fail(this.newReq(intended));
+      }
+      return;
+    }
+    if (!s.active) return;
+    let n = s.wants;
+    while (n-- > 0 && this.budgetLeft(now)) fail(this.newReq(now));
+  }
+
+  private killSlot(s: Slot, now: number): void {
+    s.dead = true;
+    for (const r of s.retry.splice(0)) {
+      this.outstanding--;
+      if (r.measured) this.rec.error(now, "goaway");
+    }
+  }
+
+  private afterOutcome(c: Conn, now: number): void {
+    if (this.phase === "done") return;
+    const s = this.slots[c.slot]!;
+    if (this.openModel) {
+      if (c.state === OPEN) this.dispatchTo(c, now);
+    } else if (this.p.thinkTimeMs > 0 && this.phase === "running") {
+      const t = setTimeout(() => {
+        this.thinkTimers.delete(t);
+        s.wants++;
+        const n = performance.now();
+        this.pump(s, n);
+        s.conn?.flush();
+      }, this.p.thinkTimeMs);
+      this.thinkTimers.add(t);
+    } else {
+      s.wants++;
+      if (c.state !== CLOSED) this.pump(s, now);
+    }
+    if (this.phase === "draining") this.checkDone();
+  }
+
+  private logLine(now: number, c: Conn | null, req: Req, cause: string | null): void {
+    const line = {
+      t: Math.round(performance.timeOrigin + now),
+      conn: c?.id ?? null,
+      stream: c !== null ? req.streamId : null,
+      backend: cause === null ? req.backend : null,
+      server: cause === null ? req.server : null,
+      status: cause === null ? req.status : null,
+      latencyUs: cause === null ? Math.round((now - req.intendedMs) * 1000) : null,
+      proxyConns: cause === null && req.proxyConns !== null ? Number(req.proxyConns) : null,
+      cause,
+    };
+    this.opts.ndjson!(JSON.stringify(line));
+  }
+
+  // ---- ending ----
+
+  private beginDrain(): void {
+    if (this.phase !== "running") return;
+    this.phase = "draining";
+    for (const t of this.thinkTimers) clearTimeout(t);
+    this.thinkTimers.clear();
+    if (this.arrivalTimer !== null) {
+      clearTimeout(this.arrivalTimer);
+      this.arrivalTimer = null;
+    }
+    for (const c of [...this.conns]) {
+      const s = this.slots[c.slot]!;
+      if (c.state !== OPEN || (c.inflight === 0 && s.retry.length === 0 && this.retryQ.length === 0)) c.close("stop");
+    }
+    this.checkDone();
+  }
+
+  private checkDone(): void {
+    if (this.phase === "done") return;
+    if (this.outstanding === 0 && (this.phase === "draining" || this.slots.every((s) => s.dead))) {
+      this.finish();
+    }
+  }
+
+  private finish(): void {
+    if (this.phase === "done") return;
+    const now = performance.now();
+    this.phase = "done";
+    if (this.housekeeping !== null) clearInterval(this.housekeeping);
+    if (this.arrivalTimer !== null) clearTimeout(this.arrivalTimer);
+    for (const t of this.thinkTimers) clearTimeout(t);
+    this.thinkTimers.clear();
+    // Whatever is still in flight at a hard stop ends as "aborted".
+    for (const c of [...this.conns]) {
+      c.destroy("aborted");
+    }
+    const leftovers = [...this.retryQ.splice(0)];
+    for (const s of this.slots) leftovers.push(...s.retry.splice(0));
+    for (const r of leftovers) {
+      this.outstanding--;
+      if (r.measured) this.rec.error(now, "goaway");
+    }
+    if (!this.measuring) this.startMeasuring(now);
+    const data = this.rec.finish(now);
+    this.emit("tick", this.tickInfo(now));
+    this.emit("done", data);
+    this.resolveDone?.(data);
+  }
+
+}
+
+/** Linear ramp between stage targets, starting from 0 connections (k6 semantics). */
+export function stageTarget(stages: readonly { durationMs: number; target: number }[], elapsedMs: number): number {
+  let from = 0;
+  let t = elapsedMs;
+  for (const s of stages) {
+    if (t < s.durationMs) return Math.round(from + ((s.target - from) * t) / s.durationMs);
+    t -= s.durationMs;
+    from = s.target;
+  }
+  return from;
+}
+
+/** How many of the global slots [0, target) belong to worker w of W (slots are dealt round-robin). */
+export function localCount(target: number, w: number, W: number): number {
+  return target > w ? Math.floor((target - w - 1) / W) + 1 : 0;
+}

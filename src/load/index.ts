@@ -1,0 +1,36 @@
+/**
+ * The load driver: HTTP/2 (h2c, h2 over TLS) and HTTP/1.1 load at loopback
+ * targets, counting which backend served each request.
+ */
+export { runLoad, startLoad, splitTasks, type LoadRun, type LoadRunEvents, type LoadStartInfo } from "./run.js";
+export type { TickInfo } from "./engine.js";
+export {
+  normalizeProfile,
+  profileFromBlock,
+  parseDurationMs,
+  resolveLoopback,
+  isLoopbackAddress,
+  LOAD_BLOCK_KEYS,
+  DEFAULT_COUNT_BY,
+  SERVER_HEADER,
+  PROXY_CONNS_HEADER,
+  type LoadProfile,
+  type LoadProtocol,
+  type LoadStage,
+  type NormalizedProfile,
+  type BlockProblem,
+} from "./profile.js";
+export {
+  mergeRunData,
+  toLoadResult,
+  mergeAndSummarize,
+  noHeaderCause,
+  CAUSES,
+  type LoadResult,
+  type LatencySummary,
+  type BackendResult,
+  type TimelineWindow,
+  type RunData,
+  type BackendData,
+} from "./result.js";
+export { formatLoadSummary } from "./summary.js";

@@ -1,0 +1,432 @@
+/**
+ * The load profile: its public shape, validation into a normalised form the
+ * engine runs, the mapping from a spec's YAML `load:` block, and the loopback
+ * guard that every target address passes before a socket is opened.
+ */
+import { lookup } from "node:dns/promises";
+import { readFileSync } from "node:fs";
+import { isIP } from "node:net";
+import { UsageError } from "../errors.js";
+
+export type LoadProtocol = "h2c" | "h1" | "h1-close" | "h2";
+
+export interface LoadStage {
+  durationMs: number;
+  /** Number of active connections to reach by the end of the stage (linear ramp). */
+  target: number;
+}
+
+export interface LoadProfile {
+  /** http://127.0.0.1:8080/path (h2c or h1) or https://... (h2 over TLS with ALPN, or h1 over TLS). */
+  url: string;
+  /** Default: "h2" for https URLs, "h2c" for http URLs. */
+  protocol?: LoadProtocol;
+  connections?: number;
+  /** Max concurrent streams per connection (h1: 1). */
+  streams?: number;
+  /** New connections per second while opening (like h2load --rate with -c). */
+  connectRate?: number;
+  requests?: number;
+  durationMs?: number;
+  warmupMs?: number;
+  stages?: LoadStage[];
+  /** Open model: requests per second; latency measured from the intended send time. */
+  arrivalRate?: number;
+  /** Pause between a stream slot's requests (closed model). */
+  thinkTimeMs?: number;
+  keepAlive?: { closeAfterRequests?: number; closeAfterIdleMs?: number };
+  /** Reconnect after a server close or GOAWAY (default true). */
+  reconnect?: boolean;
+  /** Local addresses (127.0.0.x) bound round-robin per connection. */
+  sourceAddresses?: string[];
+  /** worker_threads to spread connections over; results are merged. */
+  workers?: number;
+  /** Response header naming the backend (default "x-spillway-backend"). */
+  countBy?: string;
+  /** Per-request timeout (default 10 s); also bounds connecting. */
+  timeoutMs?: number;
+  /** Hard stop for the whole run; in-flight requests then end as "aborted". */
+  maxRunMs?: number;
+  /** Per-request log sink: one JSON object per line. */
+  ndjson?: (line: string) => void;
+  timelineWindowMs?: number;
+}
+
+/** The validated profile, with every default filled in; plain data (sent to workers). */
+export interface NormalizedProfile {
+  url: string;
+  protocol: LoadProtocol;
+  tls: boolean;
+  host: string;
+  port: number;
+  authority: string;
+  path: string;
+  connections: number;
+  streams: number;
+  connectRate: number | null;
+  requests: number | null;
+  durationMs: number | null;
+  warmupMs: number;
+  stages: LoadStage[] | null;
+  arrivalRate: number | null;
+  thinkTimeMs: number;
+  closeAfterRequests: number | null;
+  closeAfterIdleMs: number | null;
+  reconnect: boolean;
+  sourceAddresses: string[];
+  workers: number;
+  countBy: string;
+  timeoutMs: number;
+  maxRunMs: number;
+  timelineWindowMs: number;
+  ndjson: boolean;
+}
+
+export const DEFAULT_COUNT_BY = "x-spillway-backend";
+export const SERVER_HEADER = "x-spillway-server";
+export const PROXY_CONNS_HEADER = "x-spillway-proxy-conns";
+const DEFAULT_TIMEOUT_MS = 10_000;
+/** Bound for a run given only a request count. */
+const DEFAULT_REQUESTS_ONLY_MAX_MS = 10 * 60_000;
+const TOKEN = /^[!#$%&'*+.^_`|~0-9a-z-]+$/;
+
+/** Open-file limit of this process (Linux), or null when it cannot be read. */
+export function openFileLimit(): number | null {
+  try {
+    const text = readFileSync("/proc/self/limits", "utf8");
+    const m = /^Max open files\s+(\d+|unlimited)/m.exec(text);
+    if (!m) return null;
+    return m[1] === "unlimited" ? null : Number(m[1]);
+  } catch {
+    return null;
+  }
+}
+
+function isInt(v: unknown): v is number {
+  return typeof v === "number" && Number.isInteger(v);
+}
+
+/**
+ * Validates a profile and fills in defaults. Every problem is reported in one
+ * UsageError (exit code 1), never only the first.
+ */
+export function normalizeProfile(p: LoadProfile): NormalizedProfile {
+  const errors: string[] = [];
+  const bad = (msg: string): void => {
+    errors.push(msg);
+  };
+
+  let url: URL | null = null;
+  try {
+    url = new URL(p.url);
+  } catch {
+    bad(`url: "${String(p.url)}" is not a URL (expected e.g. http://127.0.0.1:8080/)`);
+  }
+  let tls = false;
+  if (url) {
+    if (url.protocol === "https:") tls = true;
+    else if (url.protocol !== "http:") bad(`url: scheme ${url.protocol} is not supported (use http:// or https://)`);
+    if (url.username || url.password) bad("url: credentials in the URL are not supported");
+  }
+  const protocol: LoadProtocol = p.protocol ?? (tls ? "h2" : "h2c");
+  if (!["h2c", "h1", "h1-close", "h2"].includes(protocol)) {
+    bad(`protocol: "${String(protocol)}" is not one of h2c, h1, h1-close, h2`);
+  } else if (protocol === "h2" && !tls) {
+    bad("protocol: h2 needs an https:// URL (HTTP/2 over TLS); use h2c for http://");
+  } else if (protocol === "h2c" && tls) {
+    bad("protocol: h2c is cleartext HTTP/2; use h2 for https://");
+  }
+  const isH1 = protocol === "h1" || protocol === "h1-close";
+
+  const posInt = (name: string, v: unknown, min = 1): void => {
+    if (v !== undefined && (!isInt(v) || v < min)) bad(`${name}: must be an integer >= ${min}, got ${String(v)}`);
+  };
+  const posNum = (name: string, v: unknown, min = 0, strict = false): void => {
+    if (v !== undefined && (typeof v !== "number" || !Number.isFinite(v) || v < min || (strict && v === min))) {
+      bad(`${name}: must be a number ${strict ? ">" : ">="} ${min}, got ${String(v)}`);
+    }
+  };
+  posInt("connections", p.connections);
+  posInt("streams", p.streams);
+  posNum("connectRate", p.connectRate, 0, true);
+  posInt("requests", p.requests);
+  posNum("durationMs", p.durationMs, 0, true);
+  posNum("warmupMs", p.warmupMs);
+  posNum("arrivalRate", p.arrivalRate, 0, true);
+  posNum("thinkTimeMs", p.thinkTimeMs);
+  posInt("keepAlive.closeAfterRequests", p.keepAlive?.closeAfterRequests);
+  posNum("keepAlive.closeAfterIdleMs", p.keepAlive?.closeAfterIdleMs, 0, true);
+  posInt("workers", p.workers);
+  posNum("timeoutMs", p.timeoutMs, 0, true);
+  posNum("maxRunMs", p.maxRunMs, 0, true);
+  posNum("timelineWindowMs", p.timelineWindowMs, 10);
+
+  let stagesTotal = 0;
+  let stagesMax = 0;
+  if (p.stages !== undefined) {
+    if (!Array.isArray(p.stages) || p.stages.length === 0) bad("stages: must be a non-empty list of { durationMs, target }");
+    else {
+      p.stages.forEach((s, i) => {
+        if (!s || typeof s.durationMs !== "number" || !(s.durationMs > 0)) bad(`stages[${i}].durationMs: must be a number > 0`);
+        else stagesTotal += s.durationMs;
+        if (!s || !isInt(s.target) || s.target < 0) bad(`stages[${i}].target: must be an integer >= 0`);
+        else stagesMax = Math.max(stagesMax, s.target);
+      });
+      if (stagesMax === 0) bad("stages: at least one stage needs a target above 0");
+    }
+  }
+  if (p.requests === undefined && p.durationMs === undefined && p.stages === undefined) {
+    bad("requests or durationMs (or stages): a run needs a bound; give a request count, a duration or both");
+  }
+  const connections = p.stages !== undefined ? Math.max(stagesMax, p.connections ?? 0) : p.connections ?? 1;
+  const streams = p.streams ?? 1;
+  if (isH1 && streams !== 1) bad(`streams: HTTP/1.1 carries one request at a time per connection; use connections instead of streams ${streams}`);
+  if (p.thinkTimeMs !== undefined && p.thinkTimeMs > 0 && p.arrivalRate !== undefined) {
+    bad("thinkTimeMs: think time belongs to the closed model; it cannot be combined with arrivalRate");
+  }
+  const countBy = (p.countBy ?? DEFAULT_COUNT_BY).toLowerCase();
+  if (!TOKEN.test(countBy)) bad(`countBy: "${p.countBy}" is not a valid header name`);
+  const workers = p.workers ?? 1;
+  if (isInt(workers) && isInt(connections) && workers > connections) bad(`workers: ${workers} workers for ${connections} connections; use at most one worker per connection`);
+
+  const sourceAddresses = p.sourceAddresses ?? [];
+  if (!Array.isArray(sourceAddresses)) bad("sourceAddresses: must be a list of loopback addresses");
+  else {
+    for (const a of sourceAddresses) {
+      if (typeof a !== "string" || !isLoopbackAddress(a)) bad(`sourceAddresses: "${String(a)}" is not a loopback address (127.0.0.0/8 or ::1)`);
+    }
+  }
+  const limit = openFileLimit();
+  if (limit !== null && isInt(connections) && connections > limit - 64) {
+    bad(
+      `connections: ${connections} connections need more file descriptors than this process may open (limit ${limit}); ` +
+        `lower connections or raise the open-file limit (ulimit -n)`,
+    );
+  }
+
+  if (errors.length > 0 || !url) {
+    throw new UsageError(`invalid load profile:\n  ${errors.join("\n  ")}`, "fix the values above and run again");
+  }
+
+  const host = url.hostname.startsWith("[") ? url.hostname.slice(1, -1) : url.hostname;
+  const port = url.port ? Number(url.port) : tls ? 443 : 80;
+  const timeoutMs = p.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const warmupMs = p.warmupMs ?? 0;
+  const bound =
+    p.durationMs !== undefined ? warmupMs + p.durationMs : p.stages !== undefined ? stagesTotal : DEFAULT_REQUESTS_ONLY_MAX_MS;
+  const maxRunMs = p.maxRunMs ?? bound + timeoutMs + 5_000;
+  return {
+    url: url.href,
+    protocol,
+    tls,
+    host,
+    port,
+    authority: url.host,
+    path: (url.pathname || "/") + url.search,
+    connections,
+    streams: isH1 ? 1 : streams,
+    connectRate: p.connectRate ?? null,
+    requests: p.requests ?? null,
+    durationMs: p.durationMs ?? null,
+    warmupMs,
+    stages: p.stages ? p.stages.map((s) => ({ durationMs: s.durationMs, target: s.target })) : null,
+    arrivalRate: p.arrivalRate ?? null,
+    thinkTimeMs: p.thinkTimeMs ?? 0,
+    closeAfterRequests: protocol === "h1-close" ? 1 : p.keepAlive?.closeAfterRequests ?? null,
+    closeAfterIdleMs: p.keepAlive?.closeAfterIdleMs ?? null,
+    reconnect: p.reconnect ?? true,
+    sourceAddresses: [...sourceAddresses],
+    workers,
+    countBy,
+    timeoutMs,
+    maxRunMs,
+    timelineWindowMs: p.timelineWindowMs ?? 1000,
+    ndjson: typeof p.ndjson === "function",
+  };
+}
+
+export function isLoopbackAddress(addr: string): boolean {
+  const a = addr.startsWith("[") && addr.endsWith("]") ? addr.slice(1, -1) : addr;
+  const kind = isIP(a);
+  if (kind === 4) return a.split(".")[0] === "127";
+  if (kind === 6) {
+    const lower = a.toLowerCase();
+    if (lower === "::1" || lower === "0:0:0:0:0:0:0:1") return true;
+    const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(lower);
+    return mapped !== null && isLoopbackAddress(mapped[1]!);
+  }
+  return false;
+}
+
+/**
+ * Resolves the target host and refuses anything that is not loopback: every
+ * address the name resolves to must be in 127.0.0.0/8 or ::1. Returns the
+ * address to connect to, so a later re-resolution cannot redirect traffic.
+ */
+export async function resolveLoopback(host: string): Promise<string> {
+  const refuse = (what: string): never => {
+    throw new UsageError(
+      `refusing to send load to ${what}: spillway only drives load at loopback addresses (127.0.0.0/8 or ::1)`,
+      "point the URL at 127.0.0.1 or localhost",
+    );
+  };
+  if (isIP(host) !== 0) {
+    if (!isLoopbackAddress(host)) refuse(host);
+    return host;
+  }
+  let addrs: { address: string }[];
+  try {
+    addrs = await lookup(host, { all: true });
+  } catch {
+    throw new UsageError(`cannot resolve host "${host}"`, "use 127.0.0.1 or localhost");
+  }
+  const nonLoop = addrs.filter((a) => !isLoopbackAddress(a.address));
+  if (addrs.length === 0 || nonLoop.length > 0) {
+    refuse(`${host} (${(nonLoop.length ? nonLoop : addrs).map((a) => a.address).join(", ") || "no address"})`);
+  }
+  const v4 = addrs.find((a) => isIP(a.address) === 4);
+  return (v4 ?? addrs[0]!).address;
+}
+
+// ---- the spec's YAML `load:` block ----
+
+export interface BlockProblem {
+  path: string;
+  message: string;
+}
+
+const DURATION = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h)$/;
+
+/** "500ms" | "10s" | "2m" | "1h" | number of milliseconds. */
+export function parseDurationMs(v: unknown): number | null {
+  if (typeof v === "number" && Number.isFinite(v) && v >= 0) return v;
+  if (typeof v !== "string") return null;
+  const m = DURATION.exec(v.trim());
+  if (!m) return null;
+  const n = Number(m[1]);
+  const unit = m[2];
+  return unit === "ms" ? n : unit === "s" ? n * 1000 : unit === "m" ? n * 60_000 : n * 3_600_000;
+}
+
+const BLOCK_KEYS: Record<string, { key: keyof LoadProfile | "closeAfterRequests" | "closeAfterIdleMs"; kind: "int" | "num" | "dur" | "bool" | "str" | "strs" | "stages" | "keepAlive" | "protocol" }> = {
+  protocol: { key: "protocol", kind: "protocol" },
+  connections: { key: "connections", kind: "int" },
+  streams: { key: "streams", kind: "int" },
+  connect_rate: { key: "connectRate", kind: "num" },
+  requests: { key: "requests", kind: "int" },
+  duration: { key: "durationMs", kind: "dur" },
+  warmup: { key: "warmupMs", kind: "dur" },
+  stages: { key: "stages", kind: "stages" },
+  arrival_rate: { key: "arrivalRate", kind: "num" },
+  think_time: { key: "thinkTimeMs", kind: "dur" },
+  keep_alive: { key: "keepAlive", kind: "keepAlive" },
+  reconnect: { key: "reconnect", kind: "bool" },
+  source_addresses: { key: "sourceAddresses", kind: "strs" },
+  workers: { key: "workers", kind: "int" },
+  count_by: { key: "countBy", kind: "str" },
+  timeout: { key: "timeoutMs", kind: "dur" },
+  max_run: { key: "maxRunMs", kind: "dur" },
+  timeline_window: { key: "timelineWindowMs", kind: "dur" },
+};
+
+/** Keys a YAML `load:` block accepts (snake_case, durations as "10s"). */
+export const LOAD_BLOCK_KEYS: readonly string[] = Object.keys(BLOCK_KEYS);
+
+/**
+ * Maps a spec's `load:` block (snake_case keys, durations like "10s") onto a
+ * LoadProfile for `url`. Pure: returns every problem with its path instead of
+ * throwing; the profile is only present when there are none. Range checks
+ * happen later in normalizeProfile.
+ */
+export function profileFromBlock(block: unknown, url: string, basePath = "load"): { profile?: LoadProfile; problems: BlockProblem[] } {
+  const problems: BlockProblem[] = [];
+  if (block === null || typeof block !== "object" || Array.isArray(block)) {
+    return { problems: [{ path: basePath, message: "must be a mapping" }] };
+  }
+  const out: Record<string, unknown> = { url };
+  for (const [k, v] of Object.entries(block as Record<string, unknown>)) {
+    const spec = BLOCK_KEYS[k];
+    const path = `${basePath}.${k}`;
+    if (!spec) {
+      problems.push({ path, message: `unknown key "${k}" (known: ${LOAD_BLOCK_KEYS.join(", ")})` });
+      continue;
+    }
+    switch (spec.kind) {
+      case "int":
+        if (!isInt(v)) problems.push({ path, message: "must be an integer" });
+        else out[spec.key] = v;
+        break;
+      case "num":
+        if (typeof v !== "number" || !Number.isFinite(v)) problems.push({ path, message: "must be a number" });
+        else out[spec.key] = v;
+        break;
+      case "dur": {
+        const ms = parseDurationMs(v);
+        if (ms === null) problems.push({ path, message: `must be a duration like 500ms, 10s or 2m, got ${JSON.stringify(v)}` });
+        else out[spec.key] = ms;
+        break;
+      }
+      case "bool":
+        if (typeof v !== "boolean") problems.push({ path, message: "must be true or false" });
+        else out[spec.key] = v;
+        break;
+      case "str":
+        if (typeof v !== "string") problems.push({ path, message: "must be a string" });
+        else out[spec.key] = v;
+        break;
+      case "protocol":
+        if (v !== "h2c" && v !== "h1" && v !== "h1-close" && v !== "h2") problems.push({ path, message: "must be one of h2c, h1, h1-close, h2" });
+        else out[spec.key] = v;
+        break;
+      case "strs":
+        if (!Array.isArray(v) || !v.every((x) => typeof x === "string")) problems.push({ path, message: "must be a list of addresses" });
+        else out[spec.key] = v;
+        break;
+      case "stages":
+        if (!Array.isArray(v)) problems.push({ path, message: "must be a list of { duration, target }" });
+        else {
+          const stages: LoadStage[] = [];
+          v.forEach((s: unknown, i) => {
+            const sp = `${path}[${i}]`;
+            if (s === null || typeof s !== "object") {
+              problems.push({ path: sp, message: "must be a mapping { duration, target }" });
+              return;
+            }
+            const rec = s as Record<string, unknown>;
+            for (const key of Object.keys(rec)) {
+              if (key !== "duration" && key !== "target") problems.push({ path: `${sp}.${key}`, message: `unknown key "${key}" (known: duration, target)` });
+            }
+            const d = parseDurationMs(rec.duration);
+            if (d === null) problems.push({ path: `${sp}.duration`, message: "must be a duration like 10s" });
+            if (!isInt(rec.target)) problems.push({ path: `${sp}.target`, message: "must be an integer number of connections" });
+            if (d !== null && isInt(rec.target)) stages.push({ durationMs: d, target: rec.target });
+          });
+          out[spec.key] = stages;
+        }
+        break;
+      case "keepAlive": {
+        if (v === null || typeof v !== "object") {
+          problems.push({ path, message: "must be a mapping { close_after_requests, close_after_idle }" });
+          break;
+        }
+        const ka: { closeAfterRequests?: number; closeAfterIdleMs?: number } = {};
+        for (const [kk, vv] of Object.entries(v as Record<string, unknown>)) {
+          if (kk === "close_after_requests") {
+            if (!isInt(vv)) problems.push({ path: `${path}.${kk}`, message: "must be an integer" });
+            else ka.closeAfterRequests = vv;
+          } else if (kk === "close_after_idle") {
+            const ms = parseDurationMs(vv);
+            if (ms === null) problems.push({ path: `${path}.${kk}`, message: "must be a duration like 5s" });
+            else ka.closeAfterIdleMs = ms;
+          } else {
+            problems.push({ path: `${path}.${kk}`, message: `unknown key "${kk}" (known: close_after_requests, close_after_idle)` });
+          }
+        }
+        out[spec.key] = ka;
+        break;
+      }
+    }
+  }
+  if (problems.length > 0) return { problems };
+  return { profile: out as unknown as LoadProfile, problems };
+}

@@ -1,0 +1,449 @@
+/**
+ * Results: the accumulator the engine records into, the plain serialisable
+ * run data a worker hands back, the pure merge of several runs' data, and the
+ * pure reduction to the public LoadResult.
+ *
+ * Accounting rule: every request the driver starts ends as exactly one
+ * outcome, either attributed to a backend (the count-by header was present)
+ * or unattributed with a cause. So sum(backends.count) + unattributed.total
+ * === requests.sent always holds.
+ */
+import { Histogram, mergeHistogramData, type HistogramData } from "./histogram.js";
+
+export interface LatencySummary {
+  min: number;
+  mean: number;
+  p50: number;
+  p90: number;
+  p99: number;
+  max: number;
+}
+
+export interface BackendResult {
+  count: number;
+  servers: Record<string, number>;
+  statuses: Record<string, number>;
+  latency: LatencySummary;
+}
+
+export interface TimelineWindow {
+  tMs: number;
+  byBackend: Record<string, number>;
+  /** Most connections open at once during the window. */
+  openConnections: number;
+  /** Unattributed outcomes in the window. */
+  errors: number;
+  maxProxyConns?: number;
+}
+
+export interface LoadResult {
+  requests: {
+    /** Requests started (after warm-up). */
+    sent: number;
+    /** Requests that got a complete response (any status). */
+    completed: number;
+    /** Responses with a 2xx status. */
+    succeeded: number;
+    /** sent - succeeded: non-2xx responses and requests that got no response. */
+    failed: number;
+    /** Requests refused unprocessed (GOAWAY, REFUSED_STREAM) and sent again on another connection. */
+    retried: number;
+  };
+  backends: Record<string, BackendResult>;
+  unattributed: { total: number; byCause: Record<string, number> };
+  statuses: Record<string, number>;
+  latency: LatencySummary;
+  timeline: TimelineWindow[];
+  connections: { opened: number; maxOpen: number; failed: number; goaways: number };
+  maxProxyConnsSeen: number | null;
+  /** Responses during warm-up, by backend: not in the figures above, but the stubs and the proxy served them. */
+  warmup: { responses: number; byBackend: Record<string, number> };
+  durationMs: number;
+  rps: number;
+}
+
+/** Outcome causes for requests without an attributed response. */
+export const CAUSES = {
+  refused: "refused",
+  connectTimeout: "connect-timeout",
+  connectError: "connect-error",
+  reset: "reset",
+  timeout: "timeout",
+  goaway: "goaway",
+  refusedStream: "refused-stream",
+  closed: "closed",
+  protocol: "protocol-error",
+  aborted: "aborted",
+} as const;
+
+export function noHeaderCause(status: number): string {
+  return `status-${status}-no-header`;
+}
+
+// ---- serialisable run data ----
+
+export interface BackendData {
+  count: number;
+  servers: Record<string, number>;
+  statuses: Record<string, number>;
+  latency: HistogramData;
+}
+
+export interface RunData {
+  requests: { sent: number; completed: number; succeeded: number; retried: number };
+  backends: Record<string, BackendData>;
+  unattributed: Record<string, number>;
+  statuses: Record<string, number>;
+  latency: HistogramData;
+  timeline: TimelineWindow[];
+  timelineWindowMs: number;
+  connections: { opened: number; maxOpen: number; failed: number; goaways: number };
+  maxProxyConnsSeen: number | null;
+  warmup: { responses: number; byBackend: Record<string, number> };
+  durationMs: number;
+}
+
+function addCounts(into: Record<string, number>, from: Record<string, number>): void {
+  for (const [k, v] of Object.entries(from)) into[k] = (into[k] ?? 0) + v;
+}
+
+/** Pure merge of several runs' data (one per worker): counts add, windows align by index. */
+export function mergeRunData(parts: readonly RunData[]): RunData {
+  const out: RunData = {
+    requests: { sent: 0, completed: 0, succeeded: 0, retried: 0 },
+    backends: {},
+    unattributed: {},
+    statuses: {},
+    latency: mergeHistogramData(parts.map((p) => p.latency)),
+    timeline: [],
+    timelineWindowMs: parts[0]?.timelineWindowMs ?? 1000,
+    connections: { opened: 0, maxOpen: 0, failed: 0, goaways: 0 },
+    maxProxyConnsSeen: null,
+    warmup: { responses: 0, byBackend: {} },
+    durationMs: 0,
+  };
+  const backendHists = new Map<string, HistogramData[]>();
+  for (const p of parts) {
+    out.requests.sent += p.requests.sent;
+    out.requests.completed += p.requests.completed;
+    out.requests.succeeded += p.requests.succeeded;
+    out.requests.retried += p.requests.retried;
+    for (const [name, b] of Object.entries(p.backends)) {
+      const t = (out.backends[name] ??= { count: 0, servers: {}, statuses: {}, latency: b.latency });
+      t.count += b.count;
+      addCounts(t.servers, b.servers);
+      addCounts(t.statuses, b.statuses);
+      const hs = backendHists.get(name) ?? [];
+      hs.push(b.latency);
+      backendHists.set(name, hs);
+    }
+    addCounts(out.unattributed, p.unattributed);
+    out.warmup.responses += p.warmup.responses;
+    addCounts(out.warmup.byBackend, p.warmup.byBackend);
+    addCounts(out.statuses, p.statuses);
+    out.connections.opened += p.connections.opened;
+    // Workers hold their connections at the same time, so their peaks add.
+    out.connections.maxOpen += p.connections.maxOpen;
+    out.connections.failed += p.connections.failed;
+    out.connections.goaways += p.connections.goaways;
+    if (p.maxProxyConnsSeen !== null) out.maxProxyConnsSeen = Math.max(out.maxProxyConnsSeen ?? 0, p.maxProxyConnsSeen);
+    out.durationMs = Math.max(out.durationMs, p.durationMs);
+    p.timeline.forEach((w, i) => {
+      let t = out.timeline[i];
+      if (!t) {
+        t = { tMs: w.tMs, byBackend: {}, openConnections: 0, errors: 0 };
+        out.timeline[i] = t;
+      }
+      addCounts(t.byBackend, w.byBackend);
+      t.openConnections += w.openConnections;
+      t.errors += w.errors;
+      if (w.maxProxyConns !== undefined) t.maxProxyConns = Math.max(t.maxProxyConns ?? 0, w.maxProxyConns);
+    });
+  }
+  for (const [name, hs] of backendHists) out.backends[name]!.latency = mergeHistogramData(hs);
+  return out;
+}
+
+function summarize(data: HistogramData): LatencySummary {
+  const h = Histogram.from(data);
+  const ms = (us: number): number => Math.round(us) / 1000;
+  if (h.total === 0) return { min: 0, mean: 0, p50: 0, p90: 0, p99: 0, max: 0 };
+  return {
+    min: ms(h.min),
+    mean: Math.round(h.sum / h.total) / 1000,
+    p50: ms(h.percentile(50)),
+    p90: ms(h.percentile(90)),
+    p99: ms(h.percentile(99)),
+    max: ms(h.max),
+  };
+}
+
+function sortedRecord(r: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(Object.entries(r).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
+
+/** Pure reduction of run data to the public result. */
+export function toLoadResult(data: RunData): LoadResult {
+  const unattributedTotal = Object.values(data.unattributed).reduce((a, b) => a + b, 0);
+  const backends: Record<string, BackendResult> = {};
+  for (const name of Object.keys(data.backends).sort()) {
+    const b = data.backends[name]!;
+    backends[name] = { count: b.count, servers: sortedRecord(b.servers), statuses: sortedRecord(b.statuses), latency: summarize(b.latency) };
+  }
+  const seconds = data.durationMs / 1000;
+  return {
+    requests: {
+      sent: data.requests.sent,
+      completed: data.requests.completed,
+      succeeded: data.requests.succeeded,
+      failed: data.requests.sent - data.requests.succeeded,
+      retried: data.requests.retried,
+    },
+    backends,
+    unattributed: { total: unattributedTotal, byCause: sortedRecord(data.unattributed) },
+    statuses: sortedRecord(data.statuses),
+    latency: summarize(data.latency),
+    timeline: data.timeline.map((w) => ({ ...w, byBackend: { ...w.byBackend } })),
+    connections: { ...data.connections },
+    maxProxyConnsSeen: data.maxProxyConnsSeen,
+    warmup: { responses: data.warmup.responses, byBackend: sortedRecord(data.warmup.byBackend) },
+    durationMs: Math.round(data.durationMs),
+    rps: seconds > 0 ? Math.round((data.requests.completed / seconds) * 10) / 10 : 0,
+  };
+}
+
+/** Pure merge of public results is not possible (percentiles do not add); merge RunData instead. */
+export function mergeAndSummarize(parts: readonly RunData[]): LoadResult {
+  return toLoadResult(mergeRunData(parts));
+}
+
+// ---- the accumulator ----
+
+class BackendAcc {
+  count = 0;
+  servers = new Map<string, number>();
+  statuses = new Map<number, number>();
+  hist = new Histogram();
+  /** Responses in the open timeline window. */
+  win = 0;
+  // Runs of the same status / server are counted here and folded into the maps on change.
+  lastStatus = -1;
+  lastStatusCount = 0;
+  lastServer: string | null = null;
+  lastServerCount = 0;
+
+  countStatus(status: number): void {
+    this.foldStatus();
+    this.lastStatus = status;
+    this.lastStatusCount = 1;
+  }
+
+  countServer(server: string): void {
+    this.foldServer();
+    this.lastServer = server;
+    this.lastServerCount = 1;
+  }
+
+  foldStatus(): void {
+    if (this.lastStatusCount > 0) this.statuses.set(this.lastStatus, (this.statuses.get(this.lastStatus) ?? 0) + this.lastStatusCount);
+    this.lastStatusCount = 0;
+    this.lastStatus = -1;
+  }
+
+  foldServer(): void {
+    if (this.lastServer !== null && this.lastServerCount > 0) {
+      this.servers.set(this.lastServer, (this.servers.get(this.lastServer) ?? 0) + this.lastServerCount);
+    }
+    this.lastServerCount = 0;
+    this.lastServer = null;
+  }
+}
+
+interface OpenWindow {
+  openConnections: number;
+  errors: number;
+  maxProxyConns: number;
+}
+
+/**
+ * Mutable counters the engine records into. Time arguments are
+ * performance.now() milliseconds; the timeline starts at `start()`.
+ */
+export class Recorder {
+  sent = 0;
+  completed = 0;
+  succeeded = 0;
+  retried = 0;
+  opened = 0;
+  failedConnections = 0;
+  goaways = 0;
+  maxOpen = 0;
+  open = 0;
+  maxProxyConnsSeen = -1;
+  private readonly backends = new Map<string, BackendAcc>();
+  private lastBackend: string | null = null;
+  private lastAcc: BackendAcc | null = null;
+  private readonly unattributed = new Map<string, number>();
+  private warmupResponses = 0;
+  private readonly warmupByBackend = new Map<string, number>();
+  /** Counts by status code 0..999. */
+  private readonly statuses = new Float64Array(1000);
+  private readonly hist = new Histogram();
+  private readonly windowMs: number;
+  private readonly windows: TimelineWindow[] = [];
+  private cur: OpenWindow | null = null;
+  private winStart = 0;
+  private winEnd = Infinity;
+  private t0 = 0;
+  private tEnd = 0;
+  private started = false;
+
+  constructor(windowMs: number) {
+    this.windowMs = windowMs;
+  }
+
+  /** Starts the measured period (after warm-up). */
+  start(now: number): void {
+    this.started = true;
+    this.t0 = now;
+    this.winStart = now;
+    this.winEnd = now + this.windowMs;
+    this.cur = this.newWindow();
+  }
+
+  private newWindow(): OpenWindow {
+    return { openConnections: this.open, errors: 0, maxProxyConns: -1 };
+  }
+
+  /** Closes every window that ended before `now`. */
+  advance(now: number): void {
+    while (now >= this.winEnd && this.cur) {
+      this.closeWindow();
+      this.winStart = this.winEnd;
+      this.winEnd += this.windowMs;
+      this.cur = this.newWindow();
+    }
+  }
+
+  private closeWindow(): void {
+    const c = this.cur!;
+    const byBackend: Record<string, number> = {};
+    for (const name of [...this.backends.keys()].sort()) {
+      const b = this.backends.get(name)!;
+      if (b.win > 0) byBackend[name] = b.win;
+      b.win = 0;
+    }
+    const w: TimelineWindow = {
+      tMs: Math.round(this.winStart - this.t0),
+      byBackend,
+      openConnections: c.openConnections,
+      errors: c.errors,
+    };
+    if (c.maxProxyConns >= 0) w.maxProxyConns = c.maxProxyConns;
+    this.windows.push(w);
+  }
+
+  setOpen(n: number): void {
+    this.open = n;
+    if (n > this.maxOpen) this.maxOpen = n;
+    if (this.cur && n > this.cur.openConnections) this.cur.openConnections = n;
+  }
+
+  /** A measured request got its complete response. */
+  response(now: number, latencyUs: number, status: number, backend: string | null, server: string | null, proxyConns: number): void {
+    if (now >= this.winEnd) this.advance(now);
+    this.completed++;
+    if (status >= 200 && status < 300) this.succeeded++;
+    this.statuses[status < 1000 ? status : 0]!++;
+    this.hist.record(latencyUs);
+    if (proxyConns >= 0) {
+      if (proxyConns > this.maxProxyConnsSeen) this.maxProxyConnsSeen = proxyConns;
+      if (this.cur && proxyConns > this.cur.maxProxyConns) this.cur.maxProxyConns = proxyConns;
+    }
+    if (backend === null) {
+      this.unattributedOutcome(noHeaderCause(status));
+      return;
+    }
+    // Header values come from the decoder's cache, so the same backend is usually the same string.
+    let b = this.lastBackend === backend ? this.lastAcc! : this.backends.get(backend);
+    if (b === undefined) {
+      b = new BackendAcc();
+      this.backends.set(backend, b);
+    }
+    this.lastBackend = backend;
+    this.lastAcc = b;
+    b.count++;
+    b.hist.record(latencyUs);
+    if (status === b.lastStatus) b.lastStatusCount++;
+    else b.countStatus(status);
+    if (server !== null) {
+      if (server === b.lastServer) b.lastServerCount++;
+      else b.countServer(server);
+    }
+    b.win++;
+  }
+
+  /** A measured request ended without a response. */
+  /** A response to a warm-up request: kept apart, so reconciliation with the stubs still adds up. */
+  warmupResponse(backend: string | null): void {
+    this.warmupResponses++;
+    if (backend !== null) this.warmupByBackend.set(backend, (this.warmupByBackend.get(backend) ?? 0) + 1);
+  }
+
+  error(now: number, cause: string): void {
+    if (now >= this.winEnd) this.advance(now);
+    this.unattributedOutcome(cause);
+  }
+
+  private unattributedOutcome(cause: string): void {
+    this.unattributed.set(cause, (this.unattributed.get(cause) ?? 0) + 1);
+    if (this.cur) this.cur.errors++;
+  }
+
+  /** Live counts for progress ticks. */
+  snapshot(): { sent: number; completed: number; succeeded: number; unattributed: number; byBackend: Record<string, number> } {
+    let un = 0;
+    for (const v of this.unattributed.values()) un += v;
+    const byBackend: Record<string, number> = {};
+    for (const [k, v] of this.backends) byBackend[k] = v.count;
+    return { sent: this.sent, completed: this.completed, succeeded: this.succeeded, unattributed: un, byBackend };
+  }
+
+  /** Ends the measured period and returns the plain data. */
+  finish(now: number): RunData {
+    this.tEnd = now;
+    if (this.cur) {
+      this.advance(now);
+      // The last, partial window is kept when anything happened in it.
+      const c = this.cur;
+      let any = c.errors > 0 || this.windows.length === 0;
+      for (const b of this.backends.values()) any ||= b.win > 0;
+      if (any) this.closeWindow();
+      this.cur = null;
+    }
+    const backends: Record<string, BackendData> = {};
+    for (const [name, b] of this.backends) {
+      b.foldStatus();
+      b.foldServer();
+      backends[name] = {
+        count: b.count,
+        servers: Object.fromEntries(b.servers),
+        statuses: Object.fromEntries([...b.statuses].map(([k, v]) => [String(k), v])),
+        latency: b.hist.toData(),
+      };
+    }
+    return {
+      requests: { sent: this.sent, completed: this.completed, succeeded: this.succeeded, retried: this.retried },
+      backends,
+      unattributed: Object.fromEntries(this.unattributed),
+      statuses: Object.fromEntries([...this.statuses.entries()].filter(([, v]) => v > 0).map(([k, v]) => [String(k), v])),
+      latency: this.hist.toData(),
+      timeline: this.windows,
+      timelineWindowMs: this.windowMs,
+      connections: { opened: this.opened, maxOpen: this.maxOpen, failed: this.failedConnections, goaways: this.goaways },
+      maxProxyConnsSeen: this.maxProxyConnsSeen >= 0 ? this.maxProxyConnsSeen : null,
+      warmup: { responses: this.warmupResponses, byBackend: Object.fromEntries(this.warmupByBackend) },
+      durationMs: this.started ? Math.max(0, this.tEnd - this.t0) : 0,
+    };
+  }
+}

@@ -1,0 +1,58 @@
+/**
+ * An h2load-like text summary of a result, plus the per-backend table.
+ * Returns a string; the caller prints it.
+ */
+import type { LoadProfile } from "./profile.js";
+import type { LoadResult } from "./result.js";
+
+function pad(s: string, n: number): string {
+  return s.length >= n ? s : s + " ".repeat(n - s.length);
+}
+
+function lpad(s: string, n: number): string {
+  return s.length >= n ? s : " ".repeat(n - s.length) + s;
+}
+
+function ms(v: number): string {
+  return v >= 1000 ? `${(v / 1000).toFixed(2)}s` : v >= 1 ? `${v.toFixed(2)}ms` : `${Math.round(v * 1000)}us`;
+}
+
+export function formatLoadSummary(result: LoadResult, profile: Pick<LoadProfile, "url" | "requests">): string {
+  const r = result.requests;
+  const byCause = result.unattributed.byCause;
+  let errored = 0;
+  for (const [cause, n] of Object.entries(byCause)) if (!cause.startsWith("status-") && cause !== "timeout") errored += n;
+  const timeout = byCause["timeout"] ?? 0;
+  const classes = [0, 0, 0, 0];
+  for (const [code, n] of Object.entries(result.statuses)) {
+    const c = Math.floor(Number(code) / 100);
+    if (c >= 2 && c <= 5) classes[c - 2]! += n;
+  }
+  const lines: string[] = [];
+  lines.push(`target: ${profile.url}`);
+  lines.push(`finished in ${(result.durationMs / 1000).toFixed(2)}s, ${result.rps.toFixed(2)} req/s`);
+  lines.push(
+    `requests: ${profile.requests ?? r.sent} total, ${r.sent} started, ${r.completed} done, ${r.succeeded} succeeded, ` +
+      `${r.failed} failed, ${errored} errored, ${timeout} timeout` + (r.retried > 0 ? `, ${r.retried} retried` : ""),
+  );
+  lines.push(`status codes: ${classes[0]} 2xx, ${classes[1]} 3xx, ${classes[2]} 4xx, ${classes[3]} 5xx`);
+  const c = result.connections;
+  lines.push(`connections: ${c.opened} opened, ${c.maxOpen} max open, ${c.failed} failed, ${c.goaways} goaway`);
+  const l = result.latency;
+  lines.push(`latency: min ${ms(l.min)}, max ${ms(l.max)}, mean ${ms(l.mean)}, p50 ${ms(l.p50)}, p90 ${ms(l.p90)}, p99 ${ms(l.p99)}`);
+  if (result.maxProxyConnsSeen !== null) lines.push(`max proxy connections seen: ${result.maxProxyConnsSeen}`);
+  lines.push("");
+  const total = r.sent;
+  const rows: string[][] = [["backend", "count", "share", "p50", "p99"]];
+  for (const [name, b] of Object.entries(result.backends)) {
+    rows.push([name, String(b.count), total > 0 ? `${((b.count / total) * 100).toFixed(2)}%` : "-", ms(b.latency.p50), ms(b.latency.p99)]);
+  }
+  for (const [cause, n] of Object.entries(byCause)) {
+    rows.push([`(unattributed: ${cause})`, String(n), total > 0 ? `${((n / total) * 100).toFixed(2)}%` : "-", "", ""]);
+  }
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
+  for (const row of rows) {
+    lines.push(row.map((cell, i) => (i === 0 ? pad(cell, widths[i]!) : lpad(cell, widths[i]!))).join("  ").trimEnd());
+  }
+  return lines.join("\n") + "\n";
+}

@@ -1,0 +1,160 @@
+/** Pure parts of the load driver: histogram, merging, profile mapping and validation. */
+import { describe, expect, it } from "vitest";
+import { UsageError } from "../src/errors.js";
+import { Histogram, mergeHistogramData } from "../src/load/histogram.js";
+import { localCount, stageTarget } from "../src/load/engine.js";
+import { isLoopbackAddress, normalizeProfile, parseDurationMs, profileFromBlock, resolveLoopback } from "../src/load/profile.js";
+import { mergeRunData, Recorder, toLoadResult, type RunData } from "../src/load/result.js";
+import { splitTasks } from "../src/load/run.js";
+
+describe("histogram", () => {
+  it("keeps percentiles within 1% and merges by addition", () => {
+    const a = new Histogram();
+    const b = new Histogram();
+    const all: number[] = [];
+    let x = 12345;
+    for (let i = 0; i < 20000; i++) {
+      x = (x * 1103515245 + 12345) % 2147483648;
+      const v = (x % 5_000_000) + 1;
+      all.push(v);
+      (i % 2 ? a : b).record(v);
+    }
+    all.sort((p, q) => p - q);
+    const merged = Histogram.from(mergeHistogramData([a.toData(), b.toData()]));
+    expect(merged.total).toBe(20000);
+    for (const p of [50, 90, 99]) {
+      const exact = all[Math.ceil((p / 100) * all.length) - 1]!;
+      expect(Math.abs(merged.percentile(p) - exact) / exact).toBeLessThan(0.01);
+    }
+    expect(merged.min).toBe(all[0]);
+    expect(merged.max).toBe(all.at(-1));
+  });
+
+  it("records small values exactly", () => {
+    const h = new Histogram();
+    for (const v of [0, 1, 2, 255]) h.record(v);
+    expect([h.percentile(25), h.percentile(50), h.percentile(75), h.percentile(100)]).toEqual([0, 1, 2, 255]);
+  });
+});
+
+function sample(now: number, backends: Array<[string | null, number]>, errors: string[]): RunData {
+  const r = new Recorder(100);
+  r.start(now);
+  let t = now;
+  for (const [b, status] of backends) {
+    r.sent++;
+    t += 30;
+    r.response(t, 1000 + t, status, b, b ? `${b}/s1` : null, 7);
+  }
+  for (const c of errors) {
+    r.sent++;
+    t += 30;
+    r.error(t, c);
+  }
+  return r.finish(t + 1);
+}
+
+describe("results", () => {
+  it("merging is pure and keeps the accounting rule", () => {
+    const a = sample(1000, [["ade", 200], ["ade", 200], [null, 503]], ["reset"]);
+    const b = sample(2000, [["pb", 200], ["ade", 500]], ["timeout", "reset"]);
+    const aCopy = structuredClone(a);
+    const merged = mergeRunData([a, b]);
+    expect(a).toEqual(aCopy);
+    const r = toLoadResult(merged);
+    expect(r.requests.sent).toBe(8);
+    expect(r.backends["ade"]!.count).toBe(3);
+    expect(r.backends["ade"]!.statuses).toEqual({ "200": 2, "500": 1 });
+    expect(r.unattributed).toEqual({ total: 4, byCause: { reset: 2, "status-503-no-header": 1, timeout: 1 } });
+    const attributed = Object.values(r.backends).reduce((s, x) => s + x.count, 0);
+    expect(attributed + r.unattributed.total).toBe(r.requests.sent);
+    expect(r.requests.succeeded).toBe(3);
+    expect(r.requests.failed).toBe(5);
+    expect(r.maxProxyConnsSeen).toBe(7);
+    const windowSum = r.timeline.reduce((s, w) => s + w.errors + Object.values(w.byBackend).reduce((x, y) => x + y, 0), 0);
+    expect(windowSum).toBe(8);
+    // Merging a single part changes nothing but key order.
+    expect(toLoadResult(mergeRunData([a]))).toEqual(toLoadResult(a));
+  });
+});
+
+describe("profile", () => {
+  it("maps a YAML load block and reports every problem with its path", () => {
+    const ok = profileFromBlock(
+      {
+        connections: 310,
+        streams: 40,
+        connect_rate: 310,
+        requests: 40000,
+        duration: "30s",
+        warmup: "500ms",
+        keep_alive: { close_after_requests: 100, close_after_idle: "2s" },
+        stages: [{ duration: "10s", target: 300 }],
+      },
+      "http://127.0.0.1:8080/",
+    );
+    expect(ok.problems).toEqual([]);
+    expect(ok.profile).toMatchObject({
+      connections: 310,
+      streams: 40,
+      connectRate: 310,
+      durationMs: 30000,
+      warmupMs: 500,
+      keepAlive: { closeAfterRequests: 100, closeAfterIdleMs: 2000 },
+      stages: [{ durationMs: 10000, target: 300 }],
+    });
+    const bad = profileFromBlock({ conections: 3, duration: "soon", stages: [{ target: "x" }], keep_alive: { idle: 1 } }, "http://127.0.0.1/");
+    expect(bad.profile).toBeUndefined();
+    expect(bad.problems.map((p) => p.path)).toEqual(["load.conections", "load.duration", "load.stages[0].duration", "load.stages[0].target", "load.keep_alive.idle"]);
+  });
+
+  it("parses durations", () => {
+    expect([parseDurationMs("500ms"), parseDurationMs("10s"), parseDurationMs("2m"), parseDurationMs(250), parseDurationMs("x")]).toEqual([500, 10000, 120000, 250, null]);
+  });
+
+  it("fills defaults and rejects impossible values with exit code 1", () => {
+    const p = normalizeProfile({ url: "http://localhost:8080/a?b=1", requests: 10 });
+    expect(p).toMatchObject({ protocol: "h2c", connections: 1, streams: 1, path: "/a?b=1", authority: "localhost:8080", reconnect: true, countBy: "x-spillway-backend" });
+    expect(normalizeProfile({ url: "https://127.0.0.1/", durationMs: 5 }).protocol).toBe("h2");
+    expect(normalizeProfile({ url: "http://127.0.0.1/", protocol: "h1-close", requests: 1 }).closeAfterRequests).toBe(1);
+    const err = (() => {
+      try {
+        normalizeProfile({ url: "http://127.0.0.1/", protocol: "h2", requests: 1, arrivalRate: 5, thinkTimeMs: 10, connections: 50000 });
+      } catch (e) {
+        return e as UsageError;
+      }
+      return null;
+    })();
+    expect(err).toBeInstanceOf(UsageError);
+    expect(err!.exitCode).toBe(1);
+    expect(err!.message).toContain("protocol: h2 needs an https:// URL");
+    expect(err!.message).toContain("thinkTimeMs");
+    expect(err!.message).toContain("file descriptors");
+  });
+
+  it("knows loopback from everything else", async () => {
+    for (const a of ["127.0.0.1", "127.255.1.2", "::1", "[::1]", "::ffff:127.0.0.9"]) expect(isLoopbackAddress(a), a).toBe(true);
+    for (const a of ["10.0.0.1", "128.0.0.1", "::2", "::ffff:10.0.0.1", "localhost", "0.0.0.0"]) expect(isLoopbackAddress(a), a).toBe(false);
+    expect(await resolveLoopback("localhost")).toMatch(/^(127\.|::1$)/);
+    await expect(resolveLoopback("0.0.0.0")).rejects.toBeInstanceOf(UsageError);
+  });
+});
+
+describe("splitting a run over workers", () => {
+  it("deals connections round-robin and budgets in proportion", () => {
+    const p = normalizeProfile({ url: "http://127.0.0.1/", connections: 5, requests: 1001, arrivalRate: 100, workers: 2 });
+    const tasks = splitTasks(p, "127.0.0.1");
+    expect(tasks.map((t) => t.requests)).toEqual([601, 400]);
+    expect(tasks.map((t) => t.arrivalRate)).toEqual([60, 40]);
+    expect([localCount(5, 0, 2), localCount(5, 1, 2), localCount(0, 0, 2), localCount(1, 1, 2)]).toEqual([3, 2, 0, 0]);
+  });
+
+  it("ramps stages linearly from zero", () => {
+    const stages = [
+      { durationMs: 100, target: 10 },
+      { durationMs: 100, target: 10 },
+      { durationMs: 100, target: 0 },
+    ];
+    expect([0, 50, 100, 150, 250, 400].map((t) => stageTarget(stages, t))).toEqual([0, 5, 10, 10, 5, 0]);
+  });
+});
