@@ -78,7 +78,7 @@ describe("runtime rendering", () => {
     const out = render(model, {
       runtime: {
         stamp: true,
-        haproxyStatsSocket: "/tmp/spillway-x/haproxy.sock",
+        haproxyStats: { host: "127.0.0.1", port: 9998 },
         haproxyGlobalMaxconn: 9000,
         nginxStatusListen: { host: "127.0.0.1", port: 9999 },
         nginxWorkerConnections: 5000,
@@ -87,19 +87,19 @@ describe("runtime rendering", () => {
     });
     expect(out.haproxy).toContain("http-request set-var(txn.spillway_conns) fe_conn");
     expect(out.haproxy).toContain("http-response set-header x-spillway-proxy-conns %[var(txn.spillway_conns)]");
-    expect(out.haproxy).toContain("stats socket /tmp/spillway-x/haproxy.sock mode 600 level admin");
+    expect(out.haproxy).toContain("stats socket ipv4@127.0.0.1:9998 level admin");
     expect(out.haproxy).toContain("    maxconn 9000\n");
     expect(out.nginx).toContain("add_header x-spillway-proxy-conns $spillway_webserver_conns always;");
     expect(out.nginx).toContain("listen 127.0.0.1:9999;");
     expect(out.nginx).toContain("worker_rlimit_nofile 12000;");
   });
 
-  it("refuses to render an unsafe runtime path instead of emitting it", () => {
+  it("refuses to render an unsafe runtime address instead of emitting it", () => {
     const { model } = loadSpecFile(join(ROOT, "fixtures", "classic.yaml"));
     expect(() =>
       render(model, {
-        runtime: { stamp: false, haproxyStatsSocket: "/tmp/x\n    stats enable", haproxyGlobalMaxconn: null, nginxStatusListen: null, nginxWorkerConnections: null, nginxRlimitNofile: null },
+        runtime: { stamp: false, haproxyStats: { host: "127.0.0.1:1\n    stats enable", port: 1 }, haproxyGlobalMaxconn: null, nginxStatusListen: null, nginxWorkerConnections: null, nginxRlimitNofile: null },
       }),
-    ).toThrow(/refusing to render path/);
+    ).toThrow(/refusing to render address/);
   });
 });

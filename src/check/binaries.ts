@@ -10,24 +10,35 @@ const PACKAGE: Record<Target, string> = { haproxy: "haproxy", nginx: "nginx-ligh
 const SBIN = ["/usr/sbin", "/usr/local/sbin", "/sbin"];
 
 /** The proxy binary: $SPILLWAY_HAPROXY / $SPILLWAY_NGINX, else PATH, else the sbin folders a non-root PATH lacks. */
+function executable(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export function findBinary(target: Target): string | null {
   const override = process.env[ENV_VAR[target]];
-  if (override) return override;
+  if (override) return executable(override) ? override : null;
   const dirs = [...(process.env.PATH ?? "").split(delimiter).filter(Boolean), ...SBIN];
   for (const dir of dirs) {
     const candidate = join(dir, target);
-    try {
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // not here
-    }
+    if (executable(candidate)) return candidate;
   }
   return null;
 }
 
 export function requireBinary(target: Target): string {
   const found = findBinary(target);
+  const override = process.env[ENV_VAR[target]];
+  if (!found && override) {
+    throw new InfraError(
+      `${ENV_VAR[target]}=${override} is not an executable file.`,
+      `Point it at ${target} or unset it; to install ${target} as root on Debian: apt-get install -y ${PACKAGE[target]}.`,
+    );
+  }
   if (!found) {
     throw new InfraError(
       `${target} was not found on PATH or in /usr/sbin.`,

@@ -35,7 +35,8 @@ export async function withSession<T>(opts: SessionOptions, io: Io, fn: (ctx: Run
     return await fn(ctx);
   } catch (err) {
     failed = true;
-    if (err instanceof SpillwayError) run.keepDir();
+    // Interrupted runs fail because their teardown began: nothing to keep then.
+    if (err instanceof SpillwayError && !run.teardown.started) run.keepDir();
     throw err;
   } finally {
     const report = await run.teardown.run();

@@ -2,13 +2,14 @@ import { toDnf, type Comparison } from "../spec/condition.js";
 import { formatDuration } from "../spec/duration.js";
 import type { Backend, Frontend, HostPort, Model } from "../spec/model.js";
 import type { FidelityNote } from "./fidelity.js";
-import { safeAddress, safeInt, safeName, safePath } from "./safe.js";
+import { safeAddress, safeInt, safeName } from "./safe.js";
 import { atLeast, type Version } from "./version.js";
 
 export interface RuntimeRenderOptions {
   /** Stamp each response with the connection count the proxy routed it on. */
   stamp: boolean;
-  haproxyStatsSocket: string | null;
+  /** HAProxy's stats socket on a loopback TCP port: same in every runtime, no path-length limit. */
+  haproxyStats: HostPort | null;
   haproxyGlobalMaxconn: number | null;
   nginxStatusListen: HostPort | null;
   nginxWorkerConnections: number | null;
@@ -188,7 +189,7 @@ export function buildHaproxyView(model: Model, version: Version, runtime: Runtim
       global: {
         maxconn: safeInt(globalMaxconn),
         tune,
-        statsSocket: runtime?.haproxyStatsSocket ? safePath(runtime.haproxyStatsSocket) : null,
+        statsSocket: runtime?.haproxyStats ? `ipv4@${hostPort(runtime.haproxyStats)}` : null,
       },
       frontends,
       backends,

@@ -53,8 +53,9 @@ export class DockerRuntime implements ProxyRuntime {
   }
 
   async start(launch: ProxyLaunch, teardown: Teardown): Promise<StartedProxy> {
-    const container = await this.client.start({
-      name: `spillway-${launch.runId}-${launch.target}`,
+    const name = `spillway-${launch.runId}-${launch.target}`;
+    const starting = this.client.start({
+      name,
       image: this.image,
       cmd: [launch.target, ...proxyArgs(launch.target, launch)],
       binds: [
@@ -65,7 +66,20 @@ export class DockerRuntime implements ProxyRuntime {
       ulimitNofile: openFileLimit().soft,
     });
     let stopping: Promise<void> | null = null;
-    const handle: StartedProxy = {
+    const stop = () => {
+      stopping ??= (async () => {
+        const container = await starting.catch(() => null);
+        if (!container) return;
+        await container.stop();
+        // Keep the proxy's words with the run's other files.
+        writeFileSync(launch.log, await container.logs());
+      })();
+      return stopping;
+    };
+    // Registered before the engine answers, so a signal arriving now still removes the container.
+    teardown.add(`${launch.target} (container ${name})`, stop);
+    const container = await starting;
+    return {
       target: launch.target,
       id: container.name,
       where: `container ${container.name}`,
@@ -77,16 +91,7 @@ export class DockerRuntime implements ProxyRuntime {
           return false;
         }
       },
-      stop: () => {
-        stopping ??= (async () => {
-          await container.stop();
-          // Keep the proxy's words with the run's other files.
-          writeFileSync(launch.log, await container.logs());
-        })();
-        return stopping;
-      },
+      stop,
     };
-    teardown.add(`${launch.target} (container ${container.name})`, () => handle.stop());
-    return handle;
   }
 }

@@ -59,7 +59,7 @@ export async function down(opts: { all?: boolean; client?: ContainerClient } = {
   const client = opts.client ?? createDockerClient();
   try {
     await client.ping();
-    if (opts.all || docker.live.length === 0) containers.push(...(await client.removeByLabel(RUN_LABEL)));
+    if (opts.all) containers.push(...(await client.removeByLabel(RUN_LABEL)));
     else for (const id of docker.stale) containers.push(...(await client.removeByLabel(RUN_LABEL, id)));
   } catch (err) {
     dockerNote = `no Docker engine reachable (${err instanceof Error ? err.message.split("\n")[0] : String(err)}); containers were not checked`;

@@ -7,6 +7,7 @@ export interface PortPlan {
   /** Keyed by `backend/server`, stub servers only. */
   stubs: Record<string, HostPort>;
   nginxStatus: HostPort;
+  haproxyStats: HostPort;
 }
 
 /** The model with the plan's addresses, so the rendered config runs as written: never an edit of rendered text. */
@@ -23,11 +24,10 @@ export function runtimeRenderOptions(
   target: Target,
   plan: PortPlan,
   limits: { haproxyMaxconn: number; nginxWorkerConnections: number; nginxRlimitNofile: number },
-  statsSocket: string | null,
 ): RuntimeRenderOptions {
   return {
     stamp: true,
-    haproxyStatsSocket: target === "haproxy" ? statsSocket : null,
+    haproxyStats: target === "haproxy" ? plan.haproxyStats : null,
     haproxyGlobalMaxconn: limits.haproxyMaxconn,
     nginxStatusListen: target === "nginx" ? plan.nginxStatus : null,
     nginxWorkerConnections: limits.nginxWorkerConnections,

@@ -53,44 +53,45 @@ export class ProcessRuntime implements ProxyRuntime {
     let child: ChildProcess;
     try {
       child = spawn(binary, proxyArgs(launch.target, launch), { cwd: launch.dir, stdio: ["ignore", logFd, logFd] });
-      await new Promise<void>((resolve, reject) => {
-        child.once("spawn", resolve);
-        child.once("error", (err) =>
-          reject(new InfraError(`cannot start ${binary}: ${err.message}`, `Install ${launch.target} or set SPILLWAY_${launch.target.toUpperCase()}.`)),
-        );
-      });
     } finally {
       closeSync(logFd);
     }
+    let stopping: Promise<void> | null = null;
+    const stop = () => {
+      stopping ??= (async () => {
+        if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+        const workers = childPids(child.pid);
+        child.kill("SIGTERM");
+        if (await waitExit(child, 5000)) return;
+        child.kill("SIGKILL");
+        for (const w of workers) {
+          try {
+            process.kill(w, "SIGKILL");
+          } catch {
+            // gone with its master
+          }
+        }
+        if (!(await waitExit(child, 2000))) throw new Error(`${launch.target} (pid ${child.pid}) did not exit after SIGKILL`);
+      })();
+      return stopping;
+    };
+    // Registered before anything is awaited, so a signal arriving now still stops it.
+    teardown.add(`${launch.target} (pid ${child.pid ?? "not started"})`, stop);
+    await new Promise<void>((resolve, reject) => {
+      child.once("spawn", resolve);
+      child.once("error", (err) =>
+        reject(new InfraError(`cannot start ${binary}: ${err.message}`, `Install ${launch.target} or set SPILLWAY_${launch.target.toUpperCase()}.`)),
+      );
+    });
     const pid = child.pid!;
     this.registry?.addProcess(pid, launch.target, launch.dir);
-    let stopping: Promise<void> | null = null;
-    const handle: StartedProxy = {
+    return {
       target: launch.target,
       id: String(pid),
       where: `pid ${pid}`,
       logs: async (n) => tailFile(launch.log, n),
       running: async () => child.exitCode === null && child.signalCode === null,
-      stop: () => {
-        stopping ??= (async () => {
-          if (child.exitCode !== null || child.signalCode !== null) return;
-          const workers = childPids(pid);
-          child.kill("SIGTERM");
-          if (await waitExit(child, 5000)) return;
-          child.kill("SIGKILL");
-          for (const w of workers) {
-            try {
-              process.kill(w, "SIGKILL");
-            } catch {
-              // gone with its master
-            }
-          }
-          if (!(await waitExit(child, 2000))) throw new Error(`${launch.target} (pid ${pid}) did not exit after SIGKILL`);
-        })();
-        return stopping;
-      },
+      stop,
     };
-    teardown.add(`${launch.target} (pid ${pid})`, () => handle.stop());
-    return handle;
   }
 }

@@ -1,6 +1,6 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { UsageError } from "../errors.js";
+import { InfraError, UsageError } from "../errors.js";
 import { render, type Version } from "../render/index.js";
 import { atLeast } from "../render/version.js";
 import type { HostPort, Model, Target } from "../spec/model.js";
@@ -48,13 +48,18 @@ export interface RunningProxy {
   logFile: string;
   frontends: FrontendEndpoint[];
   /** HAProxy's stats socket or nginx's stub_status URL. */
-  stats: { kind: "haproxy-socket"; path: string } | { kind: "nginx-status"; url: string };
+  stats: { kind: "haproxy-socket"; address: HostPort } | { kind: "nginx-status"; url: string };
   model: Model;
 }
 
 export interface RunningStubs {
   fleet: StartedStubFleet;
   addresses: Record<string, HostPort>;
+}
+
+/** A signal started the teardown: start nothing more. */
+function throwIfInterrupted(ctx: RunContext): void {
+  if (ctx.teardown.started) throw new InfraError("interrupted: the run is being torn down");
 }
 
 function url(hp: HostPort): string {
@@ -89,7 +94,7 @@ export async function planPorts(model: Model, targets: Target[], keepPorts: bool
       }
       frontends[f.name] = keepPorts ? f.bind : { host: f.bind.host, port: await freePort(f.bind.host) };
     }
-    plans[t] = { frontends, stubs, nginxStatus: { host: "127.0.0.1", port: await freePort() } };
+    plans[t] = { frontends, stubs, nginxStatus: { host: "127.0.0.1", port: await freePort() }, haproxyStats: { host: "127.0.0.1", port: await freePort() } };
   }
   return plans;
 }
@@ -114,6 +119,7 @@ export async function startStubs(model: Model, addresses: Record<string, HostPor
       });
     }
   }
+  throwIfInterrupted(ctx);
   const fleet = await startStubFleet(options);
   ctx.registry?.addProcess(fleet.pid, "stubs", "spillway-stub-fleet");
   ctx.teardown.add(`backend stubs (pid ${fleet.pid})`, () => fleet.stop());
@@ -123,21 +129,22 @@ export async function startStubs(model: Model, addresses: Record<string, HostPor
 /** Renders the spec for this runtime, starts the proxy and waits until it answers through to a stub. */
 export async function startProxy(model: Model, target: Target, plan: PortPlan, ctx: RunContext, info?: ProxyInfo): Promise<RunningProxy> {
   const proxyInfo = info ?? (await ctx.runtime.inspect(target));
+  throwIfInterrupted(ctx);
   const dir = join(ctx.runDir, target);
   await mkdir(dir, { recursive: true });
   const fd = openFileLimit();
   const limits = proxyLimits(fd.soft);
   if (target === "haproxy") for (const w of capacityWarnings(model, limits.haproxyMaxconn, fd.soft)) ctx.warn(`warning: ${w}\n`);
   const planned = applyPortPlan(model, plan);
-  const statsSocket = join(dir, "stats.sock");
   const versions: { haproxy?: Version; nginx?: Version } = { [target]: proxyInfo.version };
-  const rendered = render(planned, { versions, runtime: runtimeRenderOptions(target, plan, limits, statsSocket), ...(ctx.generator ? { generator: ctx.generator } : {}) });
+  const rendered = render(planned, { versions, runtime: runtimeRenderOptions(target, plan, limits), ...(ctx.generator ? { generator: ctx.generator } : {}) });
   const configFile = join(dir, target === "haproxy" ? "haproxy.cfg" : "nginx.conf");
   await writeFile(configFile, rendered[target]);
   if (ctx.keepPorts) {
     for (const f of planned.frontends) await assertPortFree(f.bind.host, f.bind.port, `${target} frontend '${f.name}'`);
   }
   const logFile = join(dir, `${target}.log`);
+  throwIfInterrupted(ctx);
   const proxy = await ctx.runtime.start({ target, runId: ctx.runId, dir, config: configFile, log: logFile }, ctx.teardown);
   const frontends: FrontendEndpoint[] = planned.frontends.map((f) => ({
     name: f.name,
@@ -167,7 +174,7 @@ export async function startProxy(model: Model, target: Target, plan: PortPlan, c
     config: rendered[target],
     logFile,
     frontends,
-    stats: target === "haproxy" ? { kind: "haproxy-socket", path: statsSocket } : { kind: "nginx-status", url: `${url(plan.nginxStatus)}/__spillway/status` },
+    stats: target === "haproxy" ? { kind: "haproxy-socket", address: plan.haproxyStats } : { kind: "nginx-status", url: `${url(plan.nginxStatus)}/__spillway/status` },
     model: planned,
   };
 }

@@ -10,6 +10,8 @@ export interface TeardownReport {
 export class Teardown {
   private readonly steps: { name: string; fn: () => Promise<void> | void }[] = [];
   private running: Promise<TeardownReport> | null = null;
+  private finished = false;
+  private readonly late: Promise<void>[] = [];
   private failures = 0;
 
   /** Steps that failed so far; a last step can use it to keep evidence for `spillway down`. */
@@ -17,12 +19,13 @@ export class Teardown {
     return this.failures;
   }
 
-  /** Registers a cleanup step; after teardown started, runs it at once. */
+  /**
+   * Registers a cleanup step. One added while teardown runs (something was
+   * starting when a signal came) is still run before teardown resolves.
+   */
   add(name: string, fn: () => Promise<void> | void): void {
-    if (this.running) {
-      void Promise.resolve()
-        .then(fn)
-        .catch(() => undefined);
+    if (this.finished) {
+      this.late.push(Promise.resolve().then(fn).catch(() => undefined));
       return;
     }
     this.steps.push({ name, fn });
@@ -45,6 +48,8 @@ export class Teardown {
           failed.push({ name: step.name, error: err instanceof Error ? err.message : String(err) });
         }
       }
+      this.finished = true;
+      await Promise.all(this.late);
       return { failed };
     })();
     return this.running;

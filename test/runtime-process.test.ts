@@ -1,0 +1,310 @@
+import http from "node:http";
+import http2 from "node:http2";
+import net from "node:net";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { readHaproxyStats } from "../src/verify/counters.js";
+import { createRun, createRuntime, planPorts, startProxy, startStubs, type Run, type RunContext, type RunningProxy, type RunningStubs } from "../src/runtime/index.js";
+import { loadSpecFile } from "../src/spec/load.js";
+import { findBinary } from "../src/check/binaries.js";
+import { runCli } from "./helpers/cli.js";
+import {
+  MARK_VAR,
+  STACK_LINE,
+  childPids,
+  describeProcesses,
+  findProcesses,
+  freePortRun,
+  keptRunDir,
+  killLeftovers,
+  newMarker,
+  writeClassicCopy,
+} from "./helpers/processes.js";
+
+/** This file's own scratch space: spec copies, a private runs dir for `spillway down` records. */
+const scratch = mkdtempSync(join(tmpdir(), "spillway-test-rtproc-"));
+const runsDir = join(scratch, "runs");
+mkdirSync(runsDir);
+const savedRunsDir = process.env.SPILLWAY_RUNS_DIR;
+process.env.SPILLWAY_RUNS_DIR = runsDir;
+
+const cleanups: (() => Promise<void> | void)[] = [];
+
+afterAll(async () => {
+  for (const c of cleanups.reverse()) await Promise.resolve().then(c).catch(() => undefined);
+  if (savedRunsDir === undefined) delete process.env.SPILLWAY_RUNS_DIR;
+  else process.env.SPILLWAY_RUNS_DIR = savedRunsDir;
+  rmSync(scratch, { recursive: true, force: true });
+});
+
+interface Reply {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+}
+
+function h2cGet(base: string, path = "/"): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const session = http2.connect(base);
+    const timer = setTimeout(() => {
+      session.destroy();
+      reject(new Error(`no h2c answer from ${base}${path} within 10 s`));
+    }, 10_000);
+    session.on("error", (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    const req = session.request({ ":path": path });
+    let body = "";
+    let headers: Reply["headers"] = {};
+    req.setEncoding("utf8");
+    req.on("response", (h) => (headers = h as Reply["headers"]));
+    req.on("data", (c: string) => (body += c));
+    req.on("end", () => {
+      clearTimeout(timer);
+      session.close();
+      resolve({ status: Number(headers[":status"]), headers, body });
+    });
+    req.on("error", (err) => {
+      clearTimeout(timer);
+      session.destroy();
+      reject(err);
+    });
+    req.end();
+  });
+}
+
+function h1Get(base: string, path = "/"): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = http.get(`${base}${path}`, { agent: false, headers: { connection: "close" } }, (res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (c: string) => (body += c));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+    });
+    req.setTimeout(10_000, () => req.destroy(new Error(`no HTTP/1.1 answer from ${base}${path} within 10 s`)));
+    req.on("error", reject);
+  });
+}
+
+function expectServedByAde(r: Reply): string {
+  expect(r.status).toBe(200);
+  expect(r.headers["x-spillway-backend"]).toBe("ade");
+  const server = r.headers["x-spillway-server"];
+  expect(server).toMatch(/^ade\/s[12]$/);
+  const conns = r.headers["x-spillway-proxy-conns"];
+  expect(typeof conns, "x-spillway-proxy-conns header").toBe("string");
+  expect(conns).toMatch(/^[1-9]\d*$/);
+  return server as string;
+}
+
+function esrch(pid: number): string {
+  try {
+    process.kill(pid, 0);
+    return "alive";
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code ?? "unknown";
+  }
+}
+
+describe("process runtime through the library: classic spec, real haproxy and nginx", () => {
+  let run: Run;
+  let stubs: RunningStubs;
+  const proxies: Partial<Record<"haproxy" | "nginx", RunningProxy>> = {};
+
+  beforeAll(async () => {
+    const spec = loadSpecFile(writeClassicCopy(scratch, { frontendPort: 8080, stubBasePort: 9001 }, "lib-classic.yaml"));
+    run = createRun("process");
+    cleanups.push(async () => {
+      await run.teardown.run();
+      killLeftovers({ paths: [run.runDir] });
+    });
+    const ctx: RunContext = {
+      runId: run.runId,
+      runDir: run.runDir,
+      teardown: run.teardown,
+      registry: run.registry,
+      runtime: createRuntime("process", run.registry),
+      keepPorts: false,
+      readyTimeoutMs: 20_000,
+      warn: () => undefined,
+    };
+    const plans = await planPorts(spec.model, ["haproxy", "nginx"], false);
+    stubs = await startStubs(spec.model, plans.haproxy.stubs, ctx);
+    cleanups.push(() => {
+      try {
+        process.kill(stubs.fleet.pid, "SIGKILL");
+      } catch {
+        // gone, as it should be
+      }
+    });
+    proxies.haproxy = await startProxy(spec.model, "haproxy", plans.haproxy, ctx);
+    proxies.nginx = await startProxy(spec.model, "nginx", plans.nginx, ctx);
+  });
+
+  it("routes h2c and HTTP/1.1 through each frontend to an ade stub, counts exactly what was sent, and tears down without a trace", async () => {
+    const haproxy = proxies.haproxy!;
+    const nginx = proxies.nginx!;
+    expect(haproxy.proxy.id).not.toBe(nginx.proxy.id);
+    const hapUrl = haproxy.frontends[0]!.url;
+    const ngxUrl = nginx.frontends[0]!.url;
+
+    const served: string[] = [];
+    served.push(expectServedByAde(await h2cGet(hapUrl)));
+    served.push(expectServedByAde(await h1Get(hapUrl)));
+    served.push(expectServedByAde(await h2cGet(ngxUrl)));
+
+    // The stubs counted these three requests and nothing else (readiness probes are not counted).
+    const counts = await stubs.fleet.counts();
+    expect(Object.keys(counts).sort()).toEqual(["ade/s1", "ade/s2", "pbcoffee/s1"]);
+    const expected: Record<string, number> = { "ade/s1": 0, "ade/s2": 0, "pbcoffee/s1": 0 };
+    for (const s of served) expected[s]! += 1;
+    expect(Object.fromEntries(Object.entries(counts).map(([k, c]) => [k, c.served]))).toEqual(expected);
+
+    // HAProxy's stats socket answers `show stat` with a line for backend ade.
+    expect(haproxy.stats.kind).toBe("haproxy-socket");
+    // HAProxy's stats socket (loopback TCP) answers `show stat` with req_tot for every backend.
+    if (haproxy.stats.kind !== "haproxy-socket") throw new Error("haproxy has no stats socket");
+    const reqTot = await readHaproxyStats(haproxy.stats.address);
+    expect(Object.keys(reqTot).sort()).toEqual(["ade", "pbcoffee"]);
+    expect(reqTot.ade).toBeGreaterThanOrEqual(1);
+
+    // nginx's stub_status answers.
+    expect(nginx.stats.kind).toBe("nginx-status");
+    const statusUrl = nginx.stats.kind === "nginx-status" ? nginx.stats.url : "";
+    const status = await h1Get(statusUrl, "");
+    expect(status.status).toBe(200);
+    expect(status.body).toMatch(/^Active connections: \d+/);
+
+    // Every pid of the run, nginx's workers included, read before teardown.
+    const hapPid = Number(haproxy.proxy.id);
+    const ngxPid = Number(nginx.proxy.id);
+    const workers = childPids(ngxPid);
+    expect(workers.length, "nginx worker processes").toBeGreaterThan(0);
+    const pids: Record<string, number> = { haproxy: hapPid, nginx: ngxPid, stubs: stubs.fleet.pid };
+    workers.forEach((w, i) => (pids[`nginx worker ${i}`] = w));
+    for (const [name, pid] of Object.entries(pids)) expect(esrch(pid), `${name} (pid ${pid}) before teardown`).toBe("alive");
+    expect(existsSync(run.runDir)).toBe(true);
+    expect(readdirSync(runsDir)).toContain(`${run.runId}.json`);
+
+    const report = await run.teardown.run();
+    expect(report.failed).toEqual([]);
+    for (const [name, pid] of Object.entries(pids)) expect(esrch(pid), `${name} (pid ${pid}) after teardown`).toBe("ESRCH");
+    expect(existsSync(run.runDir), `run directory ${run.runDir}`).toBe(false);
+    expect(readdirSync(runsDir), "run record").not.toContain(`${run.runId}.json`);
+    expect(findProcesses({ paths: [run.runDir] }), "processes naming the run directory").toEqual([]);
+
+    // Safe to call twice: same report, nothing thrown, nothing new.
+    expect(await run.teardown.run()).toEqual(report);
+  });
+});
+
+describe("process runtime failures through the CLI: exit 3, one clear message, nothing left", () => {
+  const binaryFound = findBinary("haproxy") !== null;
+  let missingBinaryStderr = "";
+
+  function expectNothingLeft(marker: string, stderr: string): string | null {
+    const kept = keptRunDir(stderr);
+    const left = findProcesses({ marker, paths: kept ? [kept] : [] });
+    expect(left, `left running:\n${describeProcesses(left)}`).toEqual([]);
+    const runId = kept ? /spillway-run-(.+)-[^-]+$/.exec(kept)?.[1] : undefined;
+    if (runId) expect(readdirSync(runsDir), "run record left for `spillway down`").not.toContain(`${runId}.json`);
+    return kept;
+  }
+
+  it("--keep-ports with the frontend's port taken: names the address, exit 3, stubs and proxies gone", async () => {
+    const base = await freePortRun(4);
+    const spec = writeClassicCopy(scratch, { frontendPort: base, stubBasePort: base + 1 }, "taken-port.yaml");
+    const blocker = net.createServer();
+    await new Promise<void>((resolve, reject) => {
+      blocker.once("error", reject);
+      blocker.listen({ host: "127.0.0.1", port: base, exclusive: true }, resolve);
+    });
+    const marker = newMarker("taken-port");
+    cleanups.push(() => void killLeftovers({ marker }));
+    try {
+      const r = runCli(["up", spec, "--target", "haproxy", "--keep-ports", "--for", "1s"], { env: { [MARK_VAR]: marker } });
+      expect(r.code, r.stderr).toBe(3);
+      expect(r.stderr).toContain(`127.0.0.1:${base}`);
+      expect(r.stderr).toContain("already in use");
+      expect(r.stderr).not.toMatch(STACK_LINE);
+      const kept = expectNothingLeft(marker, r.stderr);
+      expect(kept, "the kept run directory is named").not.toBeNull();
+      rmSync(kept!, { recursive: true, force: true });
+    } finally {
+      await new Promise((resolve) => blocker.close(resolve));
+    }
+  });
+
+  it("a missing haproxy binary: exit 3, names it and the variable, no stack trace, stubs gone", () => {
+    const spec = writeClassicCopy(scratch, { frontendPort: 8080, stubBasePort: 9001 }, "missing-binary.yaml");
+    const marker = newMarker("missing-binary");
+    cleanups.push(() => void killLeftovers({ marker }));
+    const r = runCli(["up", spec, "--target", "haproxy", "--for", "1s"], { env: { [MARK_VAR]: marker, SPILLWAY_HAPROXY: "/nonexistent/haproxy" } });
+    const kept = keptRunDir(r.stderr);
+    if (kept) cleanups.push(() => rmSync(kept, { recursive: true, force: true }));
+    expect(r.code, r.stderr).toBe(3);
+    expect(r.stderr).toContain("/nonexistent/haproxy");
+    expect(r.stderr).not.toMatch(STACK_LINE);
+    expect(r.stderr).toContain("SPILLWAY_HAPROXY");
+    expectNothingLeft(marker, r.stderr);
+    missingBinaryStderr = r.stderr;
+  });
+
+  it("the missing-binary message says how to install haproxy, as it does when nothing is on PATH", () => {
+    expect(missingBinaryStderr, "the test above ran").not.toBe("");
+    expect(missingBinaryStderr).toMatch(/apt-get install -y haproxy/);
+  });
+
+  it.skipIf(!binaryFound)("haproxy that cannot bind its listener (port in use) exits while starting: exit 3, its own words shown, nothing left", async () => {
+    // A real haproxy, given one more config file whose frontend binds a port this test holds:
+    // the proxy itself fails to start, after spillway's own checks passed.
+    const held = await freePortRun(1);
+    const blocker = net.createServer();
+    await new Promise<void>((resolve, reject) => {
+      blocker.once("error", reject);
+      blocker.listen({ host: "127.0.0.1", port: held, exclusive: true }, resolve);
+    });
+    const extra = join(scratch, "blocker.cfg");
+    writeFileSync(extra, `frontend spillway_test_blocker\n    bind 127.0.0.1:${held}\n`);
+    const wrapper = join(scratch, "haproxy-with-blocker");
+    writeFileSync(
+      wrapper,
+      `#!/bin/sh\ncase "$1" in -v|-vv) exec ${findBinary("haproxy")} "$@" ;; esac\nexec ${findBinary("haproxy")} "$@" -f ${extra}\n`,
+    );
+    chmodSync(wrapper, 0o755);
+    const spec = writeClassicCopy(scratch, { frontendPort: 8080, stubBasePort: 9001 }, "cannot-bind.yaml");
+    const marker = newMarker("cannot-bind");
+    cleanups.push(() => void killLeftovers({ marker }));
+    try {
+      const r = runCli(["up", spec, "--target", "haproxy", "--for", "1s"], { env: { [MARK_VAR]: marker, SPILLWAY_HAPROXY: wrapper } });
+      const kept = keptRunDir(r.stderr);
+      if (kept) cleanups.push(() => rmSync(kept, { recursive: true, force: true }));
+      expect(r.code, r.stderr).toBe(3);
+      expect(r.stderr).toMatch(/haproxy \(pid \d+\) frontend 'webserver' exited while starting/);
+      expect(r.stderr).toContain(`cannot bind socket (Address already in use) for [127.0.0.1:${held}]`);
+      expect(r.stderr).not.toMatch(STACK_LINE);
+      expect(kept).not.toBeNull();
+      expectNothingLeft(marker, r.stderr);
+    } finally {
+      await new Promise((resolve) => blocker.close(resolve));
+    }
+  });
+
+  it.skipIf(!binaryFound)("works when TMPDIR is as long as macOS's (haproxy's stats socket path limit is 97 bytes)", () => {
+    // macOS TMPDIR looks like /var/folders/zz/zyxvpxvq6csfxvn_n0000000000000/T (48 characters).
+    const longTmp = join(scratch, "t".repeat(Math.max(1, 48 - scratch.length - 1)));
+    mkdirSync(longTmp, { recursive: true });
+    expect(longTmp.length).toBeGreaterThanOrEqual(48);
+    const spec = writeClassicCopy(scratch, { frontendPort: 8080, stubBasePort: 9001 }, "long-tmpdir.yaml");
+    const marker = newMarker("long-tmpdir");
+    cleanups.push(() => void killLeftovers({ marker }));
+    const r = runCli(["up", spec, "--target", "haproxy", "--for", "1s"], { env: { [MARK_VAR]: marker, TMPDIR: longTmp } });
+    const kept = keptRunDir(r.stderr);
+    if (kept) cleanups.push(() => rmSync(kept, { recursive: true, force: true }));
+    expect(findProcesses({ marker, paths: kept ? [kept] : [] })).toEqual([]);
+    expect(r.code, r.stderr).toBe(0);
+  });
+});
