@@ -1,23 +1,22 @@
+import { resolve } from "node:path";
 import { Command, CommanderError, Option } from "commander";
-import { ExitCode } from "../exit-codes.js";
-import { SpillwayError, UsageError } from "../errors.js";
 import { LocalConfigChecker, detectVersion } from "../check/index.js";
-import { formatFidelity, parseVersion, render, versionText, DEFAULT_VERSIONS, type Version } from "../render/index.js";
-import { loadSpecFile, type LoadedSpec } from "../spec/load.js";
+import { SpillwayError, UsageError } from "../errors.js";
+import { ExitCode } from "../exit-codes.js";
+import { renderCompose } from "../render/compose.js";
+import { DEFAULT_VERSIONS, formatFidelity, parseVersion, render, versionText, type Version } from "../render/index.js";
 import { formatDiagnostics, SpecError } from "../spec/diagnostics.js";
+import { loadSpecFile, type LoadedSpec } from "../spec/load.js";
 import type { Target } from "../spec/model.js";
 import { specJsonSchema } from "../spec/schema.js";
+import { durationArg } from "./args.js";
+import { processIo, type Io } from "./io.js";
+import { addLoadCommand } from "./load.js";
 import { writeAll } from "./output.js";
 import { PACKAGE_ROOT, PACKAGE_VERSION } from "./package-info.js";
-import { renderCompose } from "../render/compose.js";
-import { resolve } from "node:path";
-import { runStubs } from "./up.js";
-
-import { processIo, type Io } from "./io.js";
 import { withSession, type SessionOptions } from "./session.js";
-import { runDown, up } from "./up.js";
-import { parseDuration } from "../spec/duration.js";
-import { DURATION_PATTERN } from "../spec/schema.js";
+import { runDown, runStubs, up } from "./up.js";
+import { verify } from "./verify.js";
 
 export type { Io } from "./io.js";
 
@@ -29,13 +28,6 @@ function versionOption(target: Target) {
     if (!parsed) throw new UsageError(`--${target}-version ${JSON.stringify(v)} is not a version such as ${versionText(DEFAULT_VERSIONS[target])}`);
     return parsed;
   });
-}
-
-function durationArg(flag: string) {
-  return (v: string) => {
-    if (!DURATION_PATTERN.test(v)) throw new UsageError(`${flag} ${JSON.stringify(v)} is not a duration such as 30s or 2m`);
-    return parseDuration(v);
-  };
 }
 
 /** --runtime, --image, --keep-ports, --ready-timeout: how a command brings a stack up. */
@@ -187,6 +179,43 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
     await withSession(sessionOptions(opts), io, (ctx) => up(spec.model, targets, ctx, io, opts.for ?? null));
     setExit(ExitCode.Ok);
   });
+
+  addRuntimeOptions(
+    program
+      .command("verify")
+      .description("for every target and scenario: bring the stack up, drive the load, check the expectations, tear down")
+      .argument("<spec>", "spec file (YAML)")
+      .addOption(targetOption())
+      .option("-s, --scenario <name...>", "only these scenarios")
+      .option("--json <file>", "write the JSON report to a file, or - for stdout")
+      .option("--junit <file>", "write a JUnit XML report")
+      .option("--ndjson <file>", "write one JSON line per request")
+      .option("--max-run <duration>", "hard bound on each scenario's load", durationArg("--max-run"), 300_000),
+  ).action(
+    async (
+      file: string,
+      opts: { target?: Target[]; scenario?: string[]; json?: string; junit?: string; ndjson?: string; maxRun: number; runtime: "process" | "docker"; image?: string; keepPorts?: boolean; readyTimeout: number },
+    ) => {
+      const spec = loadSpecFile(file);
+      printWarnings(spec, io);
+      const code = await verify(
+        spec.model,
+        {
+          targets: selectTargets(spec, opts.target),
+          scenarios: opts.scenario,
+          session: sessionOptions(opts),
+          maxRunMs: opts.maxRun,
+          ...(opts.json ? { json: opts.json } : {}),
+          ...(opts.junit ? { junit: opts.junit } : {}),
+          ...(opts.ndjson ? { ndjson: opts.ndjson } : {}),
+        },
+        io,
+      );
+      setExit(code);
+    },
+  );
+
+  addLoadCommand(program, io, setExit);
 
   program
     .command("stubs")

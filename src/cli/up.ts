@@ -1,7 +1,7 @@
 import type { Model, Target } from "../spec/model.js";
 import { down, planPorts, startProxy, startStubs, type RunContext } from "../runtime/index.js";
 import type { Io } from "./io.js";
-import { formatTable } from "./table.js";
+import { formatTable } from "../report/table.js";
 
 /** Brings every target up in front of one set of stubs and prints where everything is. */
 export async function up(model: Model, targets: Target[], ctx: RunContext, io: Io, holdMs: number | null): Promise<void> {

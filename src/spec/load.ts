@@ -133,7 +133,8 @@ class ModelBuilder {
     if (backends.length === 0) this.report("error", ["backends"], "at least one backend is needed");
     this.checkAddresses(frontends, backends);
     this.checkUnusedBackends(frontends, backends);
-    const scenarios = Object.entries(spec.scenarios ?? {}).map(([name, s]) => this.buildScenario(name, s, targets, backendNames));
+    const frontendNames = frontends.map((f) => f.name);
+    const scenarios = Object.entries(spec.scenarios ?? {}).map(([name, s]) => this.buildScenario(name, s, targets, backendNames, frontendNames));
     return { file: this.source.file, targets, stubs, frontends, backends, scenarios };
   }
 
@@ -293,8 +294,13 @@ class ModelBuilder {
     for (const b of backends) if (!used.has(b.name)) this.report("warning", ["backends", b.name], `backend '${b.name}' is not used by any frontend`, { key: true });
   }
 
-  private buildScenario(name: string, s: ScenarioInput, specTargets: Target[], backendNames: Set<string>): Scenario {
+  private buildScenario(name: string, s: ScenarioInput, specTargets: Target[], backendNames: Set<string>, frontendNames: string[]): Scenario {
     const path = ["scenarios", name];
+    const frontend = s.frontend ?? frontendNames[0] ?? "";
+    if (s.frontend !== undefined && !frontendNames.includes(s.frontend)) {
+      const guess = didYouMean(s.frontend, frontendNames);
+      this.report("error", [...path, "frontend"], `frontend '${s.frontend}' is not defined${guess ? `; did you mean '${guess}'?` : ""}`);
+    }
     const targets = s.targets ? [...new Set(s.targets)] : specTargets;
     s.targets?.forEach((t, i) => {
       if (!specTargets.includes(t)) this.report("error", [...path, "targets", i], `target '${t}' is not among the spec's targets (${specTargets.join(", ")})`);
@@ -306,7 +312,7 @@ class ModelBuilder {
       const epath = s.expect_by_target?.[t] ? [...path, "expect_by_target", t] : [...path, "expect"];
       expect[t] = this.buildExpect(merged, epath, backendNames, s.expect_by_target?.[t] ?? {}, [...path, "expect"]);
     }
-    return { name, description: s.description ?? null, targets, load, expect, origin: this.origin(path) };
+    return { name, description: s.description ?? null, targets, frontend, load, expect, origin: this.origin(path) };
   }
 
   private buildLoad(l: LoadInput, path: PropertyKey[]): LoadSpec {

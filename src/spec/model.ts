@@ -112,6 +112,7 @@ export interface Scenario {
   name: string;
   description: string | null;
   targets: Target[];
+  frontend: string;
   load: LoadSpec;
   expect: Record<Target, Expectations>;
   origin: Origin;

@@ -133,6 +133,7 @@ export const expectSchema = z.strictObject({
 export const scenarioSchema = z.strictObject({
   description: z.string().max(500).optional().describe("Free text shown in reports, never rendered into a config"),
   targets: z.array(z.enum(TARGETS)).min(1).optional().describe("Run this scenario only on these targets"),
+  frontend: name.optional().describe("The frontend the load goes to (default: the first one)"),
   load: loadSchema,
   expect: expectSchema.optional(),
   expect_by_target: z

@@ -1,0 +1,97 @@
+import { createWriteStream } from "node:fs";
+import { Command, Option } from "commander";
+import { ExitCode } from "../exit-codes.js";
+import { UsageError } from "../errors.js";
+import { formatLoadSummary, startLoad, type LoadProfile } from "../load/index.js";
+import { attachProgress } from "../report/progress.js";
+import { durationArg as duration, intArg as int } from "./args.js";
+import type { Io } from "./io.js";
+import { writeAll } from "./output.js";
+import { basename, dirname } from "node:path";
+
+interface LoadCliOptions {
+  clients: number;
+  maxConcurrentStreams: number;
+  requests?: number;
+  duration?: number;
+  connectRate?: number;
+  arrivalRate?: number;
+  warmup?: number;
+  thinkTime?: number;
+  closeAfter?: number;
+  closeIdle?: number;
+  reconnect: boolean;
+  protocol?: LoadProfile["protocol"];
+  workers: number;
+  sourceAddress?: string[];
+  countBy: string;
+  timeout: number;
+  maxRun: number;
+  json?: string;
+  ndjson?: string;
+}
+
+/** `spillway load URL`: the driver on its own, h2load-style flags. */
+export function addLoadCommand(program: Command, io: Io, setExit: (code: number) => void): void {
+  program
+    .command("load")
+    .description("drive HTTP/2 or HTTP/1.1 load at a loopback URL and count which backend answered each request")
+    .argument("<url>", "http://127.0.0.1:PORT/path (h2c or HTTP/1.1) or https:// (h2 with ALPN)")
+    .option("-c, --clients <n>", "connections", int("-c"), 1)
+    .option("-m, --max-concurrent-streams <n>", "concurrent streams per connection", int("-m"), 1)
+    .option("-n, --requests <n>", "requests in all", int("-n"))
+    .option("-d, --duration <duration>", "run this long", duration("-d"))
+    .option("--connect-rate <n>", "new connections per second (h2load --rate)", int("--connect-rate"))
+    .option("--arrival-rate <n>", "open model: requests per second, latency corrected for coordinated omission", int("--arrival-rate"))
+    .option("--warmup <duration>", "requests in this first period are not counted", duration("--warmup"))
+    .option("--think-time <duration>", "pause between a connection's requests", duration("--think-time"))
+    .option("--close-after <n>", "close a connection after n requests and open another", int("--close-after"))
+    .option("--close-idle <duration>", "close a connection idle this long", duration("--close-idle"))
+    .option("--no-reconnect", "do not reconnect after the server closes a connection or sends GOAWAY")
+    .addOption(new Option("-p, --protocol <p>", "h2c, h1 (keep-alive), h1-close, h2 (TLS)").choices(["h2c", "h1", "h1-close", "h2"]))
+    .option("-t, --workers <n>", "worker threads", int("-t"), 1)
+    .option("--source-address <ip...>", "local 127.0.0.x addresses to spread connections over")
+    .option("--count-by <header>", "response header that names the backend", "x-spillway-backend")
+    .option("-T, --timeout <duration>", "per-request timeout", duration("--timeout"), 10_000)
+    .option("--max-run <duration>", "hard bound on the whole run", duration("--max-run"), 300_000)
+    .option("--json <file>", "write the result as JSON, or - for stdout")
+    .option("--ndjson <file>", "write one JSON line per request")
+    .action(async (url: string, o: LoadCliOptions) => {
+      if (o.requests === undefined && o.duration === undefined) throw new UsageError("give -n requests or -d duration: every run is bounded");
+      if (!/^[A-Za-z0-9_-]{1,100}$/.test(o.countBy)) throw new UsageError(`--count-by ${JSON.stringify(o.countBy)} is not a header name`);
+      const ndjson = o.ndjson ? createWriteStream(o.ndjson) : null;
+      const profile: LoadProfile = {
+        url,
+        ...(o.protocol ? { protocol: o.protocol } : {}),
+        connections: o.clients,
+        streams: o.maxConcurrentStreams,
+        ...(o.requests !== undefined ? { requests: o.requests } : {}),
+        ...(o.duration !== undefined ? { durationMs: o.duration } : {}),
+        ...(o.connectRate !== undefined ? { connectRate: o.connectRate } : {}),
+        ...(o.arrivalRate !== undefined ? { arrivalRate: o.arrivalRate } : {}),
+        ...(o.warmup !== undefined ? { warmupMs: o.warmup } : {}),
+        ...(o.thinkTime !== undefined ? { thinkTimeMs: o.thinkTime } : {}),
+        keepAlive: { ...(o.closeAfter !== undefined ? { closeAfterRequests: o.closeAfter } : {}), ...(o.closeIdle !== undefined ? { closeAfterIdleMs: o.closeIdle } : {}) },
+        reconnect: o.reconnect,
+        workers: o.workers,
+        ...(o.sourceAddress ? { sourceAddresses: o.sourceAddress } : {}),
+        countBy: o.countBy.toLowerCase(),
+        timeoutMs: o.timeout,
+        maxRunMs: o.maxRun,
+        ...(ndjson ? { ndjson: (line: string) => ndjson.write(`${line}\n`) } : {}),
+      };
+      const run = startLoad(profile);
+      if (io.isTTY) attachProgress(run, "load", o.requests ?? null, io.err);
+      const result = await run.done;
+      if (ndjson) await new Promise<void>((r) => ndjson.end(r));
+      const summary = formatLoadSummary(result, profile);
+      if (o.json === "-") {
+        io.err(`${summary}\n`);
+        io.out(`${JSON.stringify(result, null, 2)}\n`);
+      } else {
+        io.out(`${summary}\n`);
+        if (o.json) await writeAll(dirname(o.json), { [basename(o.json)]: `${JSON.stringify(result, null, 2)}\n` });
+      }
+      setExit(ExitCode.Ok);
+    });
+}

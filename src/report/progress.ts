@@ -1,0 +1,17 @@
+import type { LoadRun } from "../load/index.js";
+
+/**
+ * Draws one progress line on a terminal from a load's `tick` events; in CI
+ * (no TTY) it prints nothing, and the caller prints plain lines instead.
+ */
+export function attachProgress(run: LoadRun, label: string, total: number | null, write: (t: string) => void): void {
+  const width = 24;
+  run.on("tick", (t) => {
+    const done = t.completed + t.unattributed;
+    const frac = total ? Math.min(1, done / total) : 0;
+    const bar = total ? `[${"#".repeat(Math.round(frac * width)).padEnd(width, ".")}] ${Math.round(frac * 100)}%` : `${(t.elapsedMs / 1000).toFixed(0)}s`;
+    const backends = Object.entries(t.byBackend).map(([b, n]) => `${b} ${n}`).join(" ");
+    write(`\r\u001b[2K${label} ${bar} ${done} done, ${t.openConnections} conns${backends ? `, ${backends}` : ""}`);
+  });
+  run.on("done", () => write("\r\u001b[2K"));
+}

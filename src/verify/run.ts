@@ -1,0 +1,89 @@
+import { InfraError, SpillwayError } from "../errors.js";
+import { startLoad, type LoadProfile, type LoadRun } from "../load/index.js";
+import { versionText } from "../render/index.js";
+import { planPorts, startProxy, startStubs, type RunContext } from "../runtime/index.js";
+import type { LoadSpec, Model, Scenario, Target } from "../spec/model.js";
+import { evaluateExpectations } from "./evaluate.js";
+import { readCounters } from "./counters.js";
+import { reconcile } from "./reconcile.js";
+import type { ScenarioRun } from "./types.js";
+
+export function loadProfile(load: LoadSpec, url: string, maxRunMs: number, ndjson?: (line: string) => void): LoadProfile {
+  return {
+    url: `${url}${load.path}`,
+    protocol: load.protocol,
+    connections: load.connections,
+    streams: load.streams,
+    ...(load.connectRate !== null ? { connectRate: load.connectRate } : {}),
+    ...(load.requests !== null ? { requests: load.requests } : {}),
+    ...(load.durationMs !== null ? { durationMs: load.durationMs } : {}),
+    ...(load.warmupMs > 0 ? { warmupMs: load.warmupMs } : {}),
+    ...(load.stages.length > 0 ? { stages: load.stages } : {}),
+    ...(load.arrivalRate !== null ? { arrivalRate: load.arrivalRate } : {}),
+    ...(load.thinkTimeMs > 0 ? { thinkTimeMs: load.thinkTimeMs } : {}),
+    keepAlive: {
+      ...(load.keepAlive.closeAfterRequests !== null ? { closeAfterRequests: load.keepAlive.closeAfterRequests } : {}),
+      ...(load.keepAlive.closeAfterIdleMs !== null ? { closeAfterIdleMs: load.keepAlive.closeAfterIdleMs } : {}),
+    },
+    reconnect: load.reconnect,
+    ...(load.sourceAddresses.length > 0 ? { sourceAddresses: load.sourceAddresses } : {}),
+    workers: load.workers,
+    timeoutMs: load.timeoutMs,
+    maxRunMs,
+    ...(ndjson ? { ndjson } : {}),
+  };
+}
+
+export interface ScenarioHooks {
+  /** Called with the running load, so a progress display can subscribe to its events. */
+  onLoad?: (run: LoadRun, target: Target, scenario: Scenario) => void;
+  ndjson?: (line: string) => void;
+}
+
+/**
+ * One scenario against one target, in its own stack: stubs and proxy up,
+ * counters read, load driven, counters read again, expectations checked.
+ * Infrastructure failures come back as an `error` run, not an exception,
+ * so the other runs still happen; the caller's teardown stops the stack.
+ */
+export async function runScenario(model: Model, target: Target, scenario: Scenario, ctx: RunContext, opts: { maxRunMs: number } & ScenarioHooks): Promise<ScenarioRun> {
+  const started = Date.now();
+  const base: ScenarioRun = {
+    target,
+    scenario: scenario.name,
+    description: scenario.description,
+    runtime: ctx.runtime.kind,
+    proxy: null,
+    status: "error",
+    error: null,
+    load: null,
+    expectations: [],
+    reconciliation: null,
+    durationMs: 0,
+  };
+  try {
+    const plans = await planPorts(model, [target], ctx.keepPorts);
+    const plan = plans[target];
+    const stubs = await startStubs(model, plan.stubs, ctx);
+    const proxy = await startProxy(model, target, plan, ctx);
+    base.proxy = { version: versionText(proxy.info.version), details: proxy.info.details };
+    const frontend = proxy.frontends.find((f) => f.name === scenario.frontend) ?? proxy.frontends[0];
+    if (!frontend) throw new InfraError(`no frontend to send load to in scenario '${scenario.name}'`);
+    const stubsBefore = await stubs.fleet.counts();
+    const countersBefore = await readCounters(proxy);
+    const run = startLoad(loadProfile(scenario.load, frontend.url, opts.maxRunMs, opts.ndjson));
+    opts.onLoad?.(run, target, scenario);
+    const result = await run.done;
+    // Let the last responses' bookkeeping settle in the stubs and the proxy.
+    await new Promise((r) => setTimeout(r, 100));
+    const stubsAfter = await stubs.fleet.counts();
+    const countersAfter = await readCounters(proxy);
+    const reconciliation = reconcile(target, result, { before: stubsBefore, after: stubsAfter }, { before: countersBefore, after: countersAfter });
+    const expectations = evaluateExpectations(scenario.expect[target], result);
+    const passed = expectations.every((e) => e.passed) && reconciliation.ok;
+    return { ...base, status: passed ? "passed" : "failed", load: result, expectations, reconciliation, durationMs: Date.now() - started };
+  } catch (err) {
+    if (!(err instanceof SpillwayError)) throw err;
+    return { ...base, status: "error", error: `${err.message}${err.hint ? `\n${err.hint}` : ""}`, durationMs: Date.now() - started };
+  }
+}

@@ -1,0 +1,27 @@
+import type { LoadResult } from "../load/index.js";
+import type { Target } from "../spec/model.js";
+import type { ExpectationResult } from "./evaluate.js";
+import type { Reconciliation } from "./reconcile.js";
+
+/** One target x scenario: what ran, what it measured and what held. */
+export interface ScenarioRun {
+  target: Target;
+  scenario: string;
+  description: string | null;
+  runtime: "process" | "docker";
+  proxy: { version: string; details: string } | null;
+  /** passed: every expectation held and the counts reconcile; failed: one did not; error: the run itself broke. */
+  status: "passed" | "failed" | "error";
+  error: string | null;
+  load: LoadResult | null;
+  expectations: ExpectationResult[];
+  reconciliation: Reconciliation | null;
+  durationMs: number;
+}
+
+export interface VerifyReport {
+  spec: string;
+  startedAt: string;
+  runs: ScenarioRun[];
+  passed: boolean;
+}

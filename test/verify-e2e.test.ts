@@ -1,0 +1,66 @@
+import { existsSync, mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { XMLParser } from "fast-xml-parser";
+import { runCli } from "./helpers/cli.js";
+
+const tmp = () => mkdtempSync(join(tmpdir(), "spillway-verify-"));
+
+describe("spillway verify, end to end through the real proxies", () => {
+  it("passes the small spec on both targets, with JSON, JUnit and NDJSON written", () => {
+    const dir = tmp();
+    const r = runCli(["verify", "fixtures/test/small.yaml", "--json", join(dir, "r.json"), "--junit", join(dir, "r.xml"), "--ndjson", join(dir, "r.ndjson")], { timeoutMs: 180_000 });
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^4 passed, 0 failed$/m);
+    const json = JSON.parse(readFileSync(join(dir, "r.json"), "utf8"));
+    expect(json.passed).toBe(true);
+    expect(json.results.map((x: { target: string; scenario: string }) => `${x.target}/${x.scenario}`)).toEqual(["haproxy/below", "nginx/below", "haproxy/above", "nginx/above"]);
+    for (const res of json.results) {
+      expect(res.reconciliation.ok, JSON.stringify(res.reconciliation)).toBe(true);
+      expect(res.requests.sent).toBe(res.scenario === "below" ? 2000 : 3000);
+      const attributed = Object.values(res.backends as Record<string, number>).reduce((a, b) => a + b, 0);
+      expect(attributed + res.unattributed).toBe(res.requests.sent);
+    }
+    const haproxyBelow = json.results[0];
+    expect(haproxyBelow.reconciliation.rows).toEqual([
+      { backend: "main", driver: 2000, stubs: 2000, proxy: 2000 },
+      { backend: "overflow", driver: 0, stubs: 0, proxy: 0 },
+    ]);
+    const junit = new XMLParser({ ignoreAttributes: false, attributeNamePrefix: "" }).parse(readFileSync(join(dir, "r.xml"), "utf8"));
+    expect(junit.testsuites).toMatchObject({ failures: "0", errors: "0" });
+    const lines = readFileSync(join(dir, "r.ndjson"), "utf8").trim().split("\n");
+    expect(lines.length).toBeGreaterThanOrEqual(10_000);
+    const first = JSON.parse(lines[0]!);
+    expect(first).toMatchObject({ target: "haproxy", scenario: "below" });
+  });
+
+  it("exits 4 naming the backend, the expected and the actual share when the threshold is wrong", () => {
+    const r = runCli(["verify", "fixtures/test/wrong-threshold.yaml", "--target", "haproxy", "--scenario", "above"], { timeoutMs: 120_000 });
+    expect(r.code, r.stdout + r.stderr).toBe(4);
+    expect(r.stdout).toMatch(/FAIL {2}backends\.overflow >= 90%: got 0% \(0 of 3000\)/);
+    expect(r.stdout).toMatch(/0 passed, 1 failed$/m);
+  });
+
+  it("exits 1 for an unknown scenario and 2 for an invalid spec", () => {
+    const unknown = runCli(["verify", "fixtures/test/small.yaml", "--scenario", "abvoe"]);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toContain("no scenario 'abvoe' in fixtures/test/small.yaml; did you mean 'above'?");
+    const invalid = runCli(["verify", "fixtures/bad/never-fires.yaml"]);
+    expect(invalid.code).toBe(2);
+  });
+
+  it("exits 3 and names what is missing when a proxy cannot be started", () => {
+    const dir = tmp();
+    const r = runCli(["verify", "fixtures/test/small.yaml", "--target", "haproxy", "--scenario", "below", "--junit", join(dir, "r.xml")], {
+      env: { SPILLWAY_HAPROXY: "/nonexistent/haproxy" },
+    });
+    expect(r.code).toBe(3);
+    expect(r.stdout).toContain("ERROR  haproxy / below");
+    expect(r.stdout).toMatch(/\/nonexistent\/haproxy/);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+    expect(existsSync(join(dir, "r.xml"))).toBe(true);
+    expect(readFileSync(join(dir, "r.xml"), "utf8")).toContain('errors="1"');
+  });
+});
