@@ -60,6 +60,7 @@ describe("fidelity report", () => {
       "frontends.webserver.bind bind 127.0.0.1:8080: approximate",
       "frontends.webserver.timeouts timeouts: approximate",
       "backends.ade maxconn 200: approximate",
+      "backends.pbcoffee maxconn 200: approximate",
     ]);
     expect(fidelity.find((e) => e.construct === "frontends.webserver.rules[0]")?.nginx?.detail).toMatch(/\$connections_active .* whole nginx instance/);
   });

@@ -33,8 +33,10 @@ describe("the classic spec", () => {
       "pbcoffee/s1@9003",
     ]);
     const over = model.scenarios.find((s) => s.name === "over-threshold");
-    expect(over?.load).toMatchObject({ connections: 310, streams: 40, connectRate: 310, requests: 40_000, protocol: "h2c" });
-    expect(over?.expect.haproxy.backends.pbcoffee).toEqual({ op: ">=", value: 50, unit: "percent", text: ">= 50%" });
+    expect(over?.load).toMatchObject({ connections: 310, streams: 40, connectRate: 3100, requests: 40_000, protocol: "h2c" });
+    expect(over?.expect.haproxy.backends.pbcoffee).toEqual({ op: ">=", value: 80, unit: "percent", text: ">= 80%" });
+    expect(over?.expect.nginx.backends.pbcoffee?.text).toBe("<= 10%");
+    expect(over?.expect.nginx.errors?.text).toBe(">= 50%");
   });
 });
 
