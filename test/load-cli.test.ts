@@ -1,0 +1,65 @@
+import { spawn } from "node:child_process";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createRun, createRuntime, planPorts, startProxy, startStubs, type Run, type RunningProxy } from "../src/runtime/index.js";
+import { loadSpecFile } from "../src/spec/load.js";
+import { readHaproxyStats } from "../src/verify/counters.js";
+import { BIN, runCli } from "./helpers/cli.js";
+
+/** The CLI in a child process, asynchronously: the proxy under test lives in this one. */
+function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [BIN, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => (stdout += d));
+    child.stderr.on("data", (d) => (stderr += d));
+    const timer = setTimeout(() => child.kill("SIGKILL"), 60_000);
+    child.on("exit", (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+describe("spillway load against a running HAProxy", () => {
+  let run: Run;
+  let proxy: RunningProxy;
+
+  beforeAll(async () => {
+    const { model } = loadSpecFile("fixtures/test/small.yaml");
+    run = createRun("process");
+    const ctx = { runId: run.runId, runDir: run.runDir, teardown: run.teardown, registry: run.registry, runtime: createRuntime("process", run.registry), keepPorts: false, readyTimeoutMs: 15_000, warn: () => undefined };
+    const plan = (await planPorts(model, ["haproxy"], false)).haproxy;
+    await startStubs(model, plan.stubs, ctx);
+    proxy = await startProxy(model, "haproxy", plan, ctx);
+  });
+
+  afterAll(async () => {
+    expect((await run.teardown.run()).failed).toEqual([]);
+  });
+
+  it("prints per-backend counts that agree with HAProxy's own req_tot", async () => {
+    if (proxy.stats.kind !== "haproxy-socket") throw new Error("no stats socket");
+    const before = await readHaproxyStats(proxy.stats.address);
+    const r = await cli(["load", proxy.frontends[0]!.url, "-c", "30", "-m", "4", "-n", "3000", "--json", "-"]);
+    expect(r.code, r.stderr).toBe(0);
+    const result = JSON.parse(r.stdout);
+    const after = await readHaproxyStats(proxy.stats.address);
+    const proxyCounts = Object.fromEntries(Object.keys(after).map((b) => [b, after[b]! - (before[b] ?? 0)]));
+    const driverCounts = Object.fromEntries(Object.keys(after).map((b) => [b, result.backends[b]?.count ?? 0]));
+    expect(driverCounts).toEqual(proxyCounts);
+    expect(result.requests.sent).toBe(3000);
+    // 30 connections against `fe_conn > 20`: most of the load overflows.
+    expect(result.backends.overflow.count).toBeGreaterThan(0);
+    expect(r.stderr).toMatch(/^overflow\s+\d+/m);
+  });
+
+  it("refuses a load with no bound, and a target outside loopback, with exit 1", () => {
+    const unbounded = runCli(["load", proxy.frontends[0]!.url, "-c", "1"]);
+    expect(unbounded.code).toBe(1);
+    expect(unbounded.stderr).toContain("give -n requests or -d duration");
+    const outside = runCli(["load", "http://192.0.2.1:80/", "-n", "1"]);
+    expect(outside.code).toBe(1);
+    expect(outside.stderr).toMatch(/loopback/);
+  });
+});
