@@ -1,5 +1,5 @@
 import { SpillwayError } from "../errors.js";
-import { createRun, createRuntime, formatTeardownReport, type RunContext, type RuntimeKind } from "../runtime/index.js";
+import { createRun, createRuntime, formatTeardownReport, runContext, type RunContext, type RuntimeKind } from "../runtime/index.js";
 import type { Io } from "./io.js";
 import { PACKAGE_VERSION } from "./package-info.js";
 
@@ -19,17 +19,12 @@ export interface SessionOptions {
 export async function withSession<T>(opts: SessionOptions, io: Io, fn: (ctx: RunContext) => Promise<T>): Promise<T> {
   const run = createRun(opts.runtime);
   const removeHandlers = run.teardown.onSignals(io.err);
-  const ctx: RunContext = {
-    runId: run.runId,
-    runDir: run.runDir,
-    teardown: run.teardown,
-    registry: run.registry,
-    runtime: createRuntime(opts.runtime, run.registry, opts.image ? { image: opts.image } : {}),
+  const ctx = runContext(run, createRuntime(opts.runtime, run.registry, opts.image ? { image: opts.image } : {}), {
     keepPorts: opts.keepPorts,
     readyTimeoutMs: opts.readyTimeoutMs,
     warn: io.err,
     generator: PACKAGE_VERSION,
-  };
+  });
   let failed = false;
   try {
     return await fn(ctx);

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { pidAlive, type RunRecord } from "./registry.js";
 import type { ProxyRuntime } from "./types.js";
 
-export { createRun, type Run } from "./run.js";
+export { createRun, runContext, type Run } from "./run.js";
 export { planPorts, startProxy, startStubs, type FrontendEndpoint, type RunContext, type RunningProxy, type RunningStubs } from "./stack.js";
 export { Teardown, formatTeardownReport, type TeardownReport } from "./teardown.js";
 export type { ProxyInfo, ProxyRuntime, StartedProxy } from "./types.js";

@@ -3,7 +3,9 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { RunRegistry } from "./registry.js";
+import type { RunContext } from "./stack.js";
 import { Teardown } from "./teardown.js";
+import type { ProxyRuntime } from "./types.js";
 
 export interface Run {
   runId: string;
@@ -40,5 +42,24 @@ export function createRun(runtime: "process" | "docker"): Run {
     keepDir: () => {
       keep = true;
     },
+  };
+}
+
+/** What the stack functions need of a run, with the choices a caller makes. */
+export function runContext(
+  run: Run,
+  runtime: ProxyRuntime,
+  opts: { keepPorts?: boolean; readyTimeoutMs?: number; warn?: (text: string) => void; generator?: string } = {},
+): RunContext {
+  return {
+    runId: run.runId,
+    runDir: run.runDir,
+    teardown: run.teardown,
+    registry: run.registry,
+    runtime,
+    keepPorts: opts.keepPorts ?? false,
+    readyTimeoutMs: opts.readyTimeoutMs ?? 15_000,
+    warn: opts.warn ?? (() => undefined),
+    ...(opts.generator ? { generator: opts.generator } : {}),
   };
 }
