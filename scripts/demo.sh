@@ -7,4 +7,4 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 node bin/spillway.js render fixtures/classic.yaml --out out
 node bin/spillway.js check fixtures/classic.yaml
-node bin/spillway.js verify fixtures/classic.yaml --json out/verify.json --junit out/verify.xml
+node bin/spillway.js verify fixtures/classic.yaml --json out/verify.json --junit out/verify.xml --html out/verify.html --window 100ms

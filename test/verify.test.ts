@@ -3,6 +3,7 @@ import { XMLParser } from "fast-xml-parser";
 import type { LoadResult } from "../src/load/index.js";
 import { toJson } from "../src/report/json.js";
 import { toJunit } from "../src/report/junit.js";
+import { timelineSvg, toHtml } from "../src/report/html.js";
 import { formatRun, formatSummary } from "../src/report/terminal.js";
 import { parseThreshold } from "../src/spec/load.js";
 import type { Expectations } from "../src/spec/model.js";
@@ -170,5 +171,21 @@ describe("reports", () => {
     expect(formatRun(failed)).toContain("FAIL  backends.pbcoffee >= 50%: got 10.0% (4 of 40)");
     expect(formatRun(passed)).toContain("reconciled: driver, stubs and HAProxy's req_tot agree on every backend");
     expect(formatSummary(report)).toMatch(/1 passed, 1 failed, 1 errored$/);
+  });
+
+  it("HTML: one timeline chart per run that has a load, every text escaped", () => {
+    const withTimeline: ScenarioRun = {
+      ...passed,
+      load: { ...result({ ade: 40 }), timeline: [{ tMs: 0, byBackend: { ade: 30 }, openConnections: 10, errors: 2, maxProxyConns: 10 }, { tMs: 100, byBackend: { ade: 10 }, openConnections: 10, errors: 0, maxProxyConns: 12 }] },
+    };
+    const html = toHtml({ ...report, runs: [withTimeline, broken] });
+    expect(html.match(/<svg /g)?.length).toBe(1);
+    expect(html).toContain("nginx did not answer &lt;in time&gt; &amp; died");
+    expect(html).not.toContain("<in time>");
+    const svg = timelineSvg(withTimeline.load!.timeline, new Map([["ade", "#4e79a7"]]), 100);
+    // Two windows: a bar for ade in each and one for the failures of the first, and the routed-at line.
+    expect(svg.match(/fill="#4e79a7"/g)?.length).toBe(2);
+    expect(svg.match(/fill="#e15759"/g)?.length).toBe(1);
+    expect(svg).toMatch(/<polyline points="[0-9., ]+" fill="none" stroke="#222"/);
   });
 });

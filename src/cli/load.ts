@@ -27,6 +27,7 @@ interface LoadCliOptions {
   countBy: string;
   timeout: number;
   maxRun: number;
+  window: number;
   json?: string;
   ndjson?: string;
 }
@@ -54,6 +55,7 @@ export function addLoadCommand(program: Command, io: Io, setExit: (code: number)
     .option("--count-by <header>", "response header that names the backend", "x-spillway-backend")
     .option("-T, --timeout <duration>", "per-request timeout", duration("--timeout"), 10_000)
     .option("--max-run <duration>", "hard bound on the whole run", duration("--max-run"), 300_000)
+    .option("--window <duration>", "timeline window in the JSON result (1s, or 100ms)", duration("--window"), 1000)
     .option("--json <file>", "write the result as JSON, or - for stdout")
     .option("--ndjson <file>", "write one JSON line per request")
     .action(async (url: string, o: LoadCliOptions) => {
@@ -78,6 +80,7 @@ export function addLoadCommand(program: Command, io: Io, setExit: (code: number)
         countBy: o.countBy.toLowerCase(),
         timeoutMs: o.timeout,
         maxRunMs: o.maxRun,
+        timelineWindowMs: o.window,
         ...(ndjson ? { ndjson: (line: string) => ndjson.write(`${line}\n`) } : {}),
       };
       const run = startLoad(profile);

@@ -189,12 +189,14 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
       .option("-s, --scenario <name...>", "only these scenarios")
       .option("--json <file>", "write the JSON report to a file, or - for stdout")
       .option("--junit <file>", "write a JUnit XML report")
+      .option("--html <file>", "write an HTML page with a timeline chart per target and scenario")
       .option("--ndjson <file>", "write one JSON line per request")
-      .option("--max-run <duration>", "hard bound on each scenario's load", durationArg("--max-run"), 300_000),
+      .option("--max-run <duration>", "hard bound on each scenario's load", durationArg("--max-run"), 300_000)
+      .option("--window <duration>", "timeline window (1s, or 100ms for short runs)", durationArg("--window"), 1000),
   ).action(
     async (
       file: string,
-      opts: { target?: Target[]; scenario?: string[]; json?: string; junit?: string; ndjson?: string; maxRun: number; runtime: "process" | "docker"; image?: string; keepPorts?: boolean; readyTimeout: number },
+      opts: { target?: Target[]; scenario?: string[]; json?: string; junit?: string; html?: string; ndjson?: string; maxRun: number; window: number; runtime: "process" | "docker"; image?: string; keepPorts?: boolean; readyTimeout: number },
     ) => {
       const spec = loadSpecFile(file);
       printWarnings(spec, io);
@@ -205,8 +207,10 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
           scenarios: opts.scenario,
           session: sessionOptions(opts),
           maxRunMs: opts.maxRun,
+          windowMs: opts.window,
           ...(opts.json ? { json: opts.json } : {}),
           ...(opts.junit ? { junit: opts.junit } : {}),
+          ...(opts.html ? { html: opts.html } : {}),
           ...(opts.ndjson ? { ndjson: opts.ndjson } : {}),
         },
         io,

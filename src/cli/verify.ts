@@ -5,6 +5,7 @@ import { attachProgress } from "../report/progress.js";
 import { formatRun, formatSummary } from "../report/terminal.js";
 import { toJson } from "../report/json.js";
 import { toJunit } from "../report/junit.js";
+import { toHtml } from "../report/html.js";
 import { didYouMean } from "../spec/diagnostics.js";
 import type { Model, Target } from "../spec/model.js";
 import { runScenario } from "../verify/run.js";
@@ -19,8 +20,10 @@ export interface VerifyOptions {
   scenarios: string[] | undefined;
   session: SessionOptions;
   maxRunMs: number;
+  windowMs: number;
   json?: string;
   junit?: string;
+  html?: string;
   ndjson?: string;
 }
 
@@ -66,6 +69,7 @@ export async function verify(model: Model, opts: VerifyOptions, io: Io): Promise
         const run = await withSession(opts.session, io, (ctx) =>
           runScenario(model, target, scenario, ctx, {
             maxRunMs: opts.maxRunMs,
+            windowMs: opts.windowMs,
             onLoad: (load) => {
               if (io.isTTY) attachProgress(load, `${target} / ${scenario.name}`, scenario.load.requests, io.err);
             },
@@ -83,5 +87,6 @@ export async function verify(model: Model, opts: VerifyOptions, io: Io): Promise
   tables(`${formatSummary(report)}\n`);
   if (opts.json) await writeReport(opts.json, toJson(report), io);
   if (opts.junit) await writeReport(opts.junit, toJunit(report), io);
+  if (opts.html) await writeReport(opts.html, toHtml(report), io);
   return verifyExitCode(report.runs);
 }

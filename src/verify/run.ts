@@ -8,7 +8,7 @@ import { readCounters } from "./counters.js";
 import { reconcile } from "./reconcile.js";
 import type { ScenarioRun } from "./types.js";
 
-export function loadProfile(load: LoadSpec, url: string, maxRunMs: number, ndjson?: (line: string) => void): LoadProfile {
+export function loadProfile(load: LoadSpec, url: string, maxRunMs: number, windowMs: number, ndjson?: (line: string) => void): LoadProfile {
   return {
     url: `${url}${load.path}`,
     protocol: load.protocol,
@@ -30,6 +30,7 @@ export function loadProfile(load: LoadSpec, url: string, maxRunMs: number, ndjso
     workers: load.workers,
     timeoutMs: load.timeoutMs,
     maxRunMs,
+    timelineWindowMs: windowMs,
     ...(ndjson ? { ndjson } : {}),
   };
 }
@@ -46,7 +47,7 @@ export interface ScenarioHooks {
  * Infrastructure failures come back as an `error` run, not an exception,
  * so the other runs still happen; the caller's teardown stops the stack.
  */
-export async function runScenario(model: Model, target: Target, scenario: Scenario, ctx: RunContext, opts: { maxRunMs: number } & ScenarioHooks): Promise<ScenarioRun> {
+export async function runScenario(model: Model, target: Target, scenario: Scenario, ctx: RunContext, opts: { maxRunMs: number; windowMs: number } & ScenarioHooks): Promise<ScenarioRun> {
   const started = Date.now();
   const base: ScenarioRun = {
     target,
@@ -71,7 +72,7 @@ export async function runScenario(model: Model, target: Target, scenario: Scenar
     if (!frontend) throw new InfraError(`no frontend to send load to in scenario '${scenario.name}'`);
     const stubsBefore = await stubs.fleet.counts();
     const countersBefore = await readCounters(proxy);
-    const run = startLoad(loadProfile(scenario.load, frontend.url, opts.maxRunMs, opts.ndjson));
+    const run = startLoad(loadProfile(scenario.load, frontend.url, opts.maxRunMs, opts.windowMs, opts.ndjson));
     opts.onLoad?.(run, target, scenario);
     const result = await run.done;
     // Let the last responses' bookkeeping settle in the stubs and the proxy.

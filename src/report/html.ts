@@ -1,0 +1,123 @@
+import type { TimelineWindow } from "../load/index.js";
+import type { ScenarioRun, VerifyReport } from "../verify/types.js";
+import { formatPercent } from "../verify/evaluate.js";
+
+function esc(s: string): string {
+  return s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
+}
+
+const PALETTE = ["#4e79a7", "#f28e2b", "#59a14f", "#b07aa1", "#76b7b2", "#edc948", "#9c755f", "#bab0ac"];
+const ERROR_COLOR = "#e15759";
+
+/** Colours by backend name, the same in every chart of a report. */
+function colours(names: string[]): Map<string, string> {
+  return new Map([...new Set(names)].sort().map((n, i) => [n, PALETTE[i % PALETTE.length]!]));
+}
+
+function niceMax(v: number): number {
+  if (v <= 0) return 1;
+  const p = 10 ** Math.floor(Math.log10(v));
+  for (const m of [1, 2, 2.5, 5, 10]) if (m * p >= v) return m * p;
+  return 10 * p;
+}
+
+/**
+ * Requests per backend in each time window (stacked bars, failures in red on
+ * top) and, on the right axis, the connection count the proxy routed at: the
+ * moment it crosses the threshold is where the colours change.
+ */
+export function timelineSvg(timeline: readonly TimelineWindow[], colour: Map<string, string>, windowMs: number): string {
+  const W = 760;
+  const H = 260;
+  const m = { l: 56, r: 56, t: 16, b: 36 };
+  const pw = W - m.l - m.r;
+  const ph = H - m.t - m.b;
+  const n = Math.max(1, timeline.length);
+  const totals = timeline.map((w) => Object.values(w.byBackend).reduce((a, b) => a + b, 0) + w.errors);
+  const yMax = niceMax(Math.max(1, ...totals));
+  const cMax = niceMax(Math.max(1, ...timeline.map((w) => Math.max(w.maxProxyConns ?? 0, w.openConnections))));
+  const bw = pw / n;
+  const parts: string[] = [];
+  parts.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="11">`);
+  parts.push(`<rect x="0" y="0" width="${W}" height="${H}" fill="#fff"/>`);
+  for (let i = 0; i <= 4; i++) {
+    const y = m.t + ph - (ph * i) / 4;
+    parts.push(`<line x1="${m.l}" x2="${m.l + pw}" y1="${y}" y2="${y}" stroke="#ddd"/>`);
+    parts.push(`<text x="${m.l - 6}" y="${y + 4}" text-anchor="end">${Math.round((yMax * i) / 4)}</text>`);
+    parts.push(`<text x="${m.l + pw + 6}" y="${y + 4}" fill="#333">${Math.round((cMax * i) / 4)}</text>`);
+  }
+  timeline.forEach((w, i) => {
+    let y = m.t + ph;
+    const x = m.l + i * bw + bw * 0.1;
+    const width = Math.max(1, bw * 0.8);
+    const stack: [string, number][] = [...Object.entries(w.byBackend).sort(([a], [b]) => a.localeCompare(b)), ["(errors)", w.errors]];
+    for (const [name, count] of stack) {
+      if (count <= 0) continue;
+      const h = (ph * count) / yMax;
+      y -= h;
+      const fill = name === "(errors)" ? ERROR_COLOR : (colour.get(name) ?? "#999");
+      parts.push(`<rect x="${x.toFixed(1)}" y="${y.toFixed(1)}" width="${width.toFixed(1)}" height="${h.toFixed(1)}" fill="${fill}"><title>${esc(`${(w.tMs / 1000).toFixed(1)} s: ${name} ${count}`)}</title></rect>`);
+    }
+  });
+  const line = (values: (number | undefined)[], stroke: string, dash: string) => {
+    const pts = values
+      .map((v, i) => (v === undefined ? null : `${(m.l + (i + 0.5) * bw).toFixed(1)},${(m.t + ph - (ph * v) / cMax).toFixed(1)}`))
+      .filter((p): p is string => p !== null);
+    if (pts.length > 0) parts.push(`<polyline points="${pts.join(" ")}" fill="none" stroke="${stroke}" stroke-width="2" stroke-dasharray="${dash}"/>`);
+  };
+  line(timeline.map((w) => w.maxProxyConns), "#222", "");
+  line(timeline.map((w) => w.openConnections), "#888", "4 3");
+  const step = Math.max(1, Math.ceil(n / 10));
+  for (let i = 0; i < n; i += step) {
+    parts.push(`<text x="${(m.l + (i + 0.5) * bw).toFixed(1)}" y="${m.t + ph + 14}" text-anchor="middle">${((i * windowMs) / 1000).toFixed(windowMs < 1000 ? 1 : 0)}</text>`);
+  }
+  parts.push(`<text x="${m.l + pw / 2}" y="${H - 4}" text-anchor="middle">seconds</text>`);
+  parts.push(`<text x="12" y="${m.t + ph / 2}" transform="rotate(-90 12 ${m.t + ph / 2})" text-anchor="middle">requests per window</text>`);
+  parts.push(`<text x="${W - 10}" y="${m.t + ph / 2}" transform="rotate(90 ${W - 10} ${m.t + ph / 2})" text-anchor="middle">connections</text>`);
+  parts.push("</svg>");
+  return parts.join("");
+}
+
+function runSection(run: ScenarioRun, colour: Map<string, string>): string {
+  const status = { passed: "PASS", failed: "FAIL", error: "ERROR" }[run.status];
+  const head = `<h2 class="${run.status}">${status} ${esc(run.target)} / ${esc(run.scenario)}${run.proxy ? ` <small>${esc(run.target)} ${esc(run.proxy.version)}, ${esc(run.runtime)}</small>` : ""}</h2>`;
+  if (!run.load) return `${head}<pre>${esc(run.error ?? "")}</pre>`;
+  const load = run.load;
+  const total = load.requests.sent;
+  const windowMs = load.timeline.length > 1 ? load.timeline[1]!.tMs - load.timeline[0]!.tMs : 1000;
+  const legend = [...Object.keys(load.backends).sort().map((b) => [b, colour.get(b) ?? "#999"] as const), ["failed", ERROR_COLOR] as const]
+    .map(([name, c]) => `<span><i style="background:${c}"></i>${esc(name)}</span>`)
+    .join("") + `<span><i class="solid"></i>connections the proxy routed at</span><span><i class="dashed"></i>connections open</span>`;
+  const rows = Object.entries(load.backends)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([b, r]) => `<tr><td>${esc(b)}</td><td>${r.count}</td><td>${formatPercent(total ? (r.count / total) * 100 : 0)}</td><td>${r.latency.p50.toFixed(1)}</td><td>${r.latency.p99.toFixed(1)}</td></tr>`)
+    .join("");
+  const unattributed = load.unattributed.total > 0 ? `<tr><td>(none: ${esc(Object.entries(load.unattributed.byCause).map(([c, k]) => `${c} ${k}`).join(", "))})</td><td>${load.unattributed.total}</td><td>${formatPercent((load.unattributed.total / total) * 100)}</td><td></td><td></td></tr>` : "";
+  const expectations = run.expectations.map((e) => `<li class="${e.passed ? "ok" : "bad"}">${e.passed ? "ok" : "FAIL"} ${esc(e.name)} ${esc(e.expected)}: got ${esc(e.actual)}</li>`).join("");
+  const rec = run.reconciliation;
+  const recText = rec ? (rec.ok ? "<li class=\"ok\">reconciled with the stubs and the proxy's own counters</li>" : rec.problems.map((p) => `<li class="bad">${esc(p)}</li>`).join("")) : "";
+  return `${head}${run.description ? `<p>${esc(run.description)}</p>` : ""}<div class="legend">${legend}</div>${timelineSvg(load.timeline, colour, windowMs)}<table><tr><th>backend</th><th>requests</th><th>share</th><th>p50 ms</th><th>p99 ms</th></tr>${rows}${unattributed}</table><ul>${expectations}${recText}</ul>`;
+}
+
+/** One self-contained page: a chart per target x scenario, for people who would rather look than read. */
+export function toHtml(report: VerifyReport): string {
+  const colour = colours(report.runs.flatMap((r) => Object.keys(r.load?.backends ?? {})));
+  const summary = report.runs
+    .map((r) => `<tr class="${r.status}"><td>${esc(r.target)}</td><td>${esc(r.scenario)}</td><td>${r.status}</td><td>${r.load?.requests.sent ?? "-"}</td></tr>`)
+    .join("");
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>spillway verify ${esc(report.spec)}</title>
+<style>
+body{font-family:sans-serif;max-width:820px;margin:2em auto;color:#222}
+h2.passed{color:#2b7a2b}h2.failed,h2.error{color:#b22}small{color:#666;font-weight:normal}
+table{border-collapse:collapse;margin:.5em 0}td,th{padding:2px 10px;text-align:right}td:first-child,th:first-child{text-align:left}
+tr.failed td,tr.error td,li.bad{color:#b22}li.ok{color:#2b7a2b}
+.legend span{margin-right:14px}.legend i{display:inline-block;width:12px;height:12px;margin-right:4px;vertical-align:middle}
+.legend i.solid{height:2px;background:#222}.legend i.dashed{height:0;border-top:2px dashed #888}
+</style></head><body>
+<h1>spillway verify <small>${esc(report.spec)}, ${esc(report.startedAt)}</small></h1>
+<table><tr><th>target</th><th>scenario</th><th>result</th><th>requests</th></tr>${summary}</table>
+${report.runs.map((r) => runSection(r, colour)).join("\n")}
+</body></html>
+`;
+}
