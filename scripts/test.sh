@@ -7,6 +7,10 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 if [ "${SPILLWAY_DOCKER_SETUP:-1}" = "1" ] && [ "$(id -u)" -eq 0 ]; then
   bash .ci/docker-setup.sh
+  if ! command -v docker-compose >/dev/null 2>&1; then
+    echo "test: installing docker-compose from Debian's packages (the compose file is tested live)"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null
+  fi
   export SPILLWAY_REQUIRE_DOCKER="${SPILLWAY_REQUIRE_DOCKER:-1}"
 fi
 report=$(mktemp)
