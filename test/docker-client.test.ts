@@ -6,30 +6,16 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { InfraError } from "../src/errors.js";
-import { createDockerClient, defaultProxyImage, type StartedContainer } from "../src/runtime/docker/index.js";
+import { createDockerClient, type StartedContainer } from "../src/runtime/docker/index.js";
+import { dockerUsability, itRequiresDocker } from "./helpers/docker.js";
 
-const IMAGE = defaultProxyImage();
 const LABEL = "spillway.test";
 const session = randomUUID();
-const required = process.env["SPILLWAY_REQUIRE_DOCKER"] === "1";
 
-const client = createDockerClient();
+const docker = await dockerUsability("Docker client tests");
+const { client, image: IMAGE, skip } = docker;
 /** Exits at once on SIGTERM, as the proxies do; a bare `sleep` as PID 1 ignores it until the kill. */
 const SLEEPER = ["sh", "-c", "trap 'exit 0' TERM; sleep 300 & wait"];
-
-async function whyUnusable(): Promise<string | null> {
-  try {
-    await client.ping();
-    await client.image(IMAGE);
-    return null;
-  } catch (err) {
-    return err instanceof Error ? err.message : String(err);
-  }
-}
-
-const unusable = await whyUnusable();
-const skip = unusable !== null && !required;
-if (skip) console.warn(`skipping Docker tests (set SPILLWAY_REQUIRE_DOCKER=1 to fail instead): ${unusable}`);
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -83,9 +69,7 @@ async function namesWithLabel(value = session): Promise<string[]> {
 }
 
 describe("docker engine", () => {
-  it.runIf(required)("is reachable with the proxies image present (SPILLWAY_REQUIRE_DOCKER=1)", () => {
-    expect(unusable).toBeNull();
-  });
+  itRequiresDocker(docker);
 
   it("an unreachable engine gives InfraError saying how to start one", async () => {
     const dead = createDockerClient({ socketPath: "/nonexistent.sock" });

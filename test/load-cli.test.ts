@@ -1,6 +1,6 @@
 import { spawn } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createRun, createRuntime, planPorts, startProxy, startStubs, type Run, type RunningProxy } from "../src/runtime/index.js";
+import { createRun, createRuntime, planPorts, runContext, startProxy, startStubs, type Run, type RunningProxy } from "../src/runtime/index.js";
 import { loadSpecFile } from "../src/spec/load.js";
 import { readHaproxyStats } from "../src/verify/counters.js";
 import { BIN, runCli } from "./helpers/cli.js";
@@ -28,7 +28,7 @@ describe("spillway load against a running HAProxy", () => {
   beforeAll(async () => {
     const { model } = loadSpecFile("fixtures/test/small.yaml");
     run = createRun("process");
-    const ctx = { runId: run.runId, runDir: run.runDir, teardown: run.teardown, registry: run.registry, runtime: createRuntime("process", run.registry), keepPorts: false, readyTimeoutMs: 15_000, warn: () => undefined };
+    const ctx = runContext(run, createRuntime("process", run.registry), { readyTimeoutMs: 15_000 });
     const plan = (await planPorts(model, ["haproxy"], false)).haproxy;
     await startStubs(model, plan.stubs, ctx);
     proxy = await startProxy(model, "haproxy", plan, ctx);

@@ -1,183 +1,46 @@
-import http from "node:http";
-import http2 from "node:http2";
-import net from "node:net";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, mkdirSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { readHaproxyStats } from "../src/verify/counters.js";
-import {
-  RUN_LABEL,
-  createRun,
-  createRuntime,
-  down,
-  planPorts,
-  startProxy,
-  startStubs,
-  type Run,
-  type RunContext,
-  type RunningProxy,
-  type RunningStubs,
-} from "../src/runtime/index.js";
-import { createDockerClient, defaultProxyImage, type ContainerClient } from "../src/runtime/docker/index.js";
-import { loadSpecFile } from "../src/spec/load.js";
+import { RUN_LABEL, createRun, down } from "../src/runtime/index.js";
+import type { ContainerClient } from "../src/runtime/docker/index.js";
 import { runCli } from "./helpers/cli.js";
+import { dockerUsability, itRequiresDocker } from "./helpers/docker.js";
+import { expectServedByAde, h1Get, h2cGet } from "./helpers/http.js";
 import {
   MARK_VAR,
   STACK_LINE,
   containersWithLabel,
-  describeProcesses,
-  findProcesses,
-  keptRunDir,
+  expectFailedRunLeftNothing,
   killLeftovers,
   newMarker,
+  processState,
   removeContainersWithLabel,
+  startClassicStack,
+  testScratch,
   writeClassicCopy,
+  type ClassicStack,
 } from "./helpers/processes.js";
 
-const IMAGE = defaultProxyImage();
-const required = process.env["SPILLWAY_REQUIRE_DOCKER"] === "1";
-const client = createDockerClient();
+const docker = await dockerUsability("Docker runtime tests");
+const { client, image: IMAGE, skip } = docker;
 
-async function whyUnusable(): Promise<string | null> {
-  try {
-    await client.ping();
-    await client.image(IMAGE);
-    return null;
-  } catch (err) {
-    return err instanceof Error ? err.message : String(err);
-  }
-}
-
-const unusable = await whyUnusable();
-const skip = unusable !== null && !required;
-if (skip) console.warn(`skipping Docker runtime tests (set SPILLWAY_REQUIRE_DOCKER=1 to fail instead): ${unusable}`);
-
-const scratch = mkdtempSync(join(tmpdir(), "spillway-test-rtdocker-"));
-const runsDir = join(scratch, "runs");
-mkdirSync(runsDir);
-const savedRunsDir = process.env.SPILLWAY_RUNS_DIR;
-process.env.SPILLWAY_RUNS_DIR = runsDir;
-
-const cleanups: (() => Promise<void> | void)[] = [];
-
-afterAll(async () => {
-  for (const c of cleanups.reverse()) await Promise.resolve().then(c).catch(() => undefined);
-  if (savedRunsDir === undefined) delete process.env.SPILLWAY_RUNS_DIR;
-  else process.env.SPILLWAY_RUNS_DIR = savedRunsDir;
-  rmSync(scratch, { recursive: true, force: true });
-});
-
-interface Reply {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  body: string;
-}
-
-function h2cGet(base: string): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const session = http2.connect(base);
-    const timer = setTimeout(() => {
-      session.destroy();
-      reject(new Error(`no h2c answer from ${base} within 10 s`));
-    }, 10_000);
-    const fail = (err: Error) => {
-      clearTimeout(timer);
-      session.destroy();
-      reject(err);
-    };
-    session.on("error", fail);
-    const req = session.request({ ":path": "/" });
-    let body = "";
-    let headers: Reply["headers"] = {};
-    req.setEncoding("utf8");
-    req.on("response", (h) => (headers = h as Reply["headers"]));
-    req.on("data", (c: string) => (body += c));
-    req.on("end", () => {
-      clearTimeout(timer);
-      session.close();
-      resolve({ status: Number(headers[":status"]), headers, body });
-    });
-    req.on("error", fail);
-    req.end();
-  });
-}
-
-function h1Get(url: string): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const req = http.get(url, { agent: false, headers: { connection: "close" } }, (res) => {
-      let body = "";
-      res.setEncoding("utf8");
-      res.on("data", (c: string) => (body += c));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-    });
-    req.setTimeout(10_000, () => req.destroy(new Error(`no HTTP/1.1 answer from ${url} within 10 s`)));
-    req.on("error", reject);
-  });
-}
-
-function expectServedByAde(r: Reply): string {
-  expect(r.status).toBe(200);
-  expect(r.headers["x-spillway-backend"]).toBe("ade");
-  const server = r.headers["x-spillway-server"];
-  expect(server).toMatch(/^ade\/s[12]$/);
-  expect(r.headers["x-spillway-proxy-conns"], "x-spillway-proxy-conns").toMatch(/^[1-9]\d*$/);
-  return server as string;
-}
-
-function esrch(pid: number): string {
-  try {
-    process.kill(pid, 0);
-    return "alive";
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code ?? "unknown";
-  }
-}
+const where = testScratch("spillway-test-rtdocker");
+const { scratch, runsDir, cleanups } = where;
 
 describe("docker engine for the runtime tests", () => {
-  it.runIf(required)("is reachable with the proxies image present (SPILLWAY_REQUIRE_DOCKER=1)", () => {
-    expect(unusable).toBeNull();
-  });
+  itRequiresDocker(docker);
 });
 
 describe.skipIf(skip)("docker runtime through the library: classic spec, haproxy and nginx in containers", () => {
-  let run: Run;
-  let stubs: RunningStubs;
-  const proxies: Partial<Record<"haproxy" | "nginx", RunningProxy>> = {};
+  let stack: ClassicStack;
 
   beforeAll(async () => {
-    const spec = loadSpecFile(writeClassicCopy(scratch, { frontendPort: 8080, stubBasePort: 9001 }, "lib-classic.yaml"));
-    run = createRun("docker");
-    cleanups.push(async () => {
-      await run.teardown.run();
-      await removeContainersWithLabel(RUN_LABEL, run.runId);
-    });
-    const ctx: RunContext = {
-      runId: run.runId,
-      runDir: run.runDir,
-      teardown: run.teardown,
-      registry: run.registry,
-      runtime: createRuntime("docker", run.registry),
-      keepPorts: false,
-      readyTimeoutMs: 30_000,
-      warn: () => undefined,
-    };
-    const plans = await planPorts(spec.model, ["haproxy", "nginx"], false);
-    stubs = await startStubs(spec.model, plans.haproxy.stubs, ctx);
-    cleanups.push(() => {
-      try {
-        process.kill(stubs.fleet.pid, "SIGKILL");
-      } catch {
-        // gone, as it should be
-      }
-    });
-    proxies.haproxy = await startProxy(spec.model, "haproxy", plans.haproxy, ctx);
-    proxies.nginx = await startProxy(spec.model, "nginx", plans.nginx, ctx);
+    stack = await startClassicStack("docker", where, 30_000);
   });
 
   it("routes through each container to an ade stub, labels the containers with the run, and teardown removes them all", async () => {
-    const haproxy = proxies.haproxy!;
-    const nginx = proxies.nginx!;
+    const { run, stubs, haproxy, nginx } = stack;
     expect(haproxy.proxy.where).toBe(`container spillway-${run.runId}-haproxy`);
     expect(nginx.proxy.where).toBe(`container spillway-${run.runId}-nginx`);
     expect((await containersWithLabel(RUN_LABEL, run.runId)).sort()).toEqual([`spillway-${run.runId}-haproxy`, `spillway-${run.runId}-nginx`]);
@@ -203,7 +66,7 @@ describe.skipIf(skip)("docker runtime through the library: classic spec, haproxy
     const report = await run.teardown.run();
     expect(report.failed).toEqual([]);
     expect(await containersWithLabel(RUN_LABEL, run.runId), "containers of the run after teardown").toEqual([]);
-    expect(esrch(stubs.fleet.pid), `stub fleet (pid ${stubs.fleet.pid})`).toBe("ESRCH");
+    expect(processState(stubs.fleet.pid), `stub fleet (pid ${stubs.fleet.pid}) state after teardown`).toBeNull();
     expect(existsSync(run.runDir), `run directory ${run.runDir}`).toBe(false);
     expect(readdirSync(runsDir), "run record").not.toContain(`${run.runId}.json`);
     expect(await run.teardown.run()).toEqual(report);
@@ -212,13 +75,9 @@ describe.skipIf(skip)("docker runtime through the library: classic spec, haproxy
 
 describe("docker runtime failures through the CLI: exit 3, one clear message, nothing left", () => {
   async function expectNothingLeft(marker: string, stderr: string): Promise<void> {
-    const kept = keptRunDir(stderr);
-    const left = findProcesses({ marker, paths: kept ? [kept] : [] });
-    expect(left, `left running:\n${describeProcesses(left)}`).toEqual([]);
-    const runId = kept ? /spillway-run-(.+)-[^-]+$/.exec(kept)?.[1] : undefined;
+    const { kept, runId } = expectFailedRunLeftNothing(marker, stderr, runsDir);
     expect(runId, "the kept run directory names the run").toBeTruthy();
     if (!skip) expect(await containersWithLabel(RUN_LABEL, runId!), "containers of the run").toEqual([]);
-    expect(readdirSync(runsDir), "run record left for `spillway down`").not.toContain(`${runId}.json`);
     rmSync(kept!, { recursive: true, force: true });
   }
 

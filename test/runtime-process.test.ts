@@ -1,152 +1,42 @@
-import http from "node:http";
-import http2 from "node:http2";
 import net from "node:net";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { chmodSync, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { readHaproxyStats } from "../src/verify/counters.js";
-import { createRun, createRuntime, planPorts, startProxy, startStubs, type Run, type RunContext, type RunningProxy, type RunningStubs } from "../src/runtime/index.js";
-import { loadSpecFile } from "../src/spec/load.js";
 import { findBinary } from "../src/check/binaries.js";
 import { runCli } from "./helpers/cli.js";
+import { expectServedByAde, h1Get, h2cGet } from "./helpers/http.js";
 import {
   MARK_VAR,
   STACK_LINE,
   childPids,
-  describeProcesses,
+  expectFailedRunLeftNothing,
   findProcesses,
   freePortRun,
+  isGone,
   keptRunDir,
   killLeftovers,
   newMarker,
+  processState,
+  startClassicStack,
+  testScratch,
   writeClassicCopy,
+  type ClassicStack,
 } from "./helpers/processes.js";
 
 /** This file's own scratch space: spec copies, a private runs dir for `spillway down` records. */
-const scratch = mkdtempSync(join(tmpdir(), "spillway-test-rtproc-"));
-const runsDir = join(scratch, "runs");
-mkdirSync(runsDir);
-const savedRunsDir = process.env.SPILLWAY_RUNS_DIR;
-process.env.SPILLWAY_RUNS_DIR = runsDir;
-
-const cleanups: (() => Promise<void> | void)[] = [];
-
-afterAll(async () => {
-  for (const c of cleanups.reverse()) await Promise.resolve().then(c).catch(() => undefined);
-  if (savedRunsDir === undefined) delete process.env.SPILLWAY_RUNS_DIR;
-  else process.env.SPILLWAY_RUNS_DIR = savedRunsDir;
-  rmSync(scratch, { recursive: true, force: true });
-});
-
-interface Reply {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  body: string;
-}
-
-function h2cGet(base: string, path = "/"): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const session = http2.connect(base);
-    const timer = setTimeout(() => {
-      session.destroy();
-      reject(new Error(`no h2c answer from ${base}${path} within 10 s`));
-    }, 10_000);
-    session.on("error", (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    const req = session.request({ ":path": path });
-    let body = "";
-    let headers: Reply["headers"] = {};
-    req.setEncoding("utf8");
-    req.on("response", (h) => (headers = h as Reply["headers"]));
-    req.on("data", (c: string) => (body += c));
-    req.on("end", () => {
-      clearTimeout(timer);
-      session.close();
-      resolve({ status: Number(headers[":status"]), headers, body });
-    });
-    req.on("error", (err) => {
-      clearTimeout(timer);
-      session.destroy();
-      reject(err);
-    });
-    req.end();
-  });
-}
-
-function h1Get(base: string, path = "/"): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const req = http.get(`${base}${path}`, { agent: false, headers: { connection: "close" } }, (res) => {
-      let body = "";
-      res.setEncoding("utf8");
-      res.on("data", (c: string) => (body += c));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-    });
-    req.setTimeout(10_000, () => req.destroy(new Error(`no HTTP/1.1 answer from ${base}${path} within 10 s`)));
-    req.on("error", reject);
-  });
-}
-
-function expectServedByAde(r: Reply): string {
-  expect(r.status).toBe(200);
-  expect(r.headers["x-spillway-backend"]).toBe("ade");
-  const server = r.headers["x-spillway-server"];
-  expect(server).toMatch(/^ade\/s[12]$/);
-  const conns = r.headers["x-spillway-proxy-conns"];
-  expect(typeof conns, "x-spillway-proxy-conns header").toBe("string");
-  expect(conns).toMatch(/^[1-9]\d*$/);
-  return server as string;
-}
-
-function esrch(pid: number): string {
-  try {
-    process.kill(pid, 0);
-    return "alive";
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code ?? "unknown";
-  }
-}
+const where = testScratch("spillway-test-rtproc");
+const { scratch, runsDir, cleanups } = where;
 
 describe("process runtime through the library: classic spec, real haproxy and nginx", () => {
-  let run: Run;
-  let stubs: RunningStubs;
-  const proxies: Partial<Record<"haproxy" | "nginx", RunningProxy>> = {};
+  let stack: ClassicStack;
 
   beforeAll(async () => {
-    const spec = loadSpecFile(writeClassicCopy(scratch, { frontendPort: 8080, stubBasePort: 9001 }, "lib-classic.yaml"));
-    run = createRun("process");
-    cleanups.push(async () => {
-      await run.teardown.run();
-      killLeftovers({ paths: [run.runDir] });
-    });
-    const ctx: RunContext = {
-      runId: run.runId,
-      runDir: run.runDir,
-      teardown: run.teardown,
-      registry: run.registry,
-      runtime: createRuntime("process", run.registry),
-      keepPorts: false,
-      readyTimeoutMs: 20_000,
-      warn: () => undefined,
-    };
-    const plans = await planPorts(spec.model, ["haproxy", "nginx"], false);
-    stubs = await startStubs(spec.model, plans.haproxy.stubs, ctx);
-    cleanups.push(() => {
-      try {
-        process.kill(stubs.fleet.pid, "SIGKILL");
-      } catch {
-        // gone, as it should be
-      }
-    });
-    proxies.haproxy = await startProxy(spec.model, "haproxy", plans.haproxy, ctx);
-    proxies.nginx = await startProxy(spec.model, "nginx", plans.nginx, ctx);
+    stack = await startClassicStack("process", where, 20_000);
   });
 
   it("routes h2c and HTTP/1.1 through each frontend to an ade stub, counts exactly what was sent, and tears down without a trace", async () => {
-    const haproxy = proxies.haproxy!;
-    const nginx = proxies.nginx!;
+    const { run, stubs, haproxy, nginx } = stack;
     expect(haproxy.proxy.id).not.toBe(nginx.proxy.id);
     const hapUrl = haproxy.frontends[0]!.url;
     const ngxUrl = nginx.frontends[0]!.url;
@@ -174,7 +64,7 @@ describe("process runtime through the library: classic spec, real haproxy and ng
     // nginx's stub_status answers.
     expect(nginx.stats.kind).toBe("nginx-status");
     const statusUrl = nginx.stats.kind === "nginx-status" ? nginx.stats.url : "";
-    const status = await h1Get(statusUrl, "");
+    const status = await h1Get(statusUrl);
     expect(status.status).toBe(200);
     expect(status.body).toMatch(/^Active connections: \d+/);
 
@@ -185,13 +75,13 @@ describe("process runtime through the library: classic spec, real haproxy and ng
     expect(workers.length, "nginx worker processes").toBeGreaterThan(0);
     const pids: Record<string, number> = { haproxy: hapPid, nginx: ngxPid, stubs: stubs.fleet.pid };
     workers.forEach((w, i) => (pids[`nginx worker ${i}`] = w));
-    for (const [name, pid] of Object.entries(pids)) expect(esrch(pid), `${name} (pid ${pid}) before teardown`).toBe("alive");
+    for (const [name, pid] of Object.entries(pids)) expect(isGone(pid), `${name} (pid ${pid}) gone before teardown`).toBe(false);
     expect(existsSync(run.runDir)).toBe(true);
     expect(readdirSync(runsDir)).toContain(`${run.runId}.json`);
 
     const report = await run.teardown.run();
     expect(report.failed).toEqual([]);
-    for (const [name, pid] of Object.entries(pids)) expect(esrch(pid), `${name} (pid ${pid}) after teardown`).toBe("ESRCH");
+    for (const [name, pid] of Object.entries(pids)) expect(processState(pid), `${name} (pid ${pid}) state after teardown`).toBeNull();
     expect(existsSync(run.runDir), `run directory ${run.runDir}`).toBe(false);
     expect(readdirSync(runsDir), "run record").not.toContain(`${run.runId}.json`);
     expect(findProcesses({ paths: [run.runDir] }), "processes naming the run directory").toEqual([]);
@@ -205,14 +95,7 @@ describe("process runtime failures through the CLI: exit 3, one clear message, n
   const binaryFound = findBinary("haproxy") !== null;
   let missingBinaryStderr = "";
 
-  function expectNothingLeft(marker: string, stderr: string): string | null {
-    const kept = keptRunDir(stderr);
-    const left = findProcesses({ marker, paths: kept ? [kept] : [] });
-    expect(left, `left running:\n${describeProcesses(left)}`).toEqual([]);
-    const runId = kept ? /spillway-run-(.+)-[^-]+$/.exec(kept)?.[1] : undefined;
-    if (runId) expect(readdirSync(runsDir), "run record left for `spillway down`").not.toContain(`${runId}.json`);
-    return kept;
-  }
+  const expectNothingLeft = (marker: string, stderr: string): string | null => expectFailedRunLeftNothing(marker, stderr, runsDir).kept;
 
   it("--keep-ports with the frontend's port taken: names the address, exit 3, stubs and proxies gone", async () => {
     const base = await freePortRun(4);

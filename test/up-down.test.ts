@@ -1,11 +1,11 @@
-import http2 from "node:http2";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { RUN_LABEL } from "../src/runtime/index.js";
-import { createDockerClient, defaultProxyImage } from "../src/runtime/docker/index.js";
 import { runCli } from "./helpers/cli.js";
+import { dockerUsability, itRequiresDocker } from "./helpers/docker.js";
+import { h2cGet } from "./helpers/http.js";
 import {
   MARK_VAR,
   STACK_LINE,
@@ -17,6 +17,7 @@ import {
   killLeftovers,
   newMarker,
   parseUpOutput,
+  processState,
   removeContainersWithLabel,
   spawnCli,
   waitFor,
@@ -25,23 +26,8 @@ import {
   type UpOutput,
 } from "./helpers/processes.js";
 
-const IMAGE = defaultProxyImage();
-const required = process.env["SPILLWAY_REQUIRE_DOCKER"] === "1";
-
-async function whyDockerUnusable(): Promise<string | null> {
-  const client = createDockerClient();
-  try {
-    await client.ping();
-    await client.image(IMAGE);
-    return null;
-  } catch (err) {
-    return err instanceof Error ? err.message : String(err);
-  }
-}
-
-const dockerUnusable = await whyDockerUnusable();
-const skipDocker = dockerUnusable !== null && !required;
-if (skipDocker) console.warn(`skipping Docker up/down tests (set SPILLWAY_REQUIRE_DOCKER=1 to fail instead): ${dockerUnusable}`);
+const docker = await dockerUsability("Docker up/down tests");
+const skipDocker = docker.skip;
 
 /** Private runs directory: `spillway down` here sees this file's runs only, never anyone else's. */
 const scratch = mkdtempSync(join(tmpdir(), "spillway-test-updown-"));
@@ -75,32 +61,10 @@ afterAll(async () => {
   rmSync(shortTmp, { recursive: true, force: true });
 });
 
-function h2cGet(base: string): Promise<{ status: number; backend: string | undefined }> {
-  return new Promise((resolve, reject) => {
-    const session = http2.connect(base);
-    const timer = setTimeout(() => {
-      session.destroy();
-      reject(new Error(`no h2c answer from ${base} within 10 s`));
-    }, 10_000);
-    const fail = (err: Error) => {
-      clearTimeout(timer);
-      session.destroy();
-      reject(err);
-    };
-    session.on("error", fail);
-    const req = session.request({ ":path": "/" });
-    req.on("response", (h) => {
-      req.resume();
-      req.on("end", () => {
-        clearTimeout(timer);
-        session.close();
-        const b = h["x-spillway-backend"];
-        resolve({ status: Number(h[":status"]), backend: Array.isArray(b) ? b[0] : b });
-      });
-    });
-    req.on("error", fail);
-    req.end();
-  });
+/** Status and backend of an h2c GET through a frontend. */
+async function servedBy(url: string): Promise<{ status: number; backend: string | string[] | undefined }> {
+  const r = await h2cGet(url);
+  return { status: r.status, backend: r.headers["x-spillway-backend"] };
 }
 
 /**
@@ -165,33 +129,33 @@ function expectAllRunning(s: Started & { up: UpOutput }, pids: Record<string, nu
   }
 }
 
-function esrch(pid: number): string {
-  try {
-    process.kill(pid, 0);
-    return "alive";
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code ?? "unknown";
-  }
+/** Sends `signal` to the CLI: it exits with `code`, says so, and cleaned up without a stack trace. */
+async function stopCleanly(s: Started, signal: NodeJS.Signals, code: number): Promise<void> {
+  s.cli.child.kill(signal);
+  const exit = await s.cli.waitExit(EXIT_MS);
+  expect(exit, s.cli.stderr()).toEqual({ code, signal: null });
+  expect(s.cli.stderr()).toContain(`${signal} received`);
+  expect(s.cli.stderr()).not.toMatch(STACK_LINE);
+  expect(s.cli.stderr()).not.toContain("could not clean up");
 }
+
+describe("docker engine for the up/down tests", () => {
+  itRequiresDocker(docker);
+});
 
 describe("spillway up, stopped by a signal", () => {
   it("process runtime: serves through both proxies, Ctrl-C (SIGINT) exits 130 and leaves nothing", async () => {
     const s = await startUp("sigint", []);
     expect(s.up.frontends.map((f) => f.target).sort()).toEqual(["haproxy", "nginx"]);
     expect(s.up.stubs.map((x) => x.name).sort()).toEqual(["ade/s1", "ade/s2", "pbcoffee/s1"]);
-    for (const f of s.up.frontends) expect(await h2cGet(f.url), `${f.target} at ${f.url}`).toEqual({ status: 200, backend: "ade" });
+    for (const f of s.up.frontends) expect(await servedBy(f.url), `${f.target} at ${f.url}`).toEqual({ status: 200, backend: "ade" });
     const pids = runPids(s);
     expectAllRunning(s, pids);
     expect(existsSync(s.up.runDir)).toBe(true);
 
-    s.cli.child.kill("SIGINT");
-    const exit = await s.cli.waitExit(EXIT_MS);
-    expect(exit, s.cli.stderr()).toEqual({ code: 130, signal: null });
-    expect(s.cli.stderr()).toContain("SIGINT received");
-    expect(s.cli.stderr()).not.toMatch(STACK_LINE);
-    expect(s.cli.stderr()).not.toContain("could not clean up");
+    await stopCleanly(s, "SIGINT", 130);
 
-    for (const [name, pid] of Object.entries(pids)) expect(esrch(pid), `${name} (pid ${pid})`).toBe("ESRCH");
+    for (const [name, pid] of Object.entries(pids)) expect(processState(pid), `${name} (pid ${pid}) state`).toBeNull();
     const left = leftovers(s);
     expect(left, describeProcesses(left)).toEqual([]);
     expect(existsSync(s.up.runDir), `run directory ${s.up.runDir}`).toBe(false);
@@ -202,19 +166,14 @@ describe("spillway up, stopped by a signal", () => {
     const s = await startUp("sigterm-docker", ["--runtime", "docker"]);
     expect(s.up.containers.sort()).toEqual([`spillway-${s.up.runId}-haproxy`, `spillway-${s.up.runId}-nginx`]);
     expect((await containersWithLabel(RUN_LABEL, s.up.runId)).sort()).toEqual(s.up.containers);
-    for (const f of s.up.frontends) expect(await h2cGet(f.url), `${f.target} at ${f.url}`).toEqual({ status: 200, backend: "ade" });
+    for (const f of s.up.frontends) expect(await servedBy(f.url), `${f.target} at ${f.url}`).toEqual({ status: 200, backend: "ade" });
     const pids = runPids(s);
     expectAllRunning(s, pids);
 
-    s.cli.child.kill("SIGTERM");
-    const exit = await s.cli.waitExit(EXIT_MS);
-    expect(exit, s.cli.stderr()).toEqual({ code: 143, signal: null });
-    expect(s.cli.stderr()).toContain("SIGTERM received");
-    expect(s.cli.stderr()).not.toMatch(STACK_LINE);
-    expect(s.cli.stderr()).not.toContain("could not clean up");
+    await stopCleanly(s, "SIGTERM", 143);
 
     expect(await containersWithLabel(RUN_LABEL, s.up.runId), "containers of the run").toEqual([]);
-    expect(esrch(pids.stubs!), "stub fleet").toBe("ESRCH");
+    expect(processState(pids.stubs!), "stub fleet state").toBeNull();
     const left = leftovers(s);
     expect(left, describeProcesses(left)).toEqual([]);
     expect(existsSync(s.up.runDir), `run directory ${s.up.runDir}`).toBe(false);

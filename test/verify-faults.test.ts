@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { startLoad } from "../src/load/index.js";
-import { createRun, createRuntime, planPorts, startProxy, startStubs, type RunContext } from "../src/runtime/index.js";
+import { createRun, createRuntime, planPorts, runContext, startProxy, startStubs } from "../src/runtime/index.js";
 import { pidAlive } from "../src/runtime/registry.js";
 import { loadSpecFile } from "../src/spec/load.js";
 import type { Target } from "../src/spec/model.js";
@@ -9,16 +9,7 @@ describe.each(["haproxy", "nginx"] as Target[])("a stub killed mid-run behind %s
   it("ends the run by itself, counts what failed as unattributed with its cause, and leaves nothing running", async () => {
     const { model } = loadSpecFile("fixtures/test/small.yaml");
     const run = createRun("process");
-    const ctx: RunContext = {
-      runId: run.runId,
-      runDir: run.runDir,
-      teardown: run.teardown,
-      registry: run.registry,
-      runtime: createRuntime("process", run.registry),
-      keepPorts: false,
-      readyTimeoutMs: 15_000,
-      warn: () => undefined,
-    };
+    const ctx = runContext(run, createRuntime("process", run.registry), { readyTimeoutMs: 15_000 });
     const pids: number[] = [];
     try {
       const plan = (await planPorts(model, [target], false))[target];

@@ -1,6 +1,22 @@
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { readdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, expect } from "vitest";
+import {
+  RUN_LABEL,
+  createRun,
+  createRuntime,
+  planPorts,
+  runContext,
+  startProxy,
+  startStubs,
+  type Run,
+  type RunningProxy,
+  type RunningStubs,
+} from "../../src/runtime/index.js";
+import { loadSpecFile } from "../../src/spec/load.js";
 import { BIN, ROOT } from "./cli.js";
 
 /**
@@ -303,4 +319,86 @@ export function writeClassicCopy(dir: string, ports: { frontendPort: number; stu
   const file = `${dir}/${name}`;
   writeFileSync(file, copy);
   return file;
+}
+
+/** What a test file cleans up after itself in, and where its runs are recorded. */
+export interface TestScratch {
+  /** A directory of this file's own: spec copies and the like. */
+  scratch: string;
+  /** A private runs directory, set as SPILLWAY_RUNS_DIR for this file: `spillway down` sees this file's runs only. */
+  runsDir: string;
+  /** Run after all tests, last added first; a failing one does not stop the others. */
+  cleanups: (() => Promise<void> | void)[];
+}
+
+/**
+ * Makes a scratch directory and a private runs directory (set as
+ * SPILLWAY_RUNS_DIR), and registers an afterAll that runs the cleanups,
+ * restores SPILLWAY_RUNS_DIR and removes the scratch directory.
+ */
+export function testScratch(prefix: string): TestScratch {
+  const scratch = mkdtempSync(join(tmpdir(), `${prefix}-`));
+  const runsDir = join(scratch, "runs");
+  mkdirSync(runsDir);
+  const savedRunsDir = process.env.SPILLWAY_RUNS_DIR;
+  process.env.SPILLWAY_RUNS_DIR = runsDir;
+  const cleanups: TestScratch["cleanups"] = [];
+  afterAll(async () => {
+    for (const c of cleanups.reverse()) await Promise.resolve().then(c).catch(() => undefined);
+    if (savedRunsDir === undefined) delete process.env.SPILLWAY_RUNS_DIR;
+    else process.env.SPILLWAY_RUNS_DIR = savedRunsDir;
+    rmSync(scratch, { recursive: true, force: true });
+  });
+  return { scratch, runsDir, cleanups };
+}
+
+/** The classic spec's stack started through the library: one run, its stubs, haproxy and nginx. */
+export interface ClassicStack {
+  run: Run;
+  stubs: RunningStubs;
+  haproxy: RunningProxy;
+  nginx: RunningProxy;
+}
+
+/**
+ * Starts a copy of fixtures/classic.yaml through the library with the given
+ * runtime. Cleanups for whatever got started (the run's teardown, then by run
+ * directory or run label, and the stub fleet by pid) are pushed before each
+ * part starts, so a start that fails half-way leaves nothing either.
+ */
+export async function startClassicStack(kind: "process" | "docker", where: TestScratch, readyTimeoutMs: number): Promise<ClassicStack> {
+  const spec = loadSpecFile(writeClassicCopy(where.scratch, { frontendPort: 8080, stubBasePort: 9001 }, "lib-classic.yaml"));
+  const run = createRun(kind);
+  where.cleanups.push(async () => {
+    await run.teardown.run();
+    if (kind === "docker") await removeContainersWithLabel(RUN_LABEL, run.runId);
+    else killLeftovers({ paths: [run.runDir] });
+  });
+  const ctx = runContext(run, createRuntime(kind, run.registry), { readyTimeoutMs });
+  const plans = await planPorts(spec.model, ["haproxy", "nginx"], false);
+  const stubs = await startStubs(spec.model, plans.haproxy.stubs, ctx);
+  where.cleanups.push(() => {
+    try {
+      process.kill(stubs.fleet.pid, "SIGKILL");
+    } catch {
+      // gone, as it should be
+    }
+  });
+  const haproxy = await startProxy(spec.model, "haproxy", plans.haproxy, ctx);
+  const nginx = await startProxy(spec.model, "nginx", plans.nginx, ctx);
+  return { run, stubs, haproxy, nginx };
+}
+
+/**
+ * After a CLI run that failed: nothing of it still running (found by its
+ * marker and by the run directory it kept, if any), and no run record of it
+ * left for `spillway down`. Returns the kept run directory and the run id it names.
+ */
+export function expectFailedRunLeftNothing(marker: string, stderr: string, runsDir: string): { kept: string | null; runId: string | undefined } {
+  const kept = keptRunDir(stderr);
+  const left = findProcesses({ marker, paths: kept ? [kept] : [] });
+  expect(left, `left running:\n${describeProcesses(left)}`).toEqual([]);
+  const runId = kept ? /spillway-run-(.+)-[^-]+$/.exec(kept)?.[1] : undefined;
+  if (runId) expect(readdirSync(runsDir), "run record left for `spillway down`").not.toContain(`${runId}.json`);
+  return { kept, runId };
 }
