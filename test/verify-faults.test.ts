@@ -31,7 +31,7 @@ describe.each(["haproxy", "nginx"] as Target[])("a stub killed mid-run behind %s
       expect(attributed).toBeGreaterThan(200);
       expect(result.unattributed.total).toBeGreaterThan(0);
       const causes = Object.keys(result.unattributed.byCause);
-      expect(causes.every((c) => /^status-50[234]-no-header$|^(reset|timeout|closed|refused)$/.test(c)), causes.join(",")).toBe(true);
+      expect(causes.every((c) => /^status-50[234]-no-header$|^(reset|timeout|closed|refused|connect-timeout|connect-error)$/.test(c)), causes.join(",")).toBe(true);
     } finally {
       const report = await run.teardown.run();
       expect(report.failed).toEqual([]);
