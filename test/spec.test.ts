@@ -88,6 +88,11 @@ describe("validation", () => {
     expect(() => loadSpecText("- 1\n", "l.yaml")).toThrow(/l.yaml:1:1: error: expected a map, found a list/);
   });
 
+  it("rejects frontend names that nginx variables could not tell apart", () => {
+    const spec = base("").replace("frontends:\n", 'frontends:\n  a-b: { bind: "127.0.0.1:8081", default_backend: a }\n  a_b: { bind: "127.0.0.1:8082", default_backend: a }\n');
+    expect(() => loadSpecText(spec, "n.yaml")).toThrow(/n.yaml:4:3: error: frontend names 'a-b' and 'a_b' differ only in '-' and '_'/);
+  });
+
   it("rejects a wrong version", () => {
     expect(() => loadSpecText(base("").replace("version: 1", "version: 2"), "v.yaml")).toThrow(/v.yaml:1:10: error: must be 1, found number 2 \(version\)/);
   });

@@ -132,6 +132,7 @@ class ModelBuilder {
     if (frontends.length === 0) this.report("error", ["frontends"], "at least one frontend is needed");
     if (backends.length === 0) this.report("error", ["backends"], "at least one backend is needed");
     this.checkAddresses(frontends, backends);
+    this.checkVariableNames(frontends);
     this.checkUnusedBackends(frontends, backends);
     const frontendNames = frontends.map((f) => f.name);
     const scenarios = Object.entries(spec.scenarios ?? {}).map(([name, s]) => this.buildScenario(name, s, targets, backendNames, frontendNames));
@@ -283,6 +284,18 @@ class ModelBuilder {
     };
     for (const f of frontends) claim(f.bind, `frontend '${f.name}'`, ["frontends", f.name, "bind"]);
     for (const b of backends) for (const s of b.servers) if (s.stub) claim(s.address, `stub ${b.name}/${s.name}`, ["backends", b.name, "servers"]);
+  }
+
+  /** nginx variable names are built from frontend names with '-' as '_': two names must not meet there. */
+  private checkVariableNames(frontends: Frontend[]) {
+    const seen = new Map<string, string>();
+    for (const f of frontends) {
+      const key = f.name.replace(/-/g, "_");
+      const prior = seen.get(key);
+      if (prior) {
+        this.report("error", ["frontends", f.name], `frontend names '${prior}' and '${f.name}' differ only in '-' and '_', which nginx variable names cannot tell apart`, { key: true, hint: "Rename one of them." });
+      } else seen.set(key, f.name);
+    }
   }
 
   private checkUnusedBackends(frontends: Frontend[], backends: Backend[]) {
