@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -46,8 +46,11 @@ export class RunRegistry {
     rmSync(this.file, { force: true });
   }
 
+  /** Atomically (write, then rename), so `down` never reads half a record. */
   private save(): void {
-    writeFileSync(this.file, `${JSON.stringify(this.record, null, 2)}\n`);
+    const temp = `${this.file}.${process.pid}.tmp`;
+    writeFileSync(temp, `${JSON.stringify(this.record, null, 2)}\n`);
+    renameSync(temp, this.file);
   }
 }
 

@@ -74,12 +74,23 @@ export async function planPorts(model: Model, targets: Target[], keepPorts: bool
       "Pick one with --target, or drop --keep-ports.",
     );
   }
+  // The kernel may hand out the same free port twice in a row: never plan one port for two listeners.
+  const taken = new Set<string>();
+  const pick = async (host: string): Promise<number> => {
+    for (;;) {
+      const port = await freePort(host);
+      if (!taken.has(`${host}:${port}`)) {
+        taken.add(`${host}:${port}`);
+        return port;
+      }
+    }
+  };
   const stubs: Record<string, HostPort> = {};
   for (const b of model.backends) {
     for (const s of b.servers) {
       if (!s.stub) continue;
       const key = `${b.name}/${s.name}`;
-      stubs[key] = keepPorts ? s.address : { host: s.address.host, port: await freePort(s.address.host) };
+      stubs[key] = keepPorts ? s.address : { host: s.address.host, port: await pick(s.address.host) };
     }
   }
   const plans = {} as Record<Target, PortPlan>;
@@ -92,9 +103,9 @@ export async function planPorts(model: Model, targets: Target[], keepPorts: bool
           "Bind it to 127.0.0.1 in the spec you verify (the rendered config for production can differ).",
         );
       }
-      frontends[f.name] = keepPorts ? f.bind : { host: f.bind.host, port: await freePort(f.bind.host) };
+      frontends[f.name] = keepPorts ? f.bind : { host: f.bind.host, port: await pick(f.bind.host) };
     }
-    plans[t] = { frontends, stubs, nginxStatus: { host: "127.0.0.1", port: await freePort() }, haproxyStats: { host: "127.0.0.1", port: await freePort() } };
+    plans[t] = { frontends, stubs, nginxStatus: { host: "127.0.0.1", port: await pick("127.0.0.1") }, haproxyStats: { host: "127.0.0.1", port: await pick("127.0.0.1") } };
   }
   return plans;
 }
