@@ -6,9 +6,9 @@ import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { renderCompose } from "../src/render/compose.js";
 import { defaultProxyImage } from "../src/runtime/docker/index.js";
-import { freePort } from "../src/runtime/ports.js";
 import { probe } from "../src/runtime/readiness.js";
 import { BIN, ROOT, runCli } from "./helpers/cli.js";
+import { freePortRun } from "./helpers/processes.js";
 
 const IMAGE = defaultProxyImage();
 
@@ -44,12 +44,13 @@ describe("docker-compose", () => {
     expect(compose, "docker-compose is installed (scripts/test.sh installs it as root)").toBe(true);
     expect(spawnSync("docker-compose", ["-f", join(ROOT, "docker-compose.yml"), "config", "-q"], { encoding: "utf8" }).status).toBe(0);
     const dir = mkdtempSync(join(tmpdir(), "spillway-compose-"));
-    const [frontend, base] = [await freePort(), await freePort()];
+    const frontend = await freePortRun(1);
+    let base = await freePortRun(3);
+    while (base <= frontend && frontend < base + 3) base = await freePortRun(3);
     const spec = readFileSync(join(ROOT, "fixtures", "test", "small.yaml"), "utf8")
       .replace('"127.0.0.1:18080"', `"127.0.0.1:${frontend}"`)
       .replace("version: 1", `version: 1\nstubs: { base_port: ${base} }`);
     writeFileSync(join(dir, "spec.yaml"), spec);
-    // The stubs' ports follow base_port; make sure the next two are free too.
     expect(runCli(["render", join(dir, "spec.yaml"), "--out", join(dir, "out"), "--compose", "-q"]).code).toBe(0);
     const stubs = spawn(process.execPath, [BIN, "stubs", join(dir, "spec.yaml")], { stdio: ["ignore", "pipe", "pipe"] });
     const project = `spillwaytest${process.pid}`;
