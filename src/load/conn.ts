@@ -4,6 +4,7 @@
  * surface the engine drives.
  * @internal
  */
+import type net from "node:net";
 import type { DecodedHeaders } from "./hpack.js";
 
 export class Req implements DecodedHeaders {
@@ -91,6 +92,62 @@ export interface Conn {
   destroy(cause: string): void;
   /** Ends requests older than timeoutMs with cause "timeout". */
   sweep(now: number, timeoutMs: number): void;
+}
+
+/**
+ * The state and the closing logic HTTP/1.1 and HTTP/2 connections share;
+ * each protocol supplies how it drains and how it tears down.
+ */
+export abstract class BaseConn<Shared> implements Conn {
+  readonly id: number;
+  readonly slot: number;
+  state: ConnState = CONNECTING;
+  inflight = 0;
+  abstract limit: number;
+  issued = 0;
+  responses = 0;
+  accepting = true;
+  connectStartMs = 0;
+  lastActiveMs = 0;
+  closeReason: string | null = null;
+
+  protected readonly owner: ConnOwner;
+  protected readonly shared: Shared;
+  protected readonly target: ConnTarget;
+  protected socket: net.Socket | null = null;
+
+  constructor(id: number, slot: number, owner: ConnOwner, shared: Shared, target: ConnTarget) {
+    this.id = id;
+    this.slot = slot;
+    this.owner = owner;
+    this.shared = shared;
+    this.target = target;
+  }
+
+  abstract connect(): void;
+  abstract send(req: Req, now: number): void;
+  abstract flush(): void;
+  abstract sweep(now: number, timeoutMs: number): void;
+  /** Closes once nothing is in flight and no more is accepted. */
+  protected abstract checkDrained(): void;
+  /** Ends the connection: every request in flight ends with `cause`. */
+  protected abstract teardown(cause: string): void;
+
+  close(reason: string): void {
+    if (this.closeReason === null) this.closeReason = reason;
+    this.accepting = false;
+    if (this.state === CONNECTING) {
+      this.destroy("closed");
+      return;
+    }
+    this.checkDrained();
+  }
+
+  destroy(cause: string): void {
+    const s = this.socket;
+    this.teardown(cause);
+    s?.destroy();
+  }
 }
 
 /** Maps a socket error to an outcome cause. */

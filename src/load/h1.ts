@@ -6,7 +6,7 @@
  */
 import net from "node:net";
 import tls from "node:tls";
-import { causeOfError, CLOSED, CONNECTING, OPEN, type Conn, type ConnOwner, type ConnState, type ConnTarget, type Req } from "./conn.js";
+import { BaseConn, causeOfError, CLOSED, CONNECTING, OPEN, type ConnOwner, type ConnTarget, type Req } from "./conn.js";
 
 export interface H1Shared {
   request: Buffer;
@@ -49,23 +49,9 @@ const MAX_HEAD = 64 * 1024;
 
 class ParseError extends Error {}
 
-export class H1Conn implements Conn {
-  readonly id: number;
-  readonly slot: number;
-  state: ConnState = CONNECTING;
-  inflight = 0;
+export class H1Conn extends BaseConn<H1Shared> {
   limit = 1;
-  issued = 0;
-  responses = 0;
-  accepting = true;
-  connectStartMs = 0;
-  lastActiveMs = 0;
-  closeReason: string | null = null;
 
-  private readonly owner: ConnOwner;
-  private readonly shared: H1Shared;
-  private readonly target: ConnTarget;
-  private socket: net.Socket | null = null;
   private req: Req | null = null;
   private pending = false;
   private phase = HEAD;
@@ -74,11 +60,7 @@ export class H1Conn implements Conn {
   private keepAlive = true;
 
   constructor(id: number, slot: number, owner: ConnOwner, shared: H1Shared, target: ConnTarget) {
-    this.id = id;
-    this.slot = slot;
-    this.owner = owner;
-    this.shared = shared;
-    this.target = target;
+    super(id, slot, owner, shared, target);
   }
 
   connect(): void {
@@ -150,22 +132,6 @@ export class H1Conn implements Conn {
     this.socket.write(this.shared.request);
   }
 
-  close(reason: string): void {
-    if (this.closeReason === null) this.closeReason = reason;
-    this.accepting = false;
-    if (this.state === CONNECTING) {
-      this.destroy("closed");
-      return;
-    }
-    this.checkDrained();
-  }
-
-  destroy(cause: string): void {
-    const s = this.socket;
-    this.teardown(cause);
-    s?.destroy();
-  }
-
   sweep(now: number, timeoutMs: number): void {
     const req = this.req;
     if (req === null || now - req.sentMs < timeoutMs) return;
@@ -176,14 +142,14 @@ export class H1Conn implements Conn {
     this.destroy("closed");
   }
 
-  private checkDrained(): void {
+  protected checkDrained(): void {
     if (this.state !== OPEN || this.accepting || this.inflight > 0) return;
     const s = this.socket;
     this.teardown("closed");
     s?.destroy();
   }
 
-  private teardown(cause: string): void {
+  protected teardown(cause: string): void {
     if (this.state === CLOSED) return;
     const wasOpen = this.state === OPEN;
     const req = this.req;

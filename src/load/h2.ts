@@ -13,7 +13,7 @@
  */
 import net from "node:net";
 import tls from "node:tls";
-import { causeOfError, CLOSED, CONNECTING, OPEN, type Conn, type ConnOwner, type ConnState, type ConnTarget, type Req } from "./conn.js";
+import { BaseConn, causeOfError, CLOSED, CONNECTING, OPEN, type ConnOwner, type ConnTarget, type Req } from "./conn.js";
 import { encodeStaticBlock, HpackDecoder, HpackError, type DecodedHeaders, type WantedNames } from "./hpack.js";
 
 const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1");
@@ -161,23 +161,9 @@ function deferFlush(c: H2Conn): void {
 /** Where header blocks for streams nobody waits for (timed out, trailers) are decoded to. */
 const DISCARD: DecodedHeaders = { status: 0, backend: null, server: null, proxyConns: null };
 
-export class H2Conn implements Conn {
-  readonly id: number;
-  readonly slot: number;
-  state: ConnState = CONNECTING;
-  inflight = 0;
+export class H2Conn extends BaseConn<H2Shared> {
   limit: number;
-  issued = 0;
-  responses = 0;
-  accepting = true;
-  connectStartMs = 0;
-  lastActiveMs = 0;
-  closeReason: string | null = null;
 
-  private readonly owner: ConnOwner;
-  private readonly shared: H2Shared;
-  private readonly target: ConnTarget;
-  private socket: net.Socket | null = null;
   private readonly streams = new Map<number, Req>();
   private readonly decoder: HpackDecoder;
   private nextStreamId = 1;
@@ -192,11 +178,7 @@ export class H2Conn implements Conn {
   private goawayLast = -1;
 
   constructor(id: number, slot: number, owner: ConnOwner, shared: H2Shared, target: ConnTarget) {
-    this.id = id;
-    this.slot = slot;
-    this.owner = owner;
-    this.shared = shared;
-    this.target = target;
+    super(id, slot, owner, shared, target);
     this.limit = shared.streams;
     this.decoder = new HpackDecoder(shared.names, HEADER_TABLE_SIZE);
   }
@@ -307,22 +289,6 @@ export class H2Conn implements Conn {
     this.socket.write(out);
   }
 
-  close(reason: string): void {
-    if (this.closeReason === null) this.closeReason = reason;
-    this.accepting = false;
-    if (this.state === CONNECTING) {
-      this.destroy("closed");
-      return;
-    }
-    this.checkDrained();
-  }
-
-  destroy(cause: string): void {
-    const s = this.socket;
-    this.teardown(cause);
-    s?.destroy();
-  }
-
   sweep(now: number, timeoutMs: number): void {
     if (this.inflight === 0) return;
     for (const [sid, req] of this.streams) {
@@ -342,7 +308,7 @@ export class H2Conn implements Conn {
     else this.ctrl.push(b);
   }
 
-  private checkDrained(): void {
+  protected checkDrained(): void {
     if (this.state !== OPEN || this.accepting || this.inflight > 0) return;
     // Nothing left to wait for: say goodbye and let the socket go once written.
     const s = this.socket;
@@ -352,7 +318,7 @@ export class H2Conn implements Conn {
     s?.destroySoon();
   }
 
-  private teardown(cause: string): void {
+  protected teardown(cause: string): void {
     if (this.state === CLOSED) return;
     const wasOpen = this.state === OPEN;
     this.state = CLOSED;
