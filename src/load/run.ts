@@ -8,7 +8,7 @@ import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
 import { InfraError } from "../errors.js";
-import { Engine, localCount, type TickInfo } from "./engine.js";
+import { Engine, localCount, type EngineOptions, type TickInfo } from "./engine.js";
 import { normalizeProfile, resolveLoopback, type LoadProfile, type NormalizedProfile } from "./profile.js";
 import { mergeRunData, toLoadResult, type LoadResult, type RunData } from "./result.js";
 
@@ -34,16 +34,8 @@ export interface LoadRun extends EventEmitter<LoadRunEvents> {
   stop(): void;
 }
 
-/** What a worker thread needs to run its share; plain data. */
-export interface WorkerTask {
-  profile: NormalizedProfile;
-  address: string;
-  workerIndex: number;
-  workerCount: number;
-  requests: number | null;
-  arrivalRate: number | null;
-  connectRate: number | null;
-}
+/** What a worker thread needs to run its share: the engine's options less the log sink; plain data. */
+export type WorkerTask = Omit<EngineOptions, "ndjson">;
 
 export type WorkerMessage =
   | { type: "tick"; info: TickInfo }
