@@ -1,3 +1,4 @@
+import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -34,6 +35,18 @@ describe("spillway verify, end to end through the real proxies", () => {
     expect(lines.length).toBeGreaterThanOrEqual(10_000);
     const first = JSON.parse(lines[0]!);
     expect(first).toMatchObject({ target: "haproxy", scenario: "below" });
+  });
+
+  it.skipIf(process.env.SPILLWAY_REQUIRE_DOCKER !== "1")("passes the small spec in Docker too, reconciled, with no container left", () => {
+    const dir = tmp();
+    const r = runCli(["verify", "fixtures/test/small.yaml", "--runtime", "docker", "--json", join(dir, "r.json")], { timeoutMs: 240_000 });
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    const json = JSON.parse(readFileSync(join(dir, "r.json"), "utf8"));
+    expect(json.results.map((x: { runtime: string; passed: boolean }) => `${x.runtime}:${x.passed}`)).toEqual(Array(4).fill("docker:true"));
+    for (const res of json.results) expect(res.reconciliation.ok).toBe(true);
+    expect(json.results[0].proxy.details).toMatch(/^image spillway\/proxies:bookworm id sha256:/);
+    const left = spawnSync("docker", ["ps", "-a", "-q", "--filter", "label=spillway.run"], { encoding: "utf8" });
+    expect(left.stdout.trim()).toBe("");
   });
 
   it("exits 4 naming the backend, the expected and the actual share when the threshold is wrong", () => {
