@@ -4,7 +4,8 @@
  * surface the engine drives.
  * @internal
  */
-import type net from "node:net";
+import net from "node:net";
+import tls from "node:tls";
 import type { DecodedHeaders } from "./hpack.js";
 
 export class Req implements DecodedHeaders {
@@ -98,7 +99,7 @@ export interface Conn {
  * The state and the closing logic HTTP/1.1 and HTTP/2 connections share;
  * each protocol supplies how it drains and how it tears down.
  */
-export abstract class BaseConn<Shared> implements Conn {
+export abstract class BaseConn<Shared extends { readBuffer: Buffer }> implements Conn {
   readonly id: number;
   readonly slot: number;
   state: ConnState = CONNECTING;
@@ -132,6 +133,65 @@ export abstract class BaseConn<Shared> implements Conn {
   protected abstract checkDrained(): void;
   /** Ends the connection: every request in flight ends with `cause`. */
   protected abstract teardown(cause: string): void;
+
+  /** Parses bytes read from the socket. */
+  abstract onRead(buf: Buffer, start: number, end: number): void;
+
+  /**
+   * Opens the socket: plain with a shared read buffer, or TLS on a plain
+   * socket (so the source address can be chosen) offering `alpn`. `ready`
+   * runs once bytes can be written; with `requireAlpn`, a server that does
+   * not pick the protocol ends the connection as a connect error.
+   */
+  protected openSocket(alpn: string, requireAlpn: boolean, ready: (s: net.Socket) => void): void {
+    const t = this.target;
+    let s: net.Socket;
+    if (t.tls) {
+      const raw = net.connect({ host: t.address, port: t.port, localAddress: t.localAddress, noDelay: true });
+      raw.on("error", (err: NodeJS.ErrnoException) => {
+        this.teardown(causeOfError(err, this.state === CONNECTING));
+        raw.destroy();
+      });
+      const ts = tls.connect({
+        socket: raw,
+        servername: net.isIP(t.servername) === 0 ? t.servername : undefined,
+        ALPNProtocols: [alpn],
+        rejectUnauthorized: false,
+      });
+      ts.on("secureConnect", () => {
+        if (requireAlpn && ts.alpnProtocol !== alpn) {
+          this.destroy("connect-error");
+          return;
+        }
+        ts.setNoDelay(true);
+        ready(ts);
+      });
+      ts.on("data", (chunk: Buffer) => this.onRead(chunk, 0, chunk.length));
+      s = ts;
+    } else {
+      const plain = net.connect({
+        host: t.address,
+        port: t.port,
+        localAddress: t.localAddress,
+        noDelay: true,
+        onread: {
+          buffer: this.shared.readBuffer,
+          callback: (n: number, buf: Uint8Array): boolean => {
+            this.onRead(buf as Buffer, 0, n);
+            return true;
+          },
+        },
+      });
+      plain.on("connect", () => ready(plain));
+      s = plain;
+    }
+    s.on("error", (err: NodeJS.ErrnoException) => {
+      this.teardown(causeOfError(err, this.state === CONNECTING));
+      s.destroy();
+    });
+    s.on("close", () => this.teardown("closed"));
+    this.socket = s;
+  }
 
   close(reason: string): void {
     if (this.closeReason === null) this.closeReason = reason;

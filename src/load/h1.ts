@@ -4,9 +4,7 @@
  * close bodies, 1xx skipped), keep-alive or Connection: close.
  * @internal
  */
-import net from "node:net";
-import tls from "node:tls";
-import { BaseConn, causeOfError, CLOSED, CONNECTING, OPEN, type ConnOwner, type ConnTarget, type Req } from "./conn.js";
+import { BaseConn, CLOSED, CONNECTING, OPEN, type ConnOwner, type ConnTarget, type Req } from "./conn.js";
 
 export interface H1Shared {
   request: Buffer;
@@ -64,54 +62,12 @@ export class H1Conn extends BaseConn<H1Shared> {
   }
 
   connect(): void {
-    const t = this.target;
-    let s: net.Socket;
     const opened = (): void => {
       if (this.state !== CONNECTING) return;
       this.state = OPEN;
       this.owner.onOpen(this);
     };
-    if (t.tls) {
-      // TLS rides on a plain socket so the source address can be chosen.
-      const raw = net.connect({ host: t.address, port: t.port, localAddress: t.localAddress, noDelay: true });
-      raw.on("error", (err: NodeJS.ErrnoException) => {
-        this.teardown(causeOfError(err, this.state === CONNECTING));
-        raw.destroy();
-      });
-      const ts = tls.connect({
-        socket: raw,
-        servername: net.isIP(t.servername) === 0 ? t.servername : undefined,
-        ALPNProtocols: ["http/1.1"],
-        rejectUnauthorized: false,
-      });
-      ts.on("secureConnect", () => {
-        ts.setNoDelay(true);
-        opened();
-      });
-      ts.on("data", (chunk: Buffer) => this.onRead(chunk, 0, chunk.length));
-      s = ts;
-    } else {
-      s = net.connect({
-        host: t.address,
-        port: t.port,
-        localAddress: t.localAddress,
-        noDelay: true,
-        onread: {
-          buffer: this.shared.readBuffer,
-          callback: (n: number, buf: Uint8Array): boolean => {
-            this.onRead(buf as Buffer, 0, n);
-            return true;
-          },
-        },
-      });
-      s.on("connect", opened);
-    }
-    s.on("error", (err: NodeJS.ErrnoException) => {
-      this.teardown(causeOfError(err, this.state === CONNECTING));
-      s.destroy();
-    });
-    s.on("close", () => this.teardown("closed"));
-    this.socket = s;
+    this.openSocket("http/1.1", false, opened);
   }
 
   send(req: Req, now: number): void {

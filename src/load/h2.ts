@@ -11,9 +11,7 @@
  * are turned into strings; DATA is counted and dropped.
  * @internal
  */
-import net from "node:net";
-import tls from "node:tls";
-import { BaseConn, causeOfError, CLOSED, CONNECTING, OPEN, type ConnOwner, type ConnTarget, type Req } from "./conn.js";
+import { BaseConn, CLOSED, CONNECTING, OPEN, type ConnOwner, type ConnTarget, type Req } from "./conn.js";
 import { encodeStaticBlock, HpackDecoder, HpackError, type DecodedHeaders, type WantedNames } from "./hpack.js";
 
 const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1");
@@ -184,55 +182,9 @@ export class H2Conn extends BaseConn<H2Shared> {
   }
 
   connect(): void {
-    const t = this.target;
-    let s: net.Socket;
-    if (t.tls) {
-      // TLS rides on a plain socket so the source address can be chosen.
-      const raw = net.connect({ host: t.address, port: t.port, localAddress: t.localAddress, noDelay: true });
-      raw.on("error", (err: NodeJS.ErrnoException) => {
-        this.teardown(causeOfError(err, this.state === CONNECTING));
-        raw.destroy();
-      });
-      const ts = tls.connect({
-        socket: raw,
-        servername: net.isIP(t.servername) === 0 ? t.servername : undefined,
-        ALPNProtocols: ["h2"],
-        rejectUnauthorized: false,
-      });
-      ts.on("secureConnect", () => {
-        if (ts.alpnProtocol !== "h2") {
-          this.destroy("connect-error");
-          return;
-        }
-        ts.setNoDelay(true);
-        ts.write(CLIENT_PREFACE);
-      });
-      ts.on("data", (chunk: Buffer) => this.onRead(chunk, 0, chunk.length));
-      s = ts;
-    } else {
-      s = net.connect({
-        host: t.address,
-        port: t.port,
-        localAddress: t.localAddress,
-        noDelay: true,
-        onread: {
-          buffer: this.shared.readBuffer,
-          callback: (n: number, buf: Uint8Array): boolean => {
-            this.onRead(buf as Buffer, 0, n);
-            return true;
-          },
-        },
-      });
-      s.on("connect", () => {
-        s.write(CLIENT_PREFACE);
-      });
-    }
-    s.on("error", (err: NodeJS.ErrnoException) => {
-      this.teardown(causeOfError(err, this.state === CONNECTING));
-      s.destroy();
+    this.openSocket("h2", true, (sock) => {
+      sock.write(CLIENT_PREFACE);
     });
-    s.on("close", () => this.teardown("closed"));
-    this.socket = s;
   }
 
   send(req: Req, now: number): void {
