@@ -90,7 +90,7 @@ describe("validation", () => {
 
   it("rejects frontend names that nginx variables could not tell apart", () => {
     const spec = base("").replace("frontends:\n", 'frontends:\n  a-b: { bind: "127.0.0.1:8081", default_backend: a }\n  a_b: { bind: "127.0.0.1:8082", default_backend: a }\n');
-    expect(() => loadSpecText(spec, "n.yaml")).toThrow(/n.yaml:4:3: error: frontend names 'a-b' and 'a_b' differ only in '-' and '_'/);
+    expect(() => loadSpecText(spec, "n.yaml")).toThrow(/n.yaml:4:3: error: frontend names 'a-b' \(line 3\) and 'a_b' differ only in '-' and '_'/);
   });
 
   it("rejects a wrong version", () => {

@@ -1,4 +1,4 @@
-import type { Comparison, Condition } from "./condition.js";
+import { toDnf, type Comparison, type Condition } from "./condition.js";
 
 /** A closed range of non-negative integers; `hi` may be Infinity. */
 export interface Interval {
@@ -79,4 +79,53 @@ export function feConnSet(c: Condition): Interval[] | null {
 export function intervalsText(list: Interval[]): string {
   if (list.length === 0) return "never";
   return list.map((i) => (i.hi === Infinity ? `>= ${i.lo}` : i.lo === i.hi ? `${i.lo}` : `${i.lo}..${i.hi}`)).join(", ");
+}
+
+function metricKey(c: Comparison): string {
+  return c.metric.kind === "fe_conn" ? "fe_conn" : `${c.metric.kind}(${c.metric.backend})`;
+}
+
+/**
+ * The condition as alternatives (disjunctive normal form) in which each
+ * metric appears at most twice: comparisons on one metric within an
+ * alternative are merged into one range (written as >= and <=, or ==), and
+ * an alternative whose ranges are empty is dropped. A single comparison on a
+ * metric is kept as written. An empty list means the condition never holds.
+ */
+export function simplifiedAlternatives(c: Condition, limit?: number): Comparison[][] {
+  const out: Comparison[][] = [];
+  for (const alt of toDnf(c, limit)) {
+    const byMetric = new Map<string, Comparison[]>();
+    for (const cmp of alt) {
+      const key = metricKey(cmp);
+      const list = byMetric.get(key) ?? [];
+      if (!list.some((x) => x.op === cmp.op && x.value === cmp.value)) list.push(cmp);
+      byMetric.set(key, list);
+    }
+    const merged: Comparison[] = [];
+    let empty = false;
+    for (const list of byMetric.values()) {
+      if (list.length === 1) {
+        const only = list[0]!;
+        if (comparisonInterval(only.op, only.value).length === 0) empty = true;
+        merged.push(only);
+        continue;
+      }
+      let range: Interval[] = ALL;
+      for (const cmp of list) range = intersect(range, comparisonInterval(cmp.op, cmp.value));
+      const r = range[0];
+      if (!r) {
+        empty = true;
+        break;
+      }
+      const metric = list[0]!.metric;
+      if (r.lo === r.hi) merged.push({ kind: "cmp", metric, op: "==", value: r.lo });
+      else {
+        if (r.lo > 0) merged.push({ kind: "cmp", metric, op: ">=", value: r.lo });
+        if (r.hi !== Infinity) merged.push({ kind: "cmp", metric, op: "<=", value: r.hi });
+      }
+    }
+    if (!empty) out.push(merged);
+  }
+  return out;
 }

@@ -1,9 +1,12 @@
 import { readFileSync } from "node:fs";
+import { isNode, isScalar, visit } from "yaml";
 import { UsageError } from "../errors.js";
-import { comparisons, ConditionSyntaxError, conditionText, parseCondition, toDnf, type Condition } from "./condition.js";
-import { didYouMean, pathText, SpecError, type Diagnostic } from "./diagnostics.js";
+import { comparisons, ConditionSyntaxError, conditionText, parseCondition, type Condition } from "./condition.js";
+import { MAX_TERMS_PER_ALTERNATIVE } from "./limits.js";
+import { isProblem, isWildcardIp, parseHostPort } from "./address.js";
+import { didYouMean, listSome, pathText, SpecError, type Diagnostic } from "./diagnostics.js";
 import { parseDuration } from "./duration.js";
-import { comparisonInterval, feConnSet, intersect, intervalsText } from "./intervals.js";
+import { comparisonInterval, feConnSet, intersect, intervalsText, simplifiedAlternatives } from "./intervals.js";
 import {
   DEFAULT_TIMEOUTS,
   type Backend,
@@ -47,17 +50,39 @@ export function loadSpecText(text: string, file: string): LoadedSpec {
   const source = parseSource(text, file);
   const yamlDiagnostics: Diagnostic[] = [...source.doc.errors, ...source.doc.warnings].map((e) => {
     const pos = offsetPosition(source, e.pos[0]);
+    const multiple = e.code === "MULTIPLE_DOCS";
     return {
       severity: e.name === "YAMLWarning" ? "warning" : "error",
-      message: `YAML: ${e.message.split("\n")[0]}`,
+      message: multiple ? "YAML: the file holds more than one document ('---'); a spec is one document" : `YAML: ${truncate(e.message.split("\n")[0] ?? "", 200)}`,
       path: "",
       file,
       line: pos.line,
       col: pos.col,
+      ...(multiple ? { hint: "Keep one spec per file, or remove the '---' separator." } : {}),
     } satisfies Diagnostic;
   });
-  if (yamlDiagnostics.some((d) => d.severity === "error")) throw new SpecError(yamlDiagnostics);
-  const data: unknown = source.doc.toJS({ maxAliasCount: 100 });
+  if (yamlDiagnostics.some((d) => d.severity === "error")) throw new SpecError(sortDiagnostics(yamlDiagnostics));
+  const keyDiagnostics = checkKeys(source);
+  if (keyDiagnostics.length > 0) throw new SpecError(sortDiagnostics([...yamlDiagnostics, ...keyDiagnostics]));
+  let data: unknown;
+  try {
+    data = source.doc.toJS({ maxAliasCount: 100 });
+  } catch (err) {
+    // yaml throws a ReferenceError when aliases expand past maxAliasCount (a "billion laughs" document).
+    const at = firstAlias(source);
+    const pos = offsetPosition(source, at);
+    throw new SpecError([
+      {
+        severity: "error",
+        message: `YAML: ${truncate((err as Error).message, 200)}: aliases (*name) expand to too many nodes`,
+        path: "",
+        file,
+        line: pos.line,
+        col: pos.col,
+        hint: "A spec needs no aliases that nest; write the values out.",
+      },
+    ]);
+  }
   if (data === null || data === undefined) {
     throw new SpecError([{ severity: "error", message: "the spec is empty", path: "", file, line: 1, col: 1, hint: "Start with `version: 1`, then frontends and backends (see fixtures/classic.yaml)." }]);
   }
@@ -68,6 +93,63 @@ export function loadSpecText(text: string, file: string): LoadedSpec {
   const diagnostics = sortDiagnostics([...yamlDiagnostics, ...builder.diagnostics]);
   if (diagnostics.some((d) => d.severity === "error")) throw new SpecError(diagnostics);
   return { model, warnings: diagnostics };
+}
+
+function truncate(text: string, max: number): string {
+  return text.length > max ? `${text.slice(0, max)}…` : text;
+}
+
+/**
+ * Keys as the spec's JavaScript object will see them. YAML tells `true` from
+ * "true" and `1` from "1", a JavaScript object does not: two such keys in one
+ * map would silently become one. A key that is a list or a map has no name at all.
+ */
+function checkKeys(source: SpecSource): Diagnostic[] {
+  const out: Diagnostic[] = [];
+  const report = (offset: number, message: string, hint?: string) => {
+    const pos = offsetPosition(source, offset);
+    out.push({ severity: "error", message, path: "", file: source.file, line: pos.line, col: pos.col, ...(hint ? { hint } : {}) });
+  };
+  visit(source.doc, {
+    Map(_, map) {
+      const seen = new Map<string, number>();
+      for (const pair of map.items) {
+        const key = pair.key;
+        const offset = (isNode(key) ? key.range?.[0] : undefined) ?? map.range?.[0] ?? 0;
+        if (!isScalar(key)) {
+          report(offset, "a key must be a name, not a list or a map");
+          continue;
+        }
+        const value = key.value;
+        if (value !== null && typeof value !== "string" && typeof value !== "number" && typeof value !== "boolean") {
+          report(offset, "a key must be a name");
+          continue;
+        }
+        const name = value === null ? "" : String(value);
+        if (name === "__proto__") {
+          report(offset, "'__proto__' cannot be a key or a name: JavaScript objects reserve it (it would be dropped, or change the object's prototype)", "Choose another name.");
+          continue;
+        }
+        const prior = seen.get(name);
+        if (prior !== undefined) {
+          const priorLine = offsetPosition(source, prior).line;
+          report(offset, `key '${truncate(name, 60)}' appears twice in this map (also on line ${priorLine}): YAML types them differently, but they are one key in the spec`, "Remove one of them.");
+        } else seen.set(name, offset);
+      }
+    },
+  });
+  return out;
+}
+
+function firstAlias(source: SpecSource): number {
+  let offset = 0;
+  visit(source.doc, {
+    Alias(_, node) {
+      offset = node.range?.[0] ?? 0;
+      return visit.BREAK;
+    },
+  });
+  return offset;
 }
 
 /** In file order, each problem once (expectations are built per target and may repeat one). */
@@ -83,11 +165,11 @@ function sortDiagnostics(list: Diagnostic[]): Diagnostic[] {
     .sort((a, b) => a.line - b.line || a.col - b.col);
 }
 
-function parseHostPort(text: string): HostPort {
-  const idx = text.lastIndexOf(":");
-  let host = text.slice(0, idx);
-  if (host.startsWith("[") && host.endsWith("]")) host = host.slice(1, -1);
-  return { host, port: Number(text.slice(idx + 1)) };
+/** Addresses are parsed once by the schema; here they are only taken apart. */
+function hostPortOf(text: string): HostPort {
+  const parsed = parseHostPort(text);
+  if (isProblem(parsed)) throw new Error(`unvalidated address ${JSON.stringify(text)}: ${parsed.reason}`);
+  return parsed;
 }
 
 export function parseThreshold(text: string, defaultUnit: Threshold["unit"]): Threshold {
@@ -124,7 +206,6 @@ class ModelBuilder {
   build(): Model {
     const spec = this.spec;
     const stubs = { host: spec.stubs?.host ?? "127.0.0.1", basePort: spec.stubs?.base_port ?? 9001 };
-    if (!stubs.host.startsWith("127.")) this.report("error", ["stubs", "host"], "stubs must listen on loopback (127.0.0.0/8)");
     const targets: Target[] = spec.targets ? [...new Set(spec.targets)] : [...TARGETS];
     const backends = this.buildBackends(spec.backends, stubs);
     const backendNames = new Set(backends.map((b) => b.name));
@@ -132,10 +213,9 @@ class ModelBuilder {
     if (frontends.length === 0) this.report("error", ["frontends"], "at least one frontend is needed");
     if (backends.length === 0) this.report("error", ["backends"], "at least one backend is needed");
     this.checkAddresses(frontends, backends);
-    this.checkVariableNames(frontends);
+    this.checkNginxNames(frontends, backends);
     this.checkUnusedBackends(frontends, backends);
-    const frontendNames = frontends.map((f) => f.name);
-    const scenarios = Object.entries(spec.scenarios ?? {}).map(([name, s]) => this.buildScenario(name, s, targets, backendNames, frontendNames));
+    const scenarios = Object.entries(spec.scenarios ?? {}).map(([name, s]) => this.buildScenario(name, s, targets, backendNames, frontends));
     return { file: this.source.file, targets, stubs, frontends, backends, scenarios };
   }
 
@@ -158,7 +238,7 @@ class ModelBuilder {
         servers = b.servers.map((s, i) => {
           if (seen.has(s.name)) this.report("error", [...path, "servers", i, "name"], `server name '${s.name}' is used twice in backend '${name}'`);
           seen.add(s.name);
-          return { name: s.name, address: parseHostPort(s.address), maxconn: s.maxconn ?? b.maxconn ?? null, stub: false };
+          return { name: s.name, address: hostPortOf(s.address), maxconn: s.maxconn ?? b.maxconn ?? null, stub: false };
         });
       }
       const stub = b.stub ?? {};
@@ -181,9 +261,9 @@ class ModelBuilder {
 
   private checkBackendRef(name: string, path: PropertyKey[], known: Set<string>, offset?: number) {
     if (known.has(name)) return;
-    const guess = didYouMean(name, known);
+    const guess = this.guess(name, known);
     this.report("error", path, `backend '${name}' is not defined${guess ? `; did you mean '${guess}'?` : ""}`, {
-      hint: `defined backends: ${[...known].join(", ") || "none"}`,
+      hint: `defined backends: ${listSome([...known], 10) || "none"}`,
       ...(offset !== undefined ? { offset } : {}),
     });
   }
@@ -207,7 +287,12 @@ class ModelBuilder {
       let condition: Condition;
       try {
         condition = parseCondition(r.if);
-        toDnf(condition);
+        const longest = Math.max(0, ...simplifiedAlternatives(condition).map((alt) => alt.length));
+        if (longest > MAX_TERMS_PER_ALTERNATIVE) {
+          this.report("error", [...rpath, "if"], `condition has an alternative of ${longest} comparisons that must all hold; HAProxy takes at most ${MAX_TERMS_PER_ALTERNATIVE} on one use_backend line (limit: line-words)`, {
+            hint: "Merge comparisons, or split the rule into several rules.",
+          });
+        }
       } catch (err) {
         if (err instanceof ConditionSyntaxError) {
           this.report("error", [...rpath, "if"], `in condition: ${err.message}`, { offset: err.offset });
@@ -227,7 +312,7 @@ class ModelBuilder {
     });
     const frontend: Frontend = {
       name,
-      bind: parseHostPort(f.bind),
+      bind: hostPortOf(f.bind),
       maxconn: f.maxconn ?? null,
       timeouts,
       http2: { enabled: f.http2?.enabled ?? true, maxConcurrentStreams: f.http2?.max_concurrent_streams ?? null },
@@ -247,7 +332,7 @@ class ModelBuilder {
     f.rules.forEach((rule, i) => {
       const rpath = ["frontends", f.name, "rules", i, "if"];
       if (rule.condition.kind === "and" && rule.condition.operands.length === 0) return;
-      const alternatives = toDnf(rule.condition);
+      const alternatives = simplifiedAlternatives(rule.condition);
       const satisfiable = alternatives.some((alt) => {
         let fe = possible;
         for (const cmp of alt) {
@@ -274,28 +359,53 @@ class ModelBuilder {
     });
   }
 
+  /** Addresses are normalised (IPv6 canonical form), and a wildcard address overlaps every address on its port. */
   private checkAddresses(frontends: Frontend[], backends: Backend[]) {
-    const used = new Map<string, string>();
+    const byPort = new Map<number, { host: string; owner: string }[]>();
     const claim = (hp: HostPort, owner: string, path: PropertyKey[]) => {
-      const key = `${hp.host}:${hp.port}`;
-      const prior = used.get(key) ?? used.get(`0.0.0.0:${hp.port}`) ?? (hp.host === "0.0.0.0" ? [...used.entries()].find(([k]) => k.endsWith(`:${hp.port}`))?.[1] : undefined);
-      if (prior) this.report("error", path, `${key} is used by both ${prior} and ${owner}`, { hint: "Give each frontend and stub its own port (see stubs.base_port)." });
-      else used.set(key, owner);
+      const onPort = byPort.get(hp.port) ?? [];
+      const prior = onPort.find((o) => o.host === hp.host || isWildcardIp(o.host) || isWildcardIp(hp.host));
+      if (prior) {
+        const shown = hp.host.includes(":") ? `[${hp.host}]:${hp.port}` : `${hp.host}:${hp.port}`;
+        this.report("error", path, `${shown} is used by both ${prior.owner} and ${owner}${prior.host !== hp.host ? ` (${prior.host} and ${hp.host} overlap on port ${hp.port})` : ""}`, {
+          hint: "Give each frontend and stub its own port (see stubs.base_port).",
+        });
+      } else {
+        onPort.push({ host: hp.host, owner });
+        byPort.set(hp.port, onPort);
+      }
     };
     for (const f of frontends) claim(f.bind, `frontend '${f.name}'`, ["frontends", f.name, "bind"]);
     for (const b of backends) for (const s of b.servers) if (s.stub) claim(s.address, `stub ${b.name}/${s.name}`, ["backends", b.name, "servers"]);
   }
 
-  /** nginx variable names are built from frontend names with '-' as '_': two names must not meet there. */
-  private checkVariableNames(frontends: Frontend[]) {
-    const seen = new Map<string, string>();
-    for (const f of frontends) {
-      const key = f.name.replace(/-/g, "_");
-      const prior = seen.get(key);
-      if (prior) {
-        this.report("error", ["frontends", f.name], `frontend names '${prior}' and '${f.name}' differ only in '-' and '_', which nginx variable names cannot tell apart`, { key: true, hint: "Rename one of them." });
-      } else seen.set(key, f.name);
-    }
+  /**
+   * nginx folds the case of upstream and variable names, and its variable
+   * names are built from frontend names with '-' as '_': two spec names that
+   * meet there would share one upstream or one map variable and misroute.
+   */
+  private checkNginxNames(frontends: Frontend[], backends: Backend[]) {
+    const check = (kind: "frontend" | "backend", names: string[], fold: (n: string) => string, why: string) => {
+      const seen = new Map<string, string>();
+      for (const n of names) {
+        const key = fold(n);
+        const prior = seen.get(key);
+        if (prior === undefined) {
+          seen.set(key, n);
+          continue;
+        }
+        const priorLine = locate(this.source, [`${kind}s`, prior], { key: true }).line;
+        const how =
+          prior.toLowerCase() === n.toLowerCase()
+            ? "differ only in letter case"
+            : prior.replace(/-/g, "_") === n.replace(/-/g, "_")
+              ? "differ only in '-' and '_'"
+              : "differ only in letter case and in '-' and '_'";
+        this.report("error", [`${kind}s`, n], `${kind} names '${prior}' (line ${priorLine}) and '${n}' ${how}, ${why} (limit: nginx-names)`, { key: true, hint: "Rename one of them." });
+      }
+    };
+    check("frontend", frontends.map((f) => f.name), (n) => n.toLowerCase().replace(/-/g, "_"), "which nginx variable names cannot tell apart");
+    check("backend", backends.map((b) => b.name), (n) => n.toLowerCase(), "which nginx upstream names cannot tell apart");
   }
 
   private checkUnusedBackends(frontends: Frontend[], backends: Backend[]) {
@@ -307,11 +417,12 @@ class ModelBuilder {
     for (const b of backends) if (!used.has(b.name)) this.report("warning", ["backends", b.name], `backend '${b.name}' is not used by any frontend`, { key: true });
   }
 
-  private buildScenario(name: string, s: ScenarioInput, specTargets: Target[], backendNames: Set<string>, frontendNames: string[]): Scenario {
+  private buildScenario(name: string, s: ScenarioInput, specTargets: Target[], backendNames: Set<string>, frontends: Frontend[]): Scenario {
     const path = ["scenarios", name];
+    const frontendNames = frontends.map((f) => f.name);
     const frontend = s.frontend ?? frontendNames[0] ?? "";
     if (s.frontend !== undefined && !frontendNames.includes(s.frontend)) {
-      const guess = didYouMean(s.frontend, frontendNames);
+      const guess = this.guess(s.frontend, frontendNames);
       this.report("error", [...path, "frontend"], `frontend '${s.frontend}' is not defined${guess ? `; did you mean '${guess}'?` : ""}`);
     }
     const targets = s.targets ? [...new Set(s.targets)] : specTargets;
@@ -319,6 +430,8 @@ class ModelBuilder {
       if (!specTargets.includes(t)) this.report("error", [...path, "targets", i], `target '${t}' is not among the spec's targets (${specTargets.join(", ")})`);
     });
     const load = this.buildLoad(s.load, [...path, "load"]);
+    const target = frontends.find((f) => f.name === frontend);
+    if (target) this.checkProtocol(load, s.load.protocol !== undefined, target, [...path, "load"]);
     const expect = {} as Record<Target, Expectations>;
     for (const t of TARGETS) {
       const merged: ExpectInput = { ...(s.expect ?? {}), ...(s.expect_by_target?.[t] ?? {}) };
@@ -326,6 +439,28 @@ class ModelBuilder {
       expect[t] = this.buildExpect(merged, epath, backendNames, s.expect_by_target?.[t] ?? {}, [...path, "expect"]);
     }
     return { name, description: s.description ?? null, targets, frontend, load, expect, origin: this.origin(path) };
+  }
+
+  /** A load the frontend cannot speak would open no connection and run its whole duration for nothing. */
+  private checkProtocol(load: LoadSpec, given: boolean, f: Frontend, path: PropertyKey[]) {
+    const where = given ? [...path, "protocol"] : path;
+    const opts = given ? {} : { key: true };
+    if (load.protocol === "h2") {
+      this.report("error", where, `protocol h2 is HTTP/2 over TLS, but frontend '${f.name}' listens without TLS`, { ...opts, hint: "Use protocol: h2c (HTTP/2 without TLS) or h1." });
+    } else if (load.protocol === "h2c" && !f.http2.enabled) {
+      this.report("error", where, `the load speaks h2c${given ? "" : " (the default protocol)"}, but frontend '${f.name}' has HTTP/2 disabled (http2.enabled: false) and would answer nothing`, {
+        ...opts,
+        hint: "Set load.protocol: h1 (or h1-close), or enable HTTP/2 on the frontend.",
+      });
+    }
+  }
+
+  /** "Did you mean" for the first problems only: the printed ones; a spec with thousands of wrong names stays fast. */
+  private guessBudget = 100;
+  private guess(word: string, candidates: Iterable<string>): string | undefined {
+    if (this.guessBudget <= 0) return undefined;
+    this.guessBudget--;
+    return didYouMean(word, candidates);
   }
 
   private buildLoad(l: LoadInput, path: PropertyKey[]): LoadSpec {
@@ -340,9 +475,6 @@ class ModelBuilder {
     }
     if (l.connections > 15_000 && !l.source_addresses && !l.workers) {
       this.report("warning", [...path, "connections"], `${l.connections} connections is close to this process's open-file limit`, { hint: "Spread them with `workers` (each worker thread still shares the process limit) or run several spillway processes." });
-    }
-    for (const [i, a] of (l.source_addresses ?? []).entries()) {
-      if (!a.startsWith("127.")) this.report("error", [...path, "source_addresses", i], `source address ${a} is not on loopback; spillway only drives load within 127.0.0.0/8`);
     }
     return {
       protocol,

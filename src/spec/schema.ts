@@ -1,4 +1,6 @@
 import { z } from "zod";
+import { isLoopbackIp, isProblem, parseHostPort, parseIPv4 } from "./address.js";
+import { MAX_TIMER_MS, OBJECT_MEMBER_NAMES, reservedAclName } from "./limits.js";
 
 /**
  * The single source of the spec's shape. Runtime validation uses these zod
@@ -9,10 +11,8 @@ import { z } from "zod";
 
 export const NAME_PATTERN = /^[A-Za-z][A-Za-z0-9_-]{0,62}$/;
 export const DURATION_PATTERN = /^(0|[1-9][0-9]{0,8})(ms|s|m|h)$/;
-const HOST_PATTERN = "(?:(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])(?:\\.(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])){3}|\\[[0-9A-Fa-f:.]{2,45}\\]|[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*)";
-const PORT_PATTERN = "(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3})";
-export const ADDRESS_PATTERN = new RegExp(`^${HOST_PATTERN}:${PORT_PATTERN}$`);
-export const IPV4_PATTERN = /^(?:(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])$/;
+/** For editors only: validation parses addresses (see address.ts) and says what is wrong with one. */
+const ADDRESS_HINT_PATTERN = "^(?:[0-9.]+|\\[[0-9A-Fa-f:.]+\\]):[0-9]{1,5}$";
 /** `0`, `>= 100`, `>= 90%`, `100%`, `< 1%`, `< 200ms`: an optional comparison, a number and a unit. */
 export const EXPECTATION_PATTERN = /^\s*(>=|<=|==|>|<|=)?\s*([0-9]+(?:\.[0-9]+)?)\s*(%|ms|s|m)?\s*$/;
 /** The rule condition language: checked fully by the condition parser; the pattern only keeps the schema honest for editors. */
@@ -24,9 +24,36 @@ export const PROTOCOLS = ["h2c", "h1", "h1-close", "h2"] as const;
 
 /** A string constrained by a pattern, with one message for a wrong type and a wrong form alike. */
 const patterned = (pattern: RegExp, message: string) => z.string({ error: message }).regex(pattern, { error: message });
-const name = patterned(NAME_PATTERN, "must start with a letter and hold only letters, digits, '_' or '-' (at most 63 characters)");
-const duration = patterned(DURATION_PATTERN, "must be a whole number with a unit: ms, s, m or h (e.g. 500ms, 10s, 2m)");
-const address = patterned(ADDRESS_PATTERN, "must be host:port, e.g. 127.0.0.1:8080 (an IPv4 address, [IPv6] or a DNS name)");
+const NAME_MESSAGE = "must start with a letter and hold only letters, digits, '_' or '-' (at most 63 characters)";
+/** Names become proxy identifiers and JavaScript object keys: `constructor` or `toString` would shadow a built-in member. */
+const name = patterned(NAME_PATTERN, NAME_MESSAGE).refine((v) => !OBJECT_MEMBER_NAMES.includes(v), {
+  error: (issue) => `'${String(issue.input)}' is reserved (a member of every JavaScript object); choose another name`,
+});
+const ruleName = name.refine((v) => reservedAclName(v) === null, {
+  error: (issue) =>
+    `'${String(issue.input)}' cannot name an HAProxy ACL: it is ${reservedAclName(String(issue.input)) === "grammar" ? "the 'or' of HAProxy's condition grammar (in any letter case)" : "one of HAProxy's predefined ACLs"} (limit: acl-name)`,
+});
+const DURATION_MESSAGE = "must be a whole number with a unit: ms, s, m or h (e.g. 500ms, 10s, 2m)";
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+const duration = patterned(DURATION_PATTERN, DURATION_MESSAGE).refine(
+  (v) => {
+    const m = DURATION_PATTERN.exec(v);
+    return !m || Number(m[1]) * UNIT_MS[m[2]!]! <= MAX_TIMER_MS;
+  },
+  { error: (issue) => `${String(issue.input)} is longer than the longest timer HAProxy, nginx and Node accept, ${MAX_TIMER_MS}ms (about 24 days) (limit: timer)` },
+);
+const address = z
+  .string({ error: "must be host:port with an IP address, e.g. 127.0.0.1:8080 or [::1]:8080" })
+  .superRefine((v, ctx) => {
+    const parsed = parseHostPort(v);
+    if (isProblem(parsed)) ctx.addIssue({ code: "custom", message: `address ${JSON.stringify(v.length > 60 ? `${v.slice(0, 60)}…` : v)} ${parsed.reason} (limit: address)` });
+  })
+  .meta({ pattern: ADDRESS_HINT_PATTERN });
+const loopbackIPv4 = z.string({ error: "must be an IPv4 address in 127.0.0.0/8" }).superRefine((v, ctx) => {
+  const parsed = parseIPv4(v);
+  if (isProblem(parsed)) ctx.addIssue({ code: "custom", message: `${JSON.stringify(v.length > 60 ? `${v.slice(0, 60)}…` : v)} ${parsed.reason}` });
+  else if (!isLoopbackIp(parsed)) ctx.addIssue({ code: "custom", message: `${v} is not on loopback: spillway runs stubs and drives load only within 127.0.0.0/8` });
+}).meta({ pattern: "^127\\.[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}$" });
 const count = (min: number, max: number) => z.number().int().min(min).max(max);
 const expectation = patterned(EXPECTATION_PATTERN, 'must be a quoted comparison such as "0", ">= 100", ">= 90%", "100%", "< 1%" or "< 200ms"');
 
@@ -42,7 +69,7 @@ export const timeoutsSchema = z
 
 export const ruleSchema = z
   .strictObject({
-    name: name.optional().describe("Name for the generated HAProxy ACL"),
+    name: ruleName.optional().describe("Name for the generated HAProxy ACL"),
     if: patterned(CONDITION_PATTERN, 'must be a condition such as "fe_conn > 300"')
       .describe("fe_conn, be_conn(<backend>), nbsrv(<backend>) compared with > >= < <= == to integers; and, or, not, parentheses"),
     use_backend: name,
@@ -114,7 +141,7 @@ export const loadSchema = z.strictObject({
     })
     .optional(),
   reconnect: z.boolean().optional(),
-  source_addresses: z.array(patterned(IPV4_PATTERN, "must be an IPv4 address in 127.0.0.0/8")).max(254).optional(),
+  source_addresses: z.array(loopbackIPv4).max(254).optional(),
   workers: count(1, 64).optional(),
   timeout: duration.optional(),
   path: z.string().regex(/^\/[A-Za-z0-9._~\/-]{0,200}$/, { error: "must be a path such as /api" }).optional(),
@@ -148,7 +175,7 @@ export const specSchema = z
     targets: z.array(z.enum(TARGETS)).min(1).optional(),
     stubs: z
       .strictObject({
-        host: patterned(IPV4_PATTERN, "must be an IPv4 address in 127.0.0.0/8").optional(),
+        host: loopbackIPv4.optional(),
         base_port: count(1, 65_535).optional(),
       })
       .optional()
