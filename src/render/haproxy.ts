@@ -1,22 +1,12 @@
-import { toDnf, type Comparison } from "../spec/condition.js";
+import type { Comparison } from "../spec/condition.js";
+import { simplifiedAlternatives } from "../spec/intervals.js";
+import { ACL_NAME_MAX } from "../spec/limits.js";
 import { formatDuration } from "../spec/duration.js";
 import type { Backend, Frontend, HostPort, Model } from "../spec/model.js";
 import type { FidelityNote } from "./fidelity.js";
-import { safeAddress, safeInt, safeName } from "./safe.js";
+import { backendTimeouts, fitName, hostPort, shortHash, STAMP_HEADER, type RuntimeRenderOptions } from "./common.js";
+import { safeInt, safeName } from "./safe.js";
 import { atLeast, type Version } from "./version.js";
-
-export interface RuntimeRenderOptions {
-  /** Stamp each response with the connection count the proxy routed it on. */
-  stamp: boolean;
-  /** HAProxy's stats socket on a loopback TCP port: same in every runtime, no path-length limit. */
-  haproxyStats: HostPort | null;
-  haproxyGlobalMaxconn: number | null;
-  nginxStatusListen: HostPort | null;
-  nginxWorkerConnections: number | null;
-  nginxRlimitNofile: number | null;
-}
-
-export const STAMP_HEADER = "x-spillway-proxy-conns";
 
 interface HaproxyView {
   header: string;
@@ -42,10 +32,6 @@ interface HaproxyView {
   }[];
 }
 
-export function hostPort(hp: HostPort): string {
-  return safeAddress(hp.host.includes(":") ? `[${hp.host}]:${hp.port}` : `${hp.host}:${hp.port}`);
-}
-
 const HAPROXY_OP = { ">": "gt", ">=": "ge", "<": "lt", "<=": "le", "==": "eq" } as const;
 
 function fetchText(c: Comparison): string {
@@ -55,17 +41,6 @@ function fetchText(c: Comparison): string {
 function aclContentName(c: Comparison): string {
   const metric = c.metric.kind === "fe_conn" ? "fe_conn" : `${c.metric.kind}_${c.metric.backend}`;
   return `${metric}_${HAPROXY_OP[c.op]}_${c.value}`;
-}
-
-/** Timeouts of the server side come from the frontends that route to a backend: the longest wins. */
-export function backendTimeouts(model: Model, backend: Backend): { connectMs: number; serverMs: number; sources: Frontend[] } {
-  const sources = model.frontends.filter((f) => f.defaultBackend === backend.name || f.rules.some((r) => r.useBackend === backend.name));
-  const from = sources.length > 0 ? sources : model.frontends;
-  return {
-    connectMs: Math.max(...from.map((f) => f.timeouts.connectMs)),
-    serverMs: Math.max(...from.map((f) => f.timeouts.serverMs)),
-    sources,
-  };
 }
 
 export function buildHaproxyView(model: Model, version: Version, runtime: RuntimeRenderOptions | null, header: string): { view: HaproxyView; notes: FidelityNote[] } {
@@ -115,29 +90,40 @@ export function buildHaproxyView(model: Model, version: Version, runtime: Runtim
     const fpath = `frontends.${f.name}`;
     const acls: HaproxyView["frontends"][number]["acls"] = [];
     const aclByName = new Map<string, string>();
-    const useBackends = f.rules.map((rule) => {
-      const alternatives = toDnf(rule.condition);
+    /** The ACL name for an expression: the wanted one if free (or already this expression), else one derived from it; never longer than ACL_NAME_MAX. */
+    const claim = (wanted: string, expr: string, origin: string): string => {
+      let name = fitName(wanted, ACL_NAME_MAX);
+      for (let n = 1; aclByName.has(name) && aclByName.get(name) !== expr; n++) {
+        name = fitName(`${wanted}_${shortHash(`${expr}#${n}`)}`, ACL_NAME_MAX);
+      }
+      if (!aclByName.has(name)) {
+        aclByName.set(name, expr);
+        acls.push({ origin, name: safeName(name), expr });
+      }
+      return name;
+    };
+    const useBackends: HaproxyView["frontends"][number]["useBackends"] = [];
+    for (const rule of f.rules) {
+      const origin = `${rule.origin.path} (line ${rule.origin.line})`;
+      const alternatives = simplifiedAlternatives(rule.condition);
       const singleAtom = alternatives.length === 1 && alternatives[0]!.length === 1;
       let k = 0;
-      const terms = alternatives.map((alt) =>
-        alt
-          .map((c) => {
-            k++;
-            const expr = `${fetchText(c)} ${HAPROXY_OP[c.op]} ${safeInt(c.value)}`;
-            let name = rule.name ? (singleAtom ? rule.name : `${rule.name}_${k}`) : aclContentName(c);
-            while (aclByName.has(name) && aclByName.get(name) !== expr) name = `${name}_`;
-            if (!aclByName.has(name)) {
-              aclByName.set(name, expr);
-              acls.push({ origin: `${rule.origin.path} (line ${rule.origin.line})`, name: safeName(name), expr });
-            }
-            return name;
-          })
-          .join(" "),
-      );
-      note(rule.origin.path, `if ${rule.text} use ${rule.useBackend}`, "exact",
-        `acl + use_backend ${rule.useBackend} if ${terms.join(" || ")}; fe_conn counts this frontend's established connections, including the one being routed`);
-      return { backend: safeName(rule.useBackend), condition: terms.join(" || ") };
-    });
+      // One use_backend line per alternative: consecutive lines to one backend are an 'or', and no line outgrows HAProxy's 64 words.
+      const terms = alternatives.map((alt) => {
+        const names = alt.map((c) => {
+          k++;
+          const expr = `${fetchText(c)} ${HAPROXY_OP[c.op]} ${safeInt(c.value)}`;
+          return claim(rule.name ? (singleAtom ? rule.name : `${rule.name}_${k}`) : aclContentName(c), expr, origin);
+        });
+        // Comparisons merged away entirely (e.g. fe_conn >= 0 and fe_conn >= 0) leave an alternative that always holds.
+        return names.length > 0 ? names.join(" ") : "TRUE";
+      });
+      for (const condition of terms) useBackends.push({ backend: safeName(rule.useBackend), condition });
+      note(rule.origin.path, `if ${rule.text} use ${rule.useBackend}`, terms.length > 0 ? "exact" : "unsupported",
+        terms.length > 0
+          ? `acl + use_backend ${rule.useBackend} if ${terms.join(" || ")}${terms.length > 1 ? " (one use_backend line per alternative)" : ""}; fe_conn counts this frontend's established connections, including the one being routed`
+          : "the condition never holds; nothing is rendered for it");
+    }
     if (f.maxconn !== null) note(fpath, `maxconn ${f.maxconn}`, "exact", "frontend maxconn: connections beyond it wait in the kernel's accept queue");
     note(`${fpath}.bind`, `bind ${f.bind.host}:${f.bind.port}`, "exact",
       f.http2.enabled ? "one port for HTTP/1.1 and h2c (HAProxy detects the HTTP/2 preface)" : "HTTP/1.1 only (proto h1)");

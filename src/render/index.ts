@@ -1,12 +1,13 @@
 import type { Model } from "../spec/model.js";
 import { fidelityReport, type FidelityEntry } from "./fidelity.js";
-import { buildHaproxyView, type RuntimeRenderOptions } from "./haproxy.js";
+import type { RuntimeRenderOptions } from "./common.js";
+import { buildHaproxyView } from "./haproxy.js";
 import { buildNginxView } from "./nginx.js";
 import { renderTemplate } from "./templates.js";
 import { DEFAULT_VERSIONS, versionText, type Version } from "./version.js";
 
-export type { RuntimeRenderOptions } from "./haproxy.js";
-export { STAMP_HEADER } from "./haproxy.js";
+export type { RuntimeRenderOptions } from "./common.js";
+export { STAMP_HEADER } from "./common.js";
 export { formatFidelity, type FidelityEntry, type FidelityLevel } from "./fidelity.js";
 export { DEFAULT_VERSIONS, parseVersion, versionText, type Version } from "./version.js";
 

@@ -54,3 +54,24 @@ function digitClass(a: string, b: string): string {
 export function intervalsRegex(set: Interval[]): string {
   return `^(${set.map((i) => rangeRegex(i.lo, i.hi)).join("|")})$`;
 }
+
+/**
+ * The same set as several anchored regexes, each at most `max` characters
+ * where one range allows it: nginx reads a token into a 4096-byte buffer, so
+ * a long set goes on several map lines that choose the same value.
+ */
+export function intervalsRegexChunks(set: Interval[], max: number): string[] {
+  const chunks: string[] = [];
+  let current: string[] = [];
+  const flush = () => {
+    if (current.length > 0) chunks.push(`^(${current.join("|")})$`);
+    current = [];
+  };
+  for (const i of set) {
+    const part = rangeRegex(i.lo, i.hi);
+    if (current.length > 0 && current.join("|").length + part.length + 5 > max) flush();
+    current.push(part);
+  }
+  flush();
+  return chunks;
+}

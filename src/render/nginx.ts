@@ -3,8 +3,9 @@ import { formatDuration } from "../spec/duration.js";
 import { complement, feConnSet, intersect } from "../spec/intervals.js";
 import type { Model } from "../spec/model.js";
 import type { FidelityNote } from "./fidelity.js";
-import { backendTimeouts, hostPort, STAMP_HEADER, type RuntimeRenderOptions } from "./haproxy.js";
-import { intervalsRegex } from "./int-regex.js";
+import { backendTimeouts, hostPort, STAMP_HEADER, type RuntimeRenderOptions } from "./common.js";
+import { intervalsRegexChunks } from "./int-regex.js";
+import { NGINX_MAP_REGEX_MAX, nginxZoneKib } from "../spec/limits.js";
 import { safeInt, safeName, safeRegex } from "./safe.js";
 import { atLeast, type Version } from "./version.js";
 
@@ -15,7 +16,7 @@ interface NginxView {
   header: string;
   workerConnections: string;
   rlimitNofile: string | null;
-  upstreams: { name: string; origin: string; method: string | null; keepalive: string; servers: { address: string; maxConns: string | null }[] }[];
+  upstreams: { name: string; origin: string; method: string | null; keepalive: string | null; zoneKib: string; servers: { address: string; maxConns: string | null }[] }[];
   servers: {
     name: string;
     origin: string;
@@ -65,7 +66,9 @@ export function buildNginxView(model: Model, version: Version, runtime: RuntimeR
         note(rule.origin.path, what, "unsupported", "an earlier rule already takes every connection count this rule matches; nothing is rendered for it");
         continue;
       }
-      routes.push({ origin: `${rule.origin.path} (line ${rule.origin.line})`, regex: safeRegex(intervalsRegex(own)), backend: safeName(rule.useBackend) });
+      for (const regex of intervalsRegexChunks(own, NGINX_MAP_REGEX_MAX)) {
+        routes.push({ origin: `${rule.origin.path} (line ${rule.origin.line})`, regex: safeRegex(regex), backend: safeName(rule.useBackend) });
+      }
       note(rule.origin.path, what, "approximate",
         "map on $connections_active (stub_status module) read when the request's rewrite phase runs. It counts every client connection of the whole nginx instance " +
           "(all server blocks and workers, idle keep-alive connections included), not one frontend's, and under HTTP/2 it is re-read for every request, as HAProxy's fe_conn is");
@@ -124,19 +127,26 @@ export function buildNginxView(model: Model, version: Version, runtime: RuntimeR
       note(bpath, `maxconn ${b.maxconn ?? "per server"}`, "approximate",
         "max_conns on each server (shared through a zone): open-source nginx has no queue, so a request arriving when every server is at max_conns fails with 502 instead of waiting as in HAProxy");
     }
-    note(bpath, `keepalive ${b.keepalive}`, "exact", `keepalive ${b.keepalive}: idle upstream connections kept per worker (HAProxy reuses server connections on its own)`);
+    note(bpath, `keepalive ${b.keepalive}`, "exact",
+      b.keepalive > 0
+        ? `keepalive ${b.keepalive}: idle upstream connections kept per worker (HAProxy reuses server connections on its own)`
+        : "no keepalive directive: nginx keeps no idle upstream connection (it refuses keepalive 0)");
     return {
       name: safeName(b.name),
       origin: `${bpath} (line ${b.origin.line})`,
       method,
-      keepalive: safeInt(b.keepalive),
+      // nginx refuses `keepalive 0`; without the directive it keeps no idle upstream connection, which is what 0 asks for.
+      keepalive: b.keepalive > 0 ? safeInt(b.keepalive) : null,
+      zoneKib: safeInt(nginxZoneKib(b.servers.length)),
       servers: b.servers.map((s) => ({ address: hostPort(s.address), maxConns: s.maxconn === null ? null : safeInt(s.maxconn) })),
     };
   });
 
   const frontendConnections = model.frontends.reduce((sum, f) => sum + (f.maxconn ?? 2000), 0);
   const upstreamConnections = model.backends.reduce((sum, b) => sum + b.servers.reduce((s, srv) => s + (srv.maxconn ?? 256), 0), 0);
-  const workerConnections = runtime?.nginxWorkerConnections ?? Math.min(16_384, Math.max(1024, frontendConnections + upstreamConnections + 64));
+  // nginx needs a connection per listening socket before it serves any: "worker_connections are not enough for N listening sockets".
+  const listeners = model.frontends.length + (runtime?.nginxStatusListen ? 1 : 0);
+  const workerConnections = Math.max(listeners + 64, runtime?.nginxWorkerConnections ?? Math.min(16_384, Math.max(1024, frontendConnections + upstreamConnections + 64)));
 
   return {
     view: {

@@ -5,8 +5,9 @@
  * directive.
  */
 
+import { isProblem, parseHostPort } from "../spec/address.js";
+
 const NAME = /^[A-Za-z][A-Za-z0-9_-]{0,62}$/;
-const ADDRESS = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):[0-9]{1,5}$/;
 const PATH = /^\/[A-Za-z0-9._\/-]{1,1000}$/;
 const REGEX = /^[0-9\[\]\-|()^$+]+$/;
 
@@ -15,8 +16,9 @@ export function safeName(value: string): string {
   return value;
 }
 
+/** An IP literal and a port: anything else a proxy would resolve as a host name. */
 export function safeAddress(value: string): string {
-  if (!ADDRESS.test(value)) throw new Error(`refusing to render address ${JSON.stringify(value)}`);
+  if (isProblem(parseHostPort(value))) throw new Error(`refusing to render address ${JSON.stringify(value)}`);
   return value;
 }
 

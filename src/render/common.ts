@@ -1,0 +1,48 @@
+import type { Backend, Frontend, HostPort, Model } from "../spec/model.js";
+import { safeAddress } from "./safe.js";
+
+/** What the runtimes add to a config; plain `render` leaves it out. */
+export interface RuntimeRenderOptions {
+  /** Stamp each response with the connection count the proxy routed it on. */
+  stamp: boolean;
+  /** HAProxy's stats socket on a loopback TCP port: same in every runtime, no path-length limit. */
+  haproxyStats: HostPort | null;
+  haproxyGlobalMaxconn: number | null;
+  nginxStatusListen: HostPort | null;
+  nginxWorkerConnections: number | null;
+  nginxRlimitNofile: number | null;
+}
+
+export const STAMP_HEADER = "x-spillway-proxy-conns";
+
+/** host:port with IPv6 in brackets, as both proxies write it. */
+export function hostPort(hp: HostPort): string {
+  return safeAddress(hp.host.includes(":") ? `[${hp.host}]:${hp.port}` : `${hp.host}:${hp.port}`);
+}
+
+/** Timeouts of the server side come from the frontends that route to a backend: the longest wins. */
+export function backendTimeouts(model: Model, backend: Backend): { connectMs: number; serverMs: number; sources: Frontend[] } {
+  const sources = model.frontends.filter((f) => f.defaultBackend === backend.name || f.rules.some((r) => r.useBackend === backend.name));
+  const from = sources.length > 0 ? sources : model.frontends;
+  return {
+    connectMs: Math.max(...from.map((f) => f.timeouts.connectMs)),
+    serverMs: Math.max(...from.map((f) => f.timeouts.serverMs)),
+    sources,
+  };
+}
+
+/** FNV-1a, 32 bits, as 8 hex digits: a short, stable suffix that tells derived names apart. */
+export function shortHash(text: string): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h.toString(16).padStart(8, "0");
+}
+
+/** A name cut to `max` characters, keeping it unique by a hash of the whole: `prefix_1a2b3c4d`. */
+export function fitName(name: string, max: number): string {
+  if (name.length <= max) return name;
+  return `${name.slice(0, max - 9).replace(/[-_]+$/, "")}_${shortHash(name)}`;
+}
