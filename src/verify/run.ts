@@ -70,6 +70,12 @@ export async function runScenario(model: Model, target: Target, scenario: Scenar
     base.proxy = { version: versionText(proxy.info.version), details: proxy.info.details };
     const frontend = proxy.frontends.find((f) => f.name === scenario.frontend) ?? proxy.frontends[0];
     if (!frontend) throw new InfraError(`no frontend to send load to in scenario '${scenario.name}'`);
+    if (frontend.speaks === "h2c only" && (scenario.load.protocol === "h1" || scenario.load.protocol === "h1-close")) {
+      throw new InfraError(
+        `scenario '${scenario.name}' sends HTTP/1.1, but ${target} ${versionText(proxy.info.version)} speaks only h2c on frontend '${frontend.name}' (a cleartext http2 listener before nginx 1.25.1): no request could succeed`,
+        "Use load.protocol: h2c, disable HTTP/2 on the frontend (http2.enabled: false), or run nginx 1.25.1 or later.",
+      );
+    }
     const stubsBefore = await stubs.fleet.counts();
     const countersBefore = await readCounters(proxy);
     const run = startLoad(loadProfile(scenario.load, frontend.url, opts.maxRunMs, opts.windowMs, opts.ndjson));
