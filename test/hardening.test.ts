@@ -1,0 +1,113 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { render } from "../src/render/index.js";
+import { isLoopbackIp, isProblem, parseHostPort } from "../src/spec/address.js";
+import { SpecError } from "../src/spec/diagnostics.js";
+import { ACL_NAME_MAX, HAPROXY_MAX_LINE_WORDS, PROXY_LIMITS } from "../src/spec/limits.js";
+import { loadSpecFile, loadSpecText } from "../src/spec/load.js";
+import { ROOT } from "./helpers/cli.js";
+
+describe("addresses are IP literals, parsed", () => {
+  it.each([
+    ["127.0.0.1:8080", "127.0.0.1", 8080],
+    ["0.0.0.0:1", "0.0.0.0", 1],
+    ["255.255.255.255:65535", "255.255.255.255", 65535],
+    ["[::1]:80", "::1", 80],
+    ["[0:0:0:0:0:0:0:1]:80", "::1", 80],
+    ["[::FFFF:127.0.0.1]:80", "::ffff:7f00:1", 80],
+  ])("%s is %s port %d", (text, host, port) => {
+    expect(parseHostPort(text)).toEqual({ host, port });
+  });
+
+  it.each([
+    ["999.999.999.999:18080", "above 255"],
+    ["127.0.0.010:80", "leading zero"],
+    ["127.0.0.256:80", "above 255"],
+    ["127.1:80", "not an IPv4 address"],
+    ["2130706433:80", "not an IPv4 address"],
+    ["127.example.com:80", "names the host"],
+    ["localhost:80", "names the host"],
+    ["::1:80", "without brackets"],
+    ["[fe80::1%eth0]:80", "zone index"],
+    ["[::1]", "is not host:port"],
+    ["127.0.0.1", "has no port"],
+    ["127.0.0.1:0", "port 0"],
+    ["127.0.0.1:080", "port 080"],
+    ["127.0.0.1:65536", "port 65536"],
+    ["127.0.0.1:80\n stats enable", "is not host:port"],
+  ])("%j is refused: %s", (text, reason) => {
+    const parsed = parseHostPort(text);
+    expect(isProblem(parsed)).toBe(true);
+    expect(isProblem(parsed) && parsed.reason).toContain(reason);
+  });
+
+  it("tells loopback from everything else by parsing, not by prefix", () => {
+    expect(["127.0.0.1", "127.255.255.254", "::1", "[::1]", "::ffff:127.0.0.9"].map(isLoopbackIp)).toEqual([true, true, true, true, true]);
+    expect(["127.example.com", "128.0.0.1", "10.127.0.1", "::2", "::ffff:10.0.0.1", "127.0.0.010", "localhost"].map(isLoopbackIp)).toEqual([false, false, false, false, false, false, false]);
+  });
+});
+
+describe("the renderer stays inside every proxy limit (fixtures/edges.yaml)", () => {
+  const { model } = loadSpecFile(join(ROOT, "fixtures", "edges.yaml"));
+  const out = render(model);
+
+  it("derives ACL names that fit, and never writes a line HAProxy would truncate", () => {
+    const acls = [...out.haproxy.matchAll(/^\s*acl (\S+) /gm)].map((m) => m[1]!);
+    expect(acls.length).toBeGreaterThan(10);
+    for (const name of acls) expect(name.length, name).toBeLessThanOrEqual(ACL_NAME_MAX);
+    expect(new Set(acls).size, "every ACL name once").toBe(acls.length);
+    expect(acls).toContain("r234567890123456789012345678901_656edfea");
+    for (const line of out.haproxy.split("\n")) expect(line.trim().split(/\s+/).length, line).toBeLessThanOrEqual(HAPROXY_MAX_LINE_WORDS);
+    // One use_backend line per alternative; 'if' and 'unless' are ordinary ACL names to HAProxy.
+    expect(out.haproxy).toContain("use_backend overflow if if_1 if_2\n");
+    expect(out.haproxy).toContain("use_backend overflow if unless_5 unless_6\n");
+    expect(out.haproxy).not.toContain("||");
+  });
+
+  it("gives nginx what it needs for long names, keepalive 0 and 64 servers", () => {
+    expect(out.nginx).toContain("variables_hash_bucket_size 128;");
+    const upstream = (name: string) => /upstream (\S+) \{[^}]*\}/g.exec(out.nginx.slice(out.nginx.indexOf(`upstream ${name} {`)))?.[0] ?? "";
+    expect(upstream("ade")).toContain("zone ade 160k;");
+    expect(upstream("ade")).not.toContain("keepalive");
+    expect(upstream("overflow")).toContain("keepalive 10000;");
+    for (const m of out.nginx.matchAll(/"~([^"]*)"/g)) expect(m[1]!.length).toBeLessThan(4095);
+  });
+});
+
+describe("errors stay bounded", () => {
+  // 1,000 frontends, each with two misspelt backend names among 1,000 backends: 2,000 wrong references.
+  const lines = ["version: 1", "frontends:"];
+  for (let i = 0; i < 1000; i++) {
+    const n = String(i).padStart(4, "0");
+    lines.push(`  frontend_number_${n}:`, `    bind: "127.0.0.1:${20000 + i}"`);
+    lines.push(`    rules: [ { if: "be_conn(backend_nmber_${n}) > 10", use_backend: backend_numbr_${n} } ]`, `    default_backend: backend_number_${n}`);
+  }
+  lines.push("backends:");
+  for (let i = 0; i < 1000; i++) lines.push(`  backend_number_${String(i).padStart(4, "0")}: { servers: [ { name: s1, address: "127.0.0.2:${30000 + i}" } ] }`);
+  const text = `${lines.join("\n")}\n`;
+
+  it("prints 50 problems and counts the rest, with short hints", () => {
+    let err: unknown;
+    try {
+      loadSpecText(text, "big.yaml");
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(SpecError);
+    const message = (err as SpecError).message;
+    expect((err as SpecError).diagnostics.filter((d) => d.severity === "error")).toHaveLength(2000);
+    expect(message.length).toBeLessThan(100_000);
+    expect(message).toContain("... and 1950 more (1950 errors, 0 warnings) not shown");
+    expect(message).toContain("did you mean 'backend_number_0000'?");
+    expect(message).toContain("and 990 more");
+    expect(message.split("\n").filter((l) => l.startsWith("big.yaml:"))).toHaveLength(50);
+  });
+});
+
+describe("the limits table", () => {
+  it("is in the README, row for row", () => {
+    const readme = readFileSync(join(ROOT, "README.md"), "utf8");
+    for (const limit of PROXY_LIMITS) expect(readme, limit.id).toContain(`| ${limit.what} | ${limit.value} |`);
+  });
+});
