@@ -14,6 +14,8 @@ export interface RuntimeRenderOptions {
 }
 
 export const STAMP_HEADER = "x-spillway-proxy-conns";
+/** The backend the proxy routed a request to, stamped on every response, including the ones the proxy makes itself. */
+export const ROUTE_HEADER = "x-spillway-route";
 
 /** host:port with IPv6 in brackets, as both proxies write it. */
 export function hostPort(hp: HostPort): string {

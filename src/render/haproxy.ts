@@ -4,7 +4,7 @@ import { ACL_NAME_MAX } from "../spec/limits.js";
 import { formatDuration } from "../spec/duration.js";
 import type { Backend, Frontend, HostPort, Model } from "../spec/model.js";
 import type { FidelityNote } from "./fidelity.js";
-import { backendTimeouts, fitName, hostPort, shortHash, STAMP_HEADER, type RuntimeRenderOptions } from "./common.js";
+import { backendTimeouts, fitName, hostPort, shortHash, ROUTE_HEADER, STAMP_HEADER, type RuntimeRenderOptions } from "./common.js";
 import { safeInt, safeName } from "./safe.js";
 import { atLeast, type Version } from "./version.js";
 
@@ -19,6 +19,7 @@ interface HaproxyView {
     maxconn: string | null;
     timeouts: { name: string; value: string }[];
     stamp: string | null;
+    routeStamp: string;
     acls: { origin: string; name: string; expr: string }[];
     useBackends: { backend: string; condition: string }[];
     defaultBackend: string;
@@ -140,6 +141,7 @@ export function buildHaproxyView(model: Model, version: Version, runtime: Runtim
         { name: "http-keep-alive", value: formatDuration(f.timeouts.httpKeepAliveMs) },
       ],
       stamp: runtime?.stamp ? STAMP_HEADER : null,
+      routeStamp: ROUTE_HEADER,
       acls,
       useBackends,
       defaultBackend: safeName(f.defaultBackend),

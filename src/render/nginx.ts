@@ -3,7 +3,7 @@ import { formatDuration } from "../spec/duration.js";
 import { complement, feConnSet, intersect } from "../spec/intervals.js";
 import type { Model } from "../spec/model.js";
 import type { FidelityNote } from "./fidelity.js";
-import { backendTimeouts, hostPort, STAMP_HEADER, type RuntimeRenderOptions } from "./common.js";
+import { backendTimeouts, hostPort, ROUTE_HEADER, STAMP_HEADER, type RuntimeRenderOptions } from "./common.js";
 import { intervalsRegexChunks } from "./int-regex.js";
 import { NGINX_MAP_REGEX_MAX, nginxZoneKib } from "../spec/limits.js";
 import { safeInt, safeName, safeRegex } from "./safe.js";
@@ -35,6 +35,7 @@ interface NginxView {
     defaultBackend: string;
     routes: { origin: string; regex: string; backend: string }[];
     stamp: string | null;
+    routeStamp: string;
   }[];
   status: { listen: string } | null;
 }
@@ -109,6 +110,7 @@ export function buildNginxView(model: Model, version: Version, runtime: RuntimeR
       defaultBackend: safeName(f.defaultBackend),
       routes,
       stamp: runtime?.stamp ? STAMP_HEADER : null,
+      routeStamp: ROUTE_HEADER,
     };
   });
 
