@@ -87,10 +87,12 @@ describe("runtime rendering", () => {
       },
     });
     expect(out.haproxy).toContain("http-request set-var(txn.spillway_conns) fe_conn");
-    expect(out.haproxy).toContain("http-response set-header x-spillway-proxy-conns %[var(txn.spillway_conns)]");
+    expect(out.haproxy).toContain("http-after-response set-header x-spillway-proxy-conns %[var(txn.spillway_conns)]");
+    expect(out.haproxy).toContain("http-after-response set-header x-spillway-route %[be_name]");
     expect(out.haproxy).toContain("stats socket ipv4@127.0.0.1:9998 level admin");
     expect(out.haproxy).toContain("    maxconn 9000\n");
     expect(out.nginx).toContain("add_header x-spillway-proxy-conns $spillway_webserver_conns always;");
+    expect(out.nginx).toContain("add_header x-spillway-route $spillway_webserver_backend always;");
     expect(out.nginx).toContain("listen 127.0.0.1:9999;");
     expect(out.nginx).toContain("worker_rlimit_nofile 12000;");
   });
