@@ -85,7 +85,8 @@ export function buildHaproxyView(model: Model, version: Version, runtime: Runtim
   }
 
   const frontendMaxconn = model.frontends.reduce((sum, f) => sum + (f.maxconn ?? 2000), 0);
-  const globalMaxconn = runtime?.haproxyGlobalMaxconn ?? Math.max(frontendMaxconn, 256);
+  // HAProxy reads maxconn with atol() into an int: a sum past 2^31-1 would wrap to a negative value.
+  const globalMaxconn = runtime?.haproxyGlobalMaxconn ?? Math.min(2_147_483_647, Math.max(frontendMaxconn, 256));
 
   const frontends = model.frontends.map((f) => {
     const fpath = `frontends.${f.name}`;
