@@ -160,7 +160,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
     .action(async (opts: { out?: string }) => {
       const text = `${JSON.stringify(specJsonSchema(), null, 2)}\n`;
       if (opts.out && opts.out !== "-") {
-        await writeAll(dirname(opts.out), { [basename(opts.out)]: text }, { option: "--out", hint: "Give --out a file in a directory you can write to (created if missing), or leave it out for stdout." });
+        await writeAll(dirname(opts.out), { [basename(opts.out)]: text }, { option: "--out", given: opts.out, hint: "Give --out a file in a directory you can write to (created if missing), or leave it out for stdout." });
       } else {
         io.out(text);
         await io.flushOut?.();

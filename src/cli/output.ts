@@ -249,17 +249,19 @@ async function writeTargets(targets: Target[]) {
   }
 }
 
-/** Creates `dir` (and its parents) if missing; returns the first directory created, to remove on failure. */
-async function ensureDir(option: string, dir: string, hint: string): Promise<string | undefined> {
+/** Creates `dir` (and its parents) if missing; returns the directories created, to remove on failure. */
+async function ensureDir(option: string, dir: string, hint: string, given?: string): Promise<string[]> {
+  // For a file's directory, messages name the file the user gave and then the directory.
+  const named = (what: string) => (given ? `${option} ${given}: ${what}` : `${option} ${what}`);
   let st: Stats | null = null;
   try {
     st = await stat(dir);
   } catch (err) {
     const code = errnoOf(err);
-    if (code !== "ENOENT" && code !== "ENOTDIR") throw outputError(option, dir, "use it as a directory", err);
+    if (code !== "ENOENT" && code !== "ENOTDIR") throw outputError(option, given ?? dir, given ? `use ${dir} as its directory` : "use it as a directory", err);
   }
-  if (st?.isDirectory()) return undefined;
-  if (st) throw new UsageError(`${option} ${dir} is a file, not a directory; nothing was written`, hint);
+  if (st?.isDirectory()) return [];
+  if (st) throw new UsageError(`${named(`${dir} is a file, not a directory`)}; nothing was written`, hint);
   // The missing directories, outermost first; and what stands in the way, for a message that names it.
   // (Not mkdir's `recursive`: under /proc it retries forever.)
   const missing: string[] = [];
@@ -267,37 +269,34 @@ async function ensureDir(option: string, dir: string, hint: string): Promise<str
     const a = await lstatOrNull(d).catch(() => null);
     if (a) {
       if (!a.isDirectory() && !(a.isSymbolicLink() && (await stat(d).catch(() => null))?.isDirectory())) {
-        throw new UsageError(`${option} ${dir}: cannot create the directory: ${d} is a file, not a directory; nothing was written`, hint);
+        throw new UsageError(`${option} ${given ?? dir}: cannot create the directory${given ? ` ${dir}` : ""}: ${d} is a file, not a directory; nothing was written`, hint);
       }
       break;
     }
     missing.unshift(d);
     if (d === dirname(d)) break;
   }
-  let first: string | undefined;
+  const created: string[] = [];
   try {
     for (const d of missing) {
       await mkdir(d);
-      first ??= d;
+      created.push(d);
     }
-    return first;
+    return created;
   } catch (err) {
-    await removeCreated(dir, first);
-    throw outputError(option, dir, "create the directory", err);
+    await removeCreated(created);
+    throw outputError(option, given ?? dir, given ? `create the directory ${dir}` : "create the directory", err);
   }
 }
 
-/** Removes the directories from `dir` up to `first` that ensureDir created (only if still empty). */
-async function removeCreated(dir: string, first: string | undefined) {
-  if (!first) return;
-  const stop = resolve(first);
-  for (let d = resolve(dir); d.startsWith(stop); d = dirname(d)) {
+/** Removes the directories ensureDir created, deepest first, each only if still empty. */
+async function removeCreated(created: string[]) {
+  for (const d of [...created].reverse()) {
     try {
       await rmdir(d);
-    } catch (err) {
-      if (errnoOf(err) !== "ENOENT") return; // not empty: someone else's now
+    } catch {
+      return; // not empty: someone else's now
     }
-    if (d === stop) return;
   }
 }
 
@@ -305,10 +304,10 @@ async function removeCreated(dir: string, first: string | undefined) {
  * Writes every file into `dir` (created if missing) or none of them; see the
  * guarantee at the top of this file. Returns the paths written.
  */
-export async function writeAll(dir: string, files: Record<string, string>, opts: { option?: string; hint?: string } = {}): Promise<string[]> {
+export async function writeAll(dir: string, files: Record<string, string>, opts: { option?: string; hint?: string; given?: string } = {}): Promise<string[]> {
   const option = opts.option ?? "--out";
   const hint = opts.hint ?? `Give ${option} a directory (it is created if missing).`;
-  const created = await ensureDir(option, dir, hint);
+  const created = await ensureDir(option, dir, hint, opts.given);
   try {
     const names = Object.keys(files);
     const targets: Target[] = [];
@@ -316,7 +315,7 @@ export async function writeAll(dir: string, files: Record<string, string>, opts:
     await writeTargets(targets);
     return targets.map((t) => t.shown);
   } catch (err) {
-    await removeCreated(dir, created);
+    await removeCreated(created);
     throw err;
   }
 }
