@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, lstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -204,6 +204,17 @@ describe("schema --out FILE, all or nothing", () => {
     const r = runCli(["schema", "--out", "/dev/full"]);
     expectCleanFailure(r, 3, "--out /dev/full: cannot write to it: no space left on device (ENOSPC)");
     expect(readdirSync("/dev").filter((p) => TEMP.test(p))).toEqual([]);
+  });
+
+  it("replaces the file a symbolic link points to, not the link", () => {
+    const dir = tmp();
+    writeFileSync(join(dir, "real.json"), "{}\n");
+    symlinkSync("real.json", join(dir, "link.json"));
+    const r = runCli(["schema", "--out", join(dir, "link.json")]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(lstatSync(join(dir, "link.json")).isSymbolicLink()).toBe(true);
+    expect(JSON.parse(readFileSync(join(dir, "real.json"), "utf8")).title).toBe("spillway spec");
+    expect(readdirSync(dir).sort()).toEqual(["link.json", "real.json"]);
   });
 
   it("writes and creates missing directories when it can", () => {

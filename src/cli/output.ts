@@ -1,7 +1,7 @@
 import { createWriteStream, unlinkSync, type Stats, type WriteStream } from "node:fs";
 import { copyFile, link, lstat, mkdir, open, realpath, rename, rmdir, stat, unlink, writeFile } from "node:fs/promises";
 import { finished } from "node:stream/promises";
-import { basename, dirname, join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { InfraError, UsageError, type SpillwayError } from "../errors.js";
 
 /*
