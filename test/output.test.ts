@@ -1,7 +1,7 @@
 import { spawnSync } from "node:child_process";
-import { closeSync, existsSync, lstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, lstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { BIN, ROOT, runCli, type CliResult } from "./helpers/cli.js";
 
@@ -45,6 +45,18 @@ function expectCleanFailure(r: CliResult, code: 1 | 3, message: string | RegExp)
   expect(r.stderr).not.toContain("internal error");
   // A hint line: what to do.
   expect(r.stderr.trim().split("\n").length).toBeGreaterThanOrEqual(2);
+}
+
+/**
+ * A device like /dev/full (writes fail with ENOSPC) made in a temporary
+ * directory: were a regression to replace the destination instead of writing
+ * to it, it would replace this node, not the machine's /dev/full.
+ */
+function fullDevice(): string {
+  const path = join(tmp(), "full");
+  const r = spawnSync("mknod", ["-m", "666", path, "c", "1", "7"], { encoding: "utf8" });
+  expect(r.status, `mknod ${path}: ${r.stderr}`).toBe(0);
+  return path;
 }
 
 /** A directory holding an earlier render, to check a failed render leaves it as it was. */
@@ -156,7 +168,7 @@ describe("render --out DIR, all or nothing", () => {
 
 describe("render --out - and schema to a stdout that fails", () => {
   it("exits 3 on a full stdout (ENOSPC), before the fidelity report", () => {
-    const r = runWithStdout("/dev/full", ["render", "fixtures/classic.yaml", "--out", "-"]);
+    const r = runWithStdout(fullDevice(), ["render", "fixtures/classic.yaml", "--out", "-"]);
     expectCleanFailure(r, 3, "spillway: cannot write to stdout: no space left on device (ENOSPC); the output is incomplete");
     expect(r.stderr).not.toContain("Fidelity");
   });
@@ -168,7 +180,7 @@ describe("render --out - and schema to a stdout that fails", () => {
   });
 
   it("schema: exits 3 on a full stdout and on a closed pipe", () => {
-    expectCleanFailure(runWithStdout("/dev/full", ["schema"]), 3, "spillway: cannot write to stdout: no space left on device (ENOSPC)");
+    expectCleanFailure(runWithStdout(fullDevice(), ["schema"]), 3, "spillway: cannot write to stdout: no space left on device (ENOSPC)");
     expectCleanFailure(runWithClosedPipe(["schema"]), 3, "spillway: cannot write to stdout: the reading end of the pipe was closed (EPIPE)");
   });
 });
@@ -201,9 +213,11 @@ describe("schema --out FILE, all or nothing", () => {
   });
 
   it("exits 3 on a full device (ENOSPC), which it writes to instead of replacing", () => {
-    const r = runCli(["schema", "--out", "/dev/full"]);
-    expectCleanFailure(r, 3, "--out /dev/full: cannot write to it: no space left on device (ENOSPC)");
-    expect(readdirSync("/dev").filter((p) => TEMP.test(p))).toEqual([]);
+    const full = fullDevice();
+    const r = runCli(["schema", "--out", full]);
+    expectCleanFailure(r, 3, `--out ${full}: cannot write to it: no space left on device (ENOSPC)`);
+    expect(statSync(full).isCharacterDevice()).toBe(true);
+    expect(readdirSync(dirname(full))).toEqual(["full"]);
   });
 
   it("replaces the file a symbolic link points to, not the link", () => {
@@ -275,11 +289,13 @@ describe("verify and load check their report paths before the run", () => {
     const junit = join(dir, "r.xml");
     writeFileSync(junit, "<old/>\n");
     const before = snapshot(dir);
+    const full = fullDevice();
     const r = runCli(
-      ["verify", "fixtures/test/small.yaml", "--target", "haproxy", "--scenario", "below", "--junit", junit, "--ndjson", join(dir, "r.ndjson"), "--html", "/dev/full"],
+      ["verify", "fixtures/test/small.yaml", "--target", "haproxy", "--scenario", "below", "--junit", junit, "--ndjson", join(dir, "r.ndjson"), "--html", full],
       { timeoutMs: 120_000 },
     );
-    expectCleanFailure(r, 3, "--html /dev/full: cannot write to it: no space left on device (ENOSPC)");
+    expectCleanFailure(r, 3, `--html ${full}: cannot write to it: no space left on device (ENOSPC)`);
+    expect(statSync(full).isCharacterDevice()).toBe(true);
     expect(r.stderr).toContain("haproxy / below: starting");
     expect(snapshot(dir)).toEqual(before);
     expect(tempsUnder(dir)).toEqual([]);
