@@ -6,7 +6,7 @@ import { formatLoadSummary, startLoad, type LoadProfile } from "../load/index.js
 import { attachProgress } from "../report/progress.js";
 import { durationArg as duration, intArg as int } from "./args.js";
 import type { Io } from "./io.js";
-import { writeAll } from "./output.js";
+import { checkOutputFiles, writeAll } from "./output.js";
 import { basename, dirname } from "node:path";
 
 interface LoadCliOptions {
@@ -61,6 +61,7 @@ export function addLoadCommand(program: Command, io: Io, setExit: (code: number)
     .action(async (url: string, o: LoadCliOptions) => {
       if (o.requests === undefined && o.duration === undefined) throw new UsageError("give -n requests or -d duration: every run is bounded");
       if (!/^[A-Za-z0-9_-]{1,100}$/.test(o.countBy)) throw new UsageError(`--count-by ${JSON.stringify(o.countBy)} is not a header name`);
+      await checkOutputFiles([["--json", o.json], ["--ndjson", o.ndjson]]);
       const ndjson = o.ndjson ? createWriteStream(o.ndjson) : null;
       const profile: LoadProfile = {
         url,

@@ -1,4 +1,4 @@
-import { resolve } from "node:path";
+import { basename, dirname, resolve } from "node:path";
 import { Command, CommanderError, Option } from "commander";
 import { LocalConfigChecker, detectVersion } from "../check/index.js";
 import { SpillwayError, UsageError } from "../errors.js";
@@ -114,8 +114,9 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
       }
       if (opts.out === "-") {
         io.out(targets.map((t) => (targets.length > 1 ? `# ==> ${FILE_NAME[t]} <==\n${rendered[t]}` : rendered[t])).join("\n"));
+        await io.flushOut?.();
       } else {
-        const written = await writeAll(opts.out, files);
+        const written = await writeAll(opts.out, files, { option: "--out", hint: "Give --out a directory (it is created if missing), or - for stdout." });
         io.err(`wrote ${written.join(", ")}\n`);
       }
       if (!opts.quiet) io.err(`${formatFidelity(rendered.fidelity, targets)}\n`);
@@ -158,10 +159,12 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
     .option("-o, --out <file>", "write to this file instead of stdout")
     .action(async (opts: { out?: string }) => {
       const text = `${JSON.stringify(specJsonSchema(), null, 2)}\n`;
-      if (opts.out) {
-        const { dirname, basename } = await import("node:path");
-        await writeAll(dirname(opts.out), { [basename(opts.out)]: text });
-      } else io.out(text);
+      if (opts.out && opts.out !== "-") {
+        await writeAll(dirname(opts.out), { [basename(opts.out)]: text }, { option: "--out", given: opts.out, hint: "Give --out a file in a directory you can write to (created if missing), or leave it out for stdout." });
+      } else {
+        io.out(text);
+        await io.flushOut?.();
+      }
       setExit(ExitCode.Ok);
     });
 
@@ -255,6 +258,8 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
   }
   try {
     await program.parseAsync(argv, { from: "user" });
+    // Whatever a command printed must have reached stdout for it to count as done.
+    await io.flushOut?.();
     return code;
   } catch (err) {
     if (err instanceof CommanderError) {

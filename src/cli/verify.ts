@@ -1,4 +1,3 @@
-import { createWriteStream, type WriteStream } from "node:fs";
 import { ExitCode } from "../exit-codes.js";
 import { UsageError } from "../errors.js";
 import { attachProgress } from "../report/progress.js";
@@ -11,9 +10,8 @@ import type { Model, Target } from "../spec/model.js";
 import { runScenario } from "../verify/run.js";
 import type { ScenarioRun, VerifyReport } from "../verify/types.js";
 import type { Io } from "./io.js";
-import { writeAll } from "./output.js";
+import { checkOutputFiles, openOutputStream, writeFiles, type OutputFile, type OutputStream } from "./output.js";
 import { withSession, type SessionOptions } from "./session.js";
-import { dirname, basename } from "node:path";
 
 export interface VerifyOptions {
   targets: Target[];
@@ -49,18 +47,30 @@ export function verifyExitCode(runs: ScenarioRun[]): number {
   return ExitCode.Ok;
 }
 
-async function writeReport(path: string, text: string, io: Io) {
-  if (path === "-") io.out(text);
-  else await writeAll(dirname(path), { [basename(path)]: text });
+/** Writes the reports to their files all or nothing (with the --ndjson file), then the one for stdout. */
+async function writeReports(reports: OutputFile[], ndjson: OutputStream | null, io: Io) {
+  await writeFiles(
+    reports.filter((r) => r.path !== "-"),
+    ndjson ? [ndjson] : [],
+  );
+  for (const r of reports) if (r.path === "-") io.out(r.text);
+  await io.flushOut?.();
 }
 
 /** Every target x scenario in its own stack, one after the other; the reports are built from the same result. */
 export async function verify(model: Model, opts: VerifyOptions, io: Io): Promise<number> {
   const scenarios = selectScenarios(model, opts.scenarios);
+  // Before the run, not after minutes of it: every report must have a place it can be written to.
+  if (opts.ndjson === "-") throw new UsageError("--ndjson - is not supported: give it a file", "Use --json - for a report on stdout.");
+  await checkOutputFiles([
+    ["--json", opts.json],
+    ["--junit", opts.junit],
+    ["--html", opts.html],
+    ["--ndjson", opts.ndjson],
+  ]);
   const report: VerifyReport = { spec: model.file, startedAt: new Date().toISOString(), runs: [], passed: false };
   const tables = opts.json === "-" ? io.err : io.out;
-  let ndjson: WriteStream | null = null;
-  if (opts.ndjson) ndjson = createWriteStream(opts.ndjson);
+  const ndjson = opts.ndjson ? await openOutputStream("--ndjson", opts.ndjson) : null;
   try {
     for (const scenario of scenarios) {
       for (const target of opts.targets) {
@@ -80,13 +90,16 @@ export async function verify(model: Model, opts: VerifyOptions, io: Io): Promise
         tables(`${formatRun(run)}\n\n`);
       }
     }
-  } finally {
-    if (ndjson) await new Promise<void>((r) => ndjson!.end(r));
+  } catch (err) {
+    await ndjson?.abort();
+    throw err;
   }
   report.passed = report.runs.length > 0 && report.runs.every((r) => r.status === "passed");
   tables(`${formatSummary(report)}\n`);
-  if (opts.json) await writeReport(opts.json, toJson(report), io);
-  if (opts.junit) await writeReport(opts.junit, toJunit(report), io);
-  if (opts.html) await writeReport(opts.html, toHtml(report), io);
+  const reports: OutputFile[] = [];
+  if (opts.json) reports.push({ option: "--json", path: opts.json, text: toJson(report) });
+  if (opts.junit) reports.push({ option: "--junit", path: opts.junit, text: toJunit(report) });
+  if (opts.html) reports.push({ option: "--html", path: opts.html, text: toHtml(report) });
+  await writeReports(reports, ndjson, io);
   return verifyExitCode(report.runs);
 }
