@@ -1,6 +1,5 @@
 import { UsageError } from "../errors.js";
-import { parseDuration } from "../spec/duration.js";
-import { DURATION_PATTERN } from "../spec/schema.js";
+import { DURATION_PATTERN, parseDuration } from "../spec/duration.js";
 
 /** Option parsers that turn a bad value into a usage error (exit 1) naming the flag. */
 export function durationArg(flag: string): (v: string) => number {

@@ -1,22 +1,24 @@
 import { basename, dirname, resolve } from "node:path";
 import { Command, CommanderError, Option } from "commander";
-import { LocalConfigChecker, detectVersion } from "../check/index.js";
 import { SpillwayError, UsageError } from "../errors.js";
 import { ExitCode } from "../exit-codes.js";
-import { renderCompose } from "../render/compose.js";
-import { DEFAULT_VERSIONS, formatFidelity, parseVersion, render, versionText, type Version } from "../render/index.js";
-import { formatDiagnostics, SpecError } from "../spec/diagnostics.js";
-import { loadSpecFile, type LoadedSpec } from "../spec/load.js";
+import type { LoadedSpec } from "../spec/load.js";
 import type { Target } from "../spec/model.js";
-import { specJsonSchema } from "../spec/schema.js";
+import { DEFAULT_VERSIONS, parseVersion, versionText, type Version } from "../render/version.js";
+import { formatDiagnostics, SpecError } from "../spec/diagnostics.js";
 import { durationArg } from "./args.js";
 import { processIo, type Io } from "./io.js";
 import { addLoadCommand } from "./load.js";
 import { writeAll } from "./output.js";
 import { PACKAGE_ROOT, PACKAGE_VERSION } from "./package-info.js";
-import { withSession, type SessionOptions } from "./session.js";
-import { runDown, runStubs, up } from "./up.js";
-import { verify } from "./verify.js";
+import type { SessionOptions } from "./session.js";
+
+/*
+ * Each command loads the modules it needs when it runs, not before: zod,
+ * yaml, handlebars, the runtimes and the load engine cost about 0.4 s to
+ * load, and `spillway --version` or `--help` needs none of them.
+ */
+const loadSpecFile = async (file: string) => (await import("../spec/load.js")).loadSpecFile(file);
 
 export type { Io } from "./io.js";
 
@@ -56,6 +58,7 @@ async function resolveVersions(opts: { haproxyVersion?: Version; nginxVersion?: 
       versions[target] = given;
       continue;
     }
+    const { detectVersion } = await import("../check/index.js");
     const found = await detectVersion(target);
     versions[target] = found?.version ?? DEFAULT_VERSIONS[target];
     if (!found && !quiet) io.err(`note: ${target} is not installed; rendering for ${target} ${versionText(DEFAULT_VERSIONS[target])} (use --${target}-version to choose)\n`);
@@ -95,14 +98,16 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
     .option("-q, --quiet", "do not print the fidelity report")
     .option("--compose", "also write docker-compose.yml running the stubs and the proxies with these configs")
     .action(async (file: string, opts: { out: string; target?: Target[]; haproxyVersion?: Version; nginxVersion?: Version; quiet?: boolean; compose?: boolean }) => {
-      const spec = loadSpecFile(file);
+      const spec = await loadSpecFile(file);
       printWarnings(spec, io);
       const targets = selectTargets(spec, opts.target);
       const versions = await resolveVersions(opts, io, opts.quiet ?? false);
+      const { render, formatFidelity } = await import("../render/index.js");
       const rendered = render(spec.model, { versions, generator: PACKAGE_VERSION });
       const files: Record<string, string> = Object.fromEntries(targets.map((t) => [FILE_NAME[t], rendered[t]]));
       if (opts.compose) {
         if (opts.out === "-") throw new UsageError("--compose writes files: give --out a directory");
+        const { renderCompose } = await import("../render/compose.js");
         files["docker-compose.yml"] = renderCompose({
           spec: resolve(file),
           packageRoot: PACKAGE_ROOT,
@@ -131,10 +136,12 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
     .addOption(versionOption("haproxy"))
     .addOption(versionOption("nginx"))
     .action(async (file: string, opts: { target?: Target[]; haproxyVersion?: Version; nginxVersion?: Version }) => {
-      const spec = loadSpecFile(file);
+      const spec = await loadSpecFile(file);
       printWarnings(spec, io);
       const targets = selectTargets(spec, opts.target);
       const versions = await resolveVersions(opts, io, false);
+      const { render } = await import("../render/index.js");
+      const { LocalConfigChecker } = await import("../check/index.js");
       const rendered = render(spec.model, { versions, generator: PACKAGE_VERSION });
       const checker = new LocalConfigChecker();
       let failed = 0;
@@ -158,6 +165,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
     .description("print the JSON Schema of the spec (for editors: # yaml-language-server: $schema=...)")
     .option("-o, --out <file>", "write to this file instead of stdout")
     .action(async (opts: { out?: string }) => {
+      const { specJsonSchema } = await import("../spec/schema.js");
       const text = `${JSON.stringify(specJsonSchema(), null, 2)}\n`;
       if (opts.out && opts.out !== "-") {
         await writeAll(dirname(opts.out), { [basename(opts.out)]: text }, { option: "--out", given: opts.out, hint: "Give --out a file in a directory you can write to (created if missing), or leave it out for stdout." });
@@ -176,9 +184,11 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
       .addOption(targetOption())
       .option("--for <duration>", "stop by itself after this long", durationArg("--for")),
   ).action(async (file: string, opts: { target?: Target[]; for?: number; runtime: "process" | "docker"; image?: string; keepPorts?: boolean; readyTimeout: number }) => {
-    const spec = loadSpecFile(file);
+    const spec = await loadSpecFile(file);
     printWarnings(spec, io);
     const targets = selectTargets(spec, opts.target);
+    const { withSession } = await import("./session.js");
+    const { up } = await import("./up.js");
     await withSession(sessionOptions(opts), io, (ctx) => up(spec.model, targets, ctx, io, opts.for ?? null));
     setExit(ExitCode.Ok);
   });
@@ -201,8 +211,9 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
       file: string,
       opts: { target?: Target[]; scenario?: string[]; json?: string; junit?: string; html?: string; ndjson?: string; maxRun: number; window: number; runtime: "process" | "docker"; image?: string; keepPorts?: boolean; readyTimeout: number },
     ) => {
-      const spec = loadSpecFile(file);
+      const spec = await loadSpecFile(file);
       printWarnings(spec, io);
+      const { verify } = await import("./verify.js");
       const code = await verify(
         spec.model,
         {
@@ -229,7 +240,9 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
     .description("run only the backend stubs, on the spec's own addresses, until Ctrl-C (docker-compose.yml uses this)")
     .argument("<spec>", "spec file (YAML)")
     .action(async (file: string) => {
-      const spec = loadSpecFile(file);
+      const spec = await loadSpecFile(file);
+      const { withSession } = await import("./session.js");
+      const { runStubs } = await import("./up.js");
       await withSession({ runtime: "process", keepPorts: true, readyTimeoutMs: 15_000 }, io, (ctx) => runStubs(spec.model, ctx, io));
       setExit(ExitCode.Ok);
     });
@@ -239,6 +252,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
     .description("remove what crashed runs left behind: proxy and stub processes, containers, run directories")
     .option("--all", "also stop runs that are still in progress")
     .action(async (opts: { all?: boolean }) => {
+      const { runDown } = await import("./up.js");
       await runDown(io, opts.all ?? false);
       setExit(ExitCode.Ok);
     });

@@ -1,5 +1,7 @@
 import { z } from "zod";
 import { isLoopbackIp, isProblem, parseHostPort, parseIPv4 } from "./address.js";
+import { DURATION_PATTERN } from "./duration.js";
+export { DURATION_PATTERN } from "./duration.js";
 import { MAX_TIMER_MS, OBJECT_MEMBER_NAMES, reservedAclName } from "./limits.js";
 
 /**
@@ -10,7 +12,6 @@ import { MAX_TIMER_MS, OBJECT_MEMBER_NAMES, reservedAclName } from "./limits.js"
  */
 
 export const NAME_PATTERN = /^[A-Za-z][A-Za-z0-9_-]{0,62}$/;
-export const DURATION_PATTERN = /^(0|[1-9][0-9]{0,9})(ms|s|m|h)$/;
 /** For editors only: validation parses addresses (see address.ts) and says what is wrong with one. */
 const ADDRESS_HINT_PATTERN = "^(?:[0-9.]+|\\[[0-9A-Fa-f:.]+\\]):[0-9]{1,5}$";
 /** `0`, `>= 100`, `>= 90%`, `100%`, `< 1%`, `< 200ms`: an optional comparison, a number and a unit. */
