@@ -2,7 +2,7 @@ import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { formatFidelity, render, type Version } from "../src/render/index.js";
-import { loadSpecFile } from "../src/spec/load.js";
+import { loadSpecFile, loadSpecText } from "../src/spec/load.js";
 import { ROOT } from "./helpers/cli.js";
 import { expectGolden } from "./helpers/golden.js";
 
@@ -104,5 +104,59 @@ describe("runtime rendering", () => {
         runtime: { stamp: false, haproxyStats: { host: "127.0.0.1:1\n    stats enable", port: 1 }, haproxyGlobalMaxconn: null, nginxStatusListen: null, nginxWorkerConnections: null, nginxRlimitNofile: null },
       }),
     ).toThrow(/refusing to render address/);
+  });
+});
+
+describe("nginx map for rules whose fe_conn sets overlap", () => {
+  // HAProxy takes the first rule that matches. Each later rule's map entry must
+  // hold only the counts no earlier rule takes, so the entries are disjoint and
+  // the route never depends on nginx trying regexes in order.
+  const RULES: { if: string; use: string; holds: (n: number) => boolean }[] = [
+    { if: "fe_conn > 100", use: "big", holds: (n) => n > 100 },
+    { if: "fe_conn > 50", use: "mid", holds: (n) => n > 50 }, // 51..100 of its own
+    { if: "fe_conn >= 10 and fe_conn <= 20", use: "band", holds: (n) => n >= 10 && n <= 20 },
+    { if: "fe_conn > 60 and fe_conn < 80", use: "never", holds: (n) => n > 60 && n < 80 }, // wholly taken by "mid"
+    { if: "fe_conn < 15", use: "low", holds: (n) => n < 15 }, // 10..14 taken by "band"
+  ];
+  const spec = [
+    "version: 1",
+    "frontends:",
+    "  web:",
+    '    bind: "127.0.0.1:18480"',
+    "    rules:",
+    ...RULES.map((r) => `      - { if: "${r.if}", use_backend: ${r.use} }`),
+    "    default_backend: main",
+    "backends:",
+    ...["main", ...RULES.map((r) => r.use)].map((b) => `  ${b}: { servers: 1 }`),
+    "",
+  ].join("\n");
+  const out = render(loadSpecText(spec, "overlap.yaml").model);
+  const map = /map \$spillway_web_conns \$spillway_web_backend \{\n([\s\S]*?)\n\s*\}/.exec(out.nginx)?.[1] ?? "";
+  const entries = [...map.matchAll(/^\s*"~(.+)" (\S+);$/gm)].map((m) => ({ regex: new RegExp(m[1]!), backend: m[2]! }));
+
+  it("gives each rule only the counts no earlier rule takes", () => {
+    expect(map).toContain("default main;");
+    expect(entries.map((e) => `${e.regex.source} ${e.backend}`)).toEqual([
+      "^(10[1-9]|1[1-9][0-9]|[2-9][0-9][0-9]|[1-9][0-9][0-9][0-9]+)$ big",
+      "^(5[1-9]|[6-9][0-9]|100)$ mid",
+      "^(1[0-9]|20)$ band",
+      "^([1-9])$ low",
+    ]);
+  });
+
+  it("routes every connection count as HAProxy's first matching rule does, each count matched by at most one entry", () => {
+    // $connections_active counts the request's own connection, so it is never 0.
+    for (let n = 1; n <= 2000; n++) {
+      const matching = entries.filter((e) => e.regex.test(String(n))).map((e) => e.backend);
+      const first = RULES.find((r) => r.holds(n))?.use;
+      expect(matching, `fe_conn ${n}`).toEqual(first === undefined ? [] : [first]);
+    }
+  });
+
+  it("leaves out a rule an earlier one wholly covers, and says so", () => {
+    expect(out.nginx).not.toMatch(/\bnever;/);
+    const note = out.fidelity.find((e) => e.construct === "frontends.web.rules[3]")?.nginx;
+    expect(note?.level).toBe("unsupported");
+    expect(note?.detail).toMatch(/earlier rule already takes every connection count/);
   });
 });
