@@ -8,7 +8,7 @@ import { renderCompose } from "../src/render/compose.js";
 import { defaultProxyImage } from "../src/runtime/docker/index.js";
 import { probe } from "../src/runtime/readiness.js";
 import { BIN, ROOT, runCli } from "./helpers/cli.js";
-import { freePortRun } from "./helpers/processes.js";
+import { MARK_VAR, describeProcesses, findProcesses, freePortRun, killLeftovers, newMarker, type FoundProcess } from "./helpers/processes.js";
 
 const IMAGE = defaultProxyImage();
 
@@ -52,7 +52,16 @@ describe("docker-compose", () => {
       .replace("version: 1", `version: 1\nstubs: { base_port: ${base} }`);
     writeFileSync(join(dir, "spec.yaml"), spec);
     expect(runCli(["render", join(dir, "spec.yaml"), "--out", join(dir, "out"), "--compose", "-q"]).code).toBe(0);
-    const stubs = spawn(process.execPath, [BIN, "stubs", join(dir, "spec.yaml")], { stdio: ["ignore", "pipe", "pipe"] });
+    const marker = newMarker("compose-stubs");
+    const stubs = spawn(process.execPath, [BIN, "stubs", join(dir, "spec.yaml")], {
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, [MARK_VAR]: marker },
+    });
+    const stubsExited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+      stubs.once("exit", (code, signal) => resolve({ code, signal })),
+    );
+    let exit: { code: number | null; signal: NodeJS.Signals | null } | null = null;
+    let left: FoundProcess[] = [];
     const project = `spillwaytest${process.pid}`;
     const dc = (...args: string[]) =>
       spawnSync("docker-compose", ["-p", project, ...args], {
@@ -83,9 +92,13 @@ describe("docker-compose", () => {
     } finally {
       dc("--profile", "nginx", "down", "--remove-orphans");
       stubs.kill("SIGINT");
-      await new Promise((r) => stubs.once("exit", r));
+      exit = await stubsExited;
+      left = findProcesses({ marker });
+      killLeftovers({ marker });
     }
-    expect(stubs.exitCode ?? stubs.signalCode).not.toBeNull();
+    // Ctrl-C stops `spillway stubs` as it stops `spillway up`: exit 130, its stub fleet child gone with it.
+    expect(exit).toEqual({ code: 130, signal: null });
+    expect(left, `left running:\n${describeProcesses(left)}`).toEqual([]);
   });
 });
 
