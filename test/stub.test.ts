@@ -291,6 +291,8 @@ describe("startStubFleet", () => {
     ]);
     expect(fleet.pid).not.toBe(process.pid);
     expect(isRunning(fleet.pid)).toBe(true);
+    // The afterEach check for leftover children would pass vacuously if fleetChildren() could not see one.
+    expect(fleetChildren()).toEqual([fleet.pid]);
     expect(fleet.stubs.map((s) => `${s.backend}/${s.server}`)).toEqual(["ade/s1", "ade/s2", "pbcoffee/s1"]);
 
     const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
