@@ -100,6 +100,7 @@ describe("spillway schema, --help and --version", () => {
       expect(r.stdout).toContain(`Usage: spillway ${cmd}`);
     }
     const top = runCli(["--help"]);
+    expect(top.code).toBe(0);
     expect(top.stdout).toContain("Exit codes: 0 ok, 1 usage error, 2 invalid spec or config");
   });
 

@@ -33,6 +33,23 @@ describe.each(FIXTURES)("rendering %s", (fixture) => {
   });
 });
 
+// After the rendering tests, so an UPDATE_GOLDEN=1 run writes a new fixture's files before they are listed.
+describe("golden files", () => {
+  it("exist for every fixture and every version pair, and for nothing else", () => {
+    // Without this, an empty fixtures list would make the golden tests above run zero times.
+    expect(FIXTURES.length).toBeGreaterThan(0);
+    const expected = FIXTURES.flatMap((f) =>
+      VERSIONS.flatMap((versions) => {
+        const dir = f.replace(/\.yaml$/, "");
+        return [`${dir}/haproxy-${v(versions.haproxy)}.cfg`, `${dir}/nginx-${v(versions.nginx)}.conf`, `${dir}/fidelity-${v(versions.haproxy)}-${v(versions.nginx)}.txt`];
+      }),
+    );
+    const golden = join(ROOT, "test", "golden");
+    const actual = readdirSync(golden).flatMap((dir) => readdirSync(join(golden, dir)).map((file) => `${dir}/${file}`));
+    expect(actual.sort()).toEqual(expected.sort());
+  });
+});
+
 describe("version-specific syntax", () => {
   const { model } = loadSpecFile(join(ROOT, "fixtures", "classic.yaml"));
 
