@@ -17,6 +17,7 @@ import {
   keptRunDir,
   killLeftovers,
   newMarker,
+  parseUpOutput,
   processState,
   startClassicStack,
   testScratch,
@@ -197,5 +198,8 @@ describe("process runtime failures through the CLI: exit 3, one clear message, n
     if (kept) cleanups.push(() => rmSync(kept, { recursive: true, force: true }));
     expect(findProcesses({ marker, paths: kept ? [kept] : [] })).toEqual([]);
     expect(r.code, r.stderr).toBe(0);
+    // The run really lived under the long TMPDIR; otherwise the test proves nothing.
+    const { runDir } = parseUpOutput(r.stdout);
+    expect(runDir.startsWith(`${longTmp}/`), `run directory ${runDir} is under ${longTmp}`).toBe(true);
   });
 });
