@@ -17,7 +17,7 @@ describe.each(FIXTURES)("rendering %s", (fixture) => {
   const { model } = loadSpecFile(join(ROOT, "fixtures", fixture));
   const name = fixture.replace(/\.yaml$/, "");
 
-  it.each(VERSIONS)("matches the golden files for haproxy $haproxy.major.$haproxy.minor and nginx $nginx.major.$nginx.minor", (versions) => {
+  it.each(VERSIONS.map((versions) => ({ versions, label: `haproxy ${v(versions.haproxy)} and nginx ${v(versions.nginx)}` })))("matches the golden files for $label", ({ versions }) => {
     const out = render(model, { versions });
     expectGolden(join(ROOT, "test", "golden", name, `haproxy-${v(versions.haproxy)}.cfg`), out.haproxy);
     expectGolden(join(ROOT, "test", "golden", name, `nginx-${v(versions.nginx)}.conf`), out.nginx);
