@@ -2,6 +2,7 @@ import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { formatFidelity, render, type Version } from "../src/render/index.js";
+import { NGINX_MAP_REGEX_MAX } from "../src/spec/limits.js";
 import { loadSpecFile, loadSpecText } from "../src/spec/load.js";
 import { ROOT } from "./helpers/cli.js";
 import { expectGolden } from "./helpers/golden.js";
@@ -175,5 +176,45 @@ describe("nginx map for rules whose fe_conn sets overlap", () => {
     const note = out.fidelity.find((e) => e.construct === "frontends.web.rules[3]")?.nginx;
     expect(note?.level).toBe("unsupported");
     expect(note?.detail).toMatch(/earlier rule already takes every connection count/);
+  });
+});
+
+describe("nginx map for a rule whose fe_conn set needs a long regex", () => {
+  // Ten ranges with awkward ends: over 2,000 characters of regex from a condition within the 500-character limit.
+  const ranges = Array.from({ length: 10 }, (_, i) => ({ lo: (2 * i + 1) * 1_000_000 + 38, hi: (2 * i + 1) * 1_000_000 + 987_962 }));
+  const condition = ranges.map((r) => `fe_conn > ${r.lo - 1} and fe_conn < ${r.hi + 1}`).join(" or ");
+  const spec = [
+    "version: 1",
+    "frontends:",
+    "  web:",
+    '    bind: "127.0.0.1:18480"',
+    "    rules:",
+    `      - { if: "${condition}", use_backend: bands }`,
+    "    default_backend: main",
+    "backends:",
+    "  main: { servers: 1 }",
+    "  bands: { servers: 1 }",
+    "",
+  ].join("\n");
+  const out = render(loadSpecText(spec, "long.yaml").model);
+  const entries = [...out.nginx.matchAll(/^\s*"~(.+)" (\S+);$/gm)].map((m) => ({ regex: new RegExp(m[1]!), backend: m[2]! }));
+
+  it("is split over several map lines for the same backend, none longer than the limit", () => {
+    expect(entries.length).toBeGreaterThan(1);
+    expect(entries.map((e) => e.backend)).toEqual(entries.map(() => "bands"));
+    for (const e of entries) expect(e.regex.source.length).toBeLessThanOrEqual(NGINX_MAP_REGEX_MAX);
+  });
+
+  it("together the lines match exactly the rule's set, each count on at most one line", () => {
+    const inSet = (n: number) => ranges.some((r) => n >= r.lo && n <= r.hi);
+    const probes = new Set<number>();
+    for (const r of ranges) for (const n of [r.lo - 1, r.lo, r.lo + 1, r.hi - 1, r.hi, r.hi + 1]) probes.add(n);
+    for (let n = 1; n <= 22_000_000; n += 997) probes.add(n);
+    const wrong: string[] = [];
+    for (const n of probes) {
+      const matching = entries.filter((e) => e.regex.test(String(n))).length;
+      if (matching !== (inSet(n) ? 1 : 0)) wrong.push(`${n}: ${matching} lines`);
+    }
+    expect(wrong).toEqual([]);
   });
 });
