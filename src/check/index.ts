@@ -48,6 +48,27 @@ export function explainPlaces(target: Target, config: string, output: string, fi
   return namedLines(target, output, fileName).map((n) => ({ configLine: n, text: (lines[n - 1] ?? "").trim(), origin: originOf(config, n) }));
 }
 
+/**
+ * `nginx -t` binds every listen address: a config for another machine's
+ * address, or for a port something here holds, would fail the check for a
+ * reason that is not the config's. As root, nginx -t runs in a network
+ * namespace of its own (no traffic can leave it), where any address may be
+ * bound (ip_nonlocal_bind) and no port is taken.
+ */
+const ISOLATE = 'echo 1 > /proc/sys/net/ipv4/ip_nonlocal_bind && { echo 1 > /proc/sys/net/ipv6/ip_nonlocal_bind || true; } && exec "$0" "$@"';
+let isolation: Promise<string | null> | undefined;
+function isolatedBindPrefix(): Promise<string | null> {
+  isolation ??= (async () => {
+    if (process.getuid?.() !== 0) return null;
+    for (const unshare of ["/usr/bin/unshare", "/bin/unshare"]) {
+      const probe = await run(unshare, ["--net", "--", "sh", "-c", ISOLATE, "true"]).catch(() => null);
+      if (probe?.code === 0) return unshare;
+    }
+    return null;
+  })();
+  return isolation;
+}
+
 /** Checks with the installed binaries, in a temporary directory that is removed afterwards. */
 export class LocalConfigChecker implements ConfigChecker {
   async check(target: Target, config: string): Promise<CheckResult> {
@@ -60,11 +81,16 @@ export class LocalConfigChecker implements ConfigChecker {
       const result =
         target === "haproxy"
           ? await run(binary, ["-c", "-f", file], { cwd: dir })
-          : await run(binary, ["-t", "-q", "-p", `${dir}/`, "-c", file, "-e", "stderr"], { cwd: dir });
+          : await this.nginxTest(binary, ["-t", "-q", "-p", `${dir}/`, "-c", file, "-e", "stderr"], dir);
       const output = `${result.stdout}${result.stderr}`.trim();
       return { target, ok: result.code === 0, output, places: result.code === 0 ? [] : explainPlaces(target, config, output, fileName) };
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  }
+
+  private async nginxTest(binary: string, args: string[], dir: string) {
+    const unshare = await isolatedBindPrefix();
+    return unshare ? run(unshare, ["--net", "--", "sh", "-c", ISOLATE, binary, ...args], { cwd: dir }) : run(binary, args, { cwd: dir });
   }
 }
