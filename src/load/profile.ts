@@ -44,6 +44,13 @@ export interface LoadProfile {
   countBy?: string;
   /** Per-request timeout (default 10 s); also bounds connecting. */
   timeoutMs?: number;
+  /**
+   * After the duration (or the last stage) ends, how long requests in flight
+   * may take to finish; those still in flight then end as "cut-by-duration"
+   * (or "timeout" when older than timeoutMs). Default: timeoutMs. 0 stops at
+   * the end of the duration exactly.
+   */
+  drainMs?: number;
   /** Hard stop for the whole run; in-flight requests then end as "aborted". */
   maxRunMs?: number;
   /** Per-request log sink: one JSON object per line. */
@@ -76,6 +83,7 @@ export interface NormalizedProfile {
   workers: number;
   countBy: string;
   timeoutMs: number;
+  drainMs: number;
   maxRunMs: number;
   timelineWindowMs: number;
   ndjson: boolean;
@@ -157,6 +165,7 @@ export function normalizeProfile(p: LoadProfile): NormalizedProfile {
   posNum("keepAlive.closeAfterIdleMs", p.keepAlive?.closeAfterIdleMs, 0, true);
   posInt("workers", p.workers);
   posNum("timeoutMs", p.timeoutMs, 0, true);
+  posNum("drainMs", p.drainMs);
   posNum("maxRunMs", p.maxRunMs, 0, true);
   posNum("timelineWindowMs", p.timelineWindowMs, 10);
 
@@ -213,7 +222,8 @@ export function normalizeProfile(p: LoadProfile): NormalizedProfile {
   const warmupMs = p.warmupMs ?? 0;
   const bound =
     p.durationMs !== undefined ? warmupMs + p.durationMs : p.stages !== undefined ? stagesTotal : DEFAULT_REQUESTS_ONLY_MAX_MS;
-  const maxRunMs = p.maxRunMs ?? bound + timeoutMs + 5_000;
+  const drainMs = p.drainMs ?? timeoutMs;
+  const maxRunMs = p.maxRunMs ?? bound + Math.max(timeoutMs, drainMs) + 5_000;
   return {
     url: url.href,
     protocol,
@@ -238,6 +248,7 @@ export function normalizeProfile(p: LoadProfile): NormalizedProfile {
     workers,
     countBy,
     timeoutMs,
+    drainMs,
     maxRunMs,
     timelineWindowMs: p.timelineWindowMs ?? 1000,
     ndjson: typeof p.ndjson === "function",
