@@ -187,12 +187,14 @@ describe("-d bounds every protocol: what is in flight at the end is counted, wit
     }
   });
 
-  it("h2c against a listener that never sends its preface: the stuck connections are counted as unfinished, no request as sent", async () => {
+  it("h2c and h2 against a listener that never sends a preface or a TLS handshake: the stuck connections are counted as unfinished, no request as sent", async () => {
     const port = await silentServer();
-    const r = await runLoad({ url: `http://127.0.0.1:${port}/`, connections: 3, streams: 4, durationMs: 400, drainMs: 0, timeoutMs: LONG });
-    expectAccounted(r);
-    expect(r.requests.sent).toBe(0);
-    expect(r.connections).toMatchObject({ opened: 0, failed: 0, unfinished: { connecting: 0, handshaking: 3 } });
+    for (const url of [`http://127.0.0.1:${port}/`, `https://127.0.0.1:${port}/`]) {
+      const r = await runLoad({ url, connections: 3, streams: 4, durationMs: 400, drainMs: 0, timeoutMs: LONG });
+      expectAccounted(r);
+      expect(r.requests.sent, url).toBe(0);
+      expect(r.connections, url).toMatchObject({ opened: 0, failed: 0, unfinished: { connecting: 0, handshaking: 3 } });
+    }
   });
 
   it("h2c streams that hang are cut at the end, in one thread and over workers", async () => {
@@ -255,7 +257,9 @@ describe("runs that cannot work stop early, say why and exit 3", () => {
     expectAccounted(r);
     expect(r.stoppedEarly?.reason).toBe("no-connection");
     expect(r.connections.opened).toBe(0);
-    expect(r.connections.failedByCause["handshake-timeout"]).toBeGreaterThanOrEqual(2);
+    // Both attempts started together; one may be a hair short of its timeout at the sweep that stops the run.
+    expect(r.connections.failedByCause["handshake-timeout"]).toBeGreaterThanOrEqual(1);
+    expect(r.connections.failed + r.connections.unfinished.handshaking).toBeGreaterThanOrEqual(2);
     expect(Object.keys(r.connections.failedByCause)).toEqual(["handshake-timeout"]);
 
     const c = await cli(["load", `http://127.0.0.1:${port}/`, "-d", "60s", "-T", "300ms"]);
