@@ -37,8 +37,9 @@ function top(counts: Record<string, number>): string | null {
   return best;
 }
 
-const UNFINISHED_TCP = "still connecting when the run ended";
-const UNFINISHED_HANDSHAKE = "connected, still waiting for the handshake when the run ended";
+/** Attempts the end of the run stopped, as listed with the failed ones (see ConnectionCounts.unfinished). */
+const UNFINISHED_TCP = "unfinished-connecting";
+const UNFINISHED_HANDSHAKE = "unfinished-handshake";
 
 function seconds(ms: number): string {
   return `${(ms / 1000).toFixed(1)} s`;
@@ -55,37 +56,38 @@ export function diagnoseRun(result: LoadResult, target: { url: string; protocol?
   const other = otherProtocol(protocol);
   const c = result.connections;
   const early = result.stoppedEarly;
-  const when = early !== null ? `in ${seconds(early.afterMs)} (stopped early: the connect timeout, -T, is ${seconds(target.timeoutMs)})` : `in the ${seconds(result.durationMs)} run`;
+  const when = early !== null ? `within the timeout (-T ${seconds(target.timeoutMs)}), so the run stopped early` : `in the ${seconds(result.durationMs)} run`;
 
   if (c.opened === 0) {
     const attempts: Record<string, number> = { ...c.failedByCause };
     if (c.unfinished.connecting > 0) attempts[UNFINISHED_TCP] = c.unfinished.connecting;
     if (c.unfinished.handshaking > 0) attempts[UNFINISHED_HANDSHAKE] = c.unfinished.handshaking;
-    const lead = `no connection to ${target.url} opened ${when} (attempts: ${listCounts(attempts) || "none"})`;
+    const lead = `no connection to ${target.url} opened ${when}`;
+    const tried = ` (attempts: ${listCounts(attempts) || "none"})`;
     const main = top(attempts);
     const tls = protocol === "h2" || target.url.startsWith("https:");
     if (main === CAUSES.refused) {
-      return { message: `${lead}: nothing listens there`, hint: "start the server, or fix the port in the URL" };
+      return { message: `${lead}: nothing listens there${tried}`, hint: "start the server, or fix the port in the URL" };
     }
     if (main === CAUSES.notHttp2) {
       return {
         message: tls
-          ? `${lead}: the server did not agree to HTTP/2 in the TLS handshake (ALPN)`
-          : `${lead}: the server answered the HTTP/2 connection preface in HTTP/1.x, so it does not speak h2c on this port`,
+          ? `${lead}: the server did not agree to HTTP/2 in the TLS handshake (ALPN)${tried}`
+          : `${lead}: the server answered the HTTP/2 connection preface in HTTP/1.x, so it does not speak h2c on this port${tried}`,
         hint: `the server may not speak ${name} here: use ${other}, or enable HTTP/2 on that listener`,
       };
     }
     if (main === CAUSES.handshakeTimeout || main === UNFINISHED_HANDSHAKE) {
       return {
-        message: `${lead}: the server accepted TCP connections but never completed the ${tls ? "TLS handshake" : "HTTP/2 connection preface"}`,
+        message: `${lead}: the server accepted TCP connections but never completed the ${tls ? "TLS handshake" : "HTTP/2 connection preface"}${tried}`,
         hint: `the server may not speak ${name} here: try ${other}${tls ? " or an http:// URL" : ""}; or give it longer with -T`,
       };
     }
     if (main === CAUSES.connectTimeout || main === UNFINISHED_TCP) {
-      return { message: `${lead}: TCP connections did not complete`, hint: "check that the server accepts connections (is its listen queue full?), or give it longer with -T" };
+      return { message: `${lead}: TCP connections did not complete${tried}`, hint: "check that the server accepts connections (is its listen queue full?), or give it longer with -T" };
     }
     return {
-      message: `${lead}: the server closed or reset every attempt before it opened`,
+      message: `${lead}: the server closed or reset every attempt before it opened${tried}`,
       hint: `the server may not speak ${name} here: try ${other}`,
     };
   }
