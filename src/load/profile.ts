@@ -42,7 +42,11 @@ export interface LoadProfile {
   workers?: number;
   /** Response header naming the backend (default "x-spillway-backend"). */
   countBy?: string;
-  /** Per-request timeout (default 10 s); also bounds connecting. */
+  /**
+   * Per-request timeout (default 10 s); also bounds connecting. A run where no
+   * connection has opened, or nothing has answered while requests timed out,
+   * this long after its first connection attempt stops early (result.stoppedEarly).
+   */
   timeoutMs?: number;
   /**
    * After the duration (or the last stage) ends, how long requests in flight
