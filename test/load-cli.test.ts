@@ -49,8 +49,14 @@ describe("spillway load against a running HAProxy", () => {
     const driverCounts = Object.fromEntries(Object.keys(after).map((b) => [b, result.backends[b]?.count ?? 0]));
     expect(driverCounts).toEqual(proxyCounts);
     expect(result.requests.sent).toBe(3000);
-    // 30 connections against `fe_conn > 20`: most of the load overflows.
-    expect(result.backends.overflow.count).toBeGreaterThan(0);
+    // 30 connections against `fe_conn > 20`: most of the load overflows. The driver issues all 30
+    // connects before it can send a request (h2c sends only after the server's SETTINGS, read after
+    // that), so HAProxy counts more than 20 connections for every request except any it serves
+    // before accepting the last connections from its queue: a handful at most (none in 6 runs of
+    // 3000 measured), never half. The header the stubs echo shows the condition held.
+    expect(result.maxProxyConnsSeen).toBeGreaterThan(20);
+    expect(result.backends.overflow.count).toBeGreaterThan(result.requests.sent / 2);
+    expect((result.backends.main?.count ?? 0) + result.backends.overflow.count).toBe(3000);
     expect(r.stderr).toMatch(/^overflow\s+\d+/m);
   });
 

@@ -135,8 +135,22 @@ describe("profile", () => {
   it("knows loopback from everything else", async () => {
     for (const a of ["127.0.0.1", "127.255.1.2", "::1", "[::1]", "::ffff:127.0.0.9"]) expect(isLoopbackAddress(a), a).toBe(true);
     for (const a of ["10.0.0.1", "128.0.0.1", "::2", "::ffff:10.0.0.1", "localhost", "0.0.0.0"]) expect(isLoopbackAddress(a), a).toBe(false);
-    expect(await resolveLoopback("localhost")).toMatch(/^(127\.|::1$)/);
+    // Spelled as the URL parser hands IPv4-mapped addresses over.
+    expect(isLoopbackAddress(new URL("http://[::ffff:127.0.0.1]/").hostname)).toBe(true);
+    expect(await resolveLoopback("localhost")).toBe("127.0.0.1");
+    expect(await resolveLoopback("::1")).toBe("::1");
     await expect(resolveLoopback("0.0.0.0")).rejects.toBeInstanceOf(UsageError);
+  });
+
+  it("accepts only IP literals and the name localhost: any other name is refused, exit 1, without a lookup", async () => {
+    // ip6-localhost and localhost.localdomain resolve to loopback on many machines: a lookup would have let them in.
+    for (const host of ["127.example.com", "127.0.0.1.nip.io", "ip6-localhost", "localhost.localdomain", "localhost.", "example.com"]) {
+      const err = (await resolveLoopback(host).catch((e: unknown) => e)) as UsageError;
+      expect(err, host).toBeInstanceOf(UsageError);
+      expect(err.exitCode).toBe(1);
+      expect(err.message).toContain(`refusing host "${host}"`);
+      expect(err.hint).toContain("127.0.0.1");
+    }
   });
 });
 

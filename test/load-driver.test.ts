@@ -40,6 +40,10 @@ function expectAccounted(r: LoadResult): void {
   expect(attributedTotal(r) + r.unattributed.total).toBe(r.requests.sent);
   expect(Object.values(r.unattributed.byCause).reduce((a, b) => a + b, 0)).toBe(r.unattributed.total);
   expect(r.requests.failed).toBe(r.requests.sent - r.requests.succeeded);
+  // Every request sent either got a response (counted by status) or ended with a cause.
+  const noResponse = Object.entries(r.unattributed.byCause).reduce((a, [k, n]) => a + (k.startsWith("status-") ? 0 : n), 0);
+  expect(r.requests.completed + noResponse).toBe(r.requests.sent);
+  expect(Object.values(r.statuses).reduce((a, b) => a + b, 0)).toBe(r.requests.completed);
 }
 
 interface H2Opts {
@@ -216,6 +220,9 @@ describe("attribution per protocol", () => {
     expect(r.backends["ade"]!.count).toBe(300);
     expect(r.statuses).toEqual({ "200": 300, "503": 100 });
     expect(r.requests.completed).toBe(400);
+    // A 503 is an answer, not a success.
+    expect(r.requests.succeeded).toBe(300);
+    expect(r.requests.failed).toBe(100);
   });
 
   it("reads the backend header out of a header block split over CONTINUATION frames", async () => {
@@ -308,9 +315,11 @@ describe("keep-alive policy and reconnects", () => {
 
   it("requests that get no answer end as timeout", async () => {
     const s = await h2cServer();
-    const r = await runLoad({ url: `http://127.0.0.1:${s.port}/hang`, connections: 1, streams: 3, requests: 6, timeoutMs: 200 });
+    // As many requests as streams: the budget is spent before they time out, so nothing stops the run early.
+    const r = await runLoad({ url: `http://127.0.0.1:${s.port}/hang`, connections: 2, streams: 3, requests: 6, timeoutMs: 200 });
     expectAccounted(r);
     expect(r.unattributed.byCause).toEqual({ timeout: 6 });
+    expect(r.stoppedEarly).toBeNull();
   });
 });
 

@@ -1,8 +1,8 @@
 import { createWriteStream } from "node:fs";
 import { Command, Option } from "commander";
 import { ExitCode } from "../exit-codes.js";
-import { UsageError } from "../errors.js";
-import { formatLoadSummary, startLoad, type LoadProfile } from "../load/index.js";
+import { InfraError, UsageError } from "../errors.js";
+import { diagnoseRun, formatLoadSummary, startLoad, type LoadProfile } from "../load/index.js";
 import { attachProgress } from "../report/progress.js";
 import { durationArg as duration, intArg as int } from "./args.js";
 import type { Io } from "./io.js";
@@ -26,6 +26,7 @@ interface LoadCliOptions {
   sourceAddress?: string[];
   countBy: string;
   timeout: number;
+  drain: number;
   maxRun: number;
   window: number;
   json?: string;
@@ -53,11 +54,28 @@ export function addLoadCommand(program: Command, io: Io, setExit: (code: number)
     .option("-t, --workers <n>", "worker threads", int("-t"), 1)
     .option("--source-address <ip...>", "local 127.0.0.x addresses to spread connections over")
     .option("--count-by <header>", "response header that names the backend", "x-spillway-backend")
-    .option("-T, --timeout <duration>", "per-request timeout", duration("--timeout"), 10_000)
+    .option("-T, --timeout <duration>", "per-request timeout, also the connect timeout", duration("--timeout"), 10_000)
+    .option("--drain <duration>", "after -d ends, let requests in flight finish for this long; then they count as cut-by-duration", duration("--drain"), 0)
     .option("--max-run <duration>", "hard bound on the whole run", duration("--max-run"), 300_000)
     .option("--window <duration>", "timeline window in the JSON result (1s, or 100ms)", duration("--window"), 1000)
     .option("--json <file>", "write the result as JSON, or - for stdout")
     .option("--ndjson <file>", "write one JSON line per request")
+    .addHelpText(
+      "after",
+      [
+        "",
+        "With -d the run ends when the duration does: requests still in flight then count as",
+        "cut-by-duration (or timeout, if older than -T), so every request sent has one outcome.",
+        "A run that cannot work stops early: when no connection has opened, or nothing has",
+        "answered, within the connect timeout (-T).",
+        "",
+        "Exit status:",
+        "  0  at least one request got a 2xx response",
+        "  1  usage error: bad flags, or a host that is not a loopback address or localhost",
+        "  3  the run could not be carried out: no connection opened, or no request got a 2xx",
+        "     response (the summary is still printed; the error says why and what to try)",
+      ].join("\n"),
+    )
     .action(async (url: string, o: LoadCliOptions) => {
       if (o.requests === undefined && o.duration === undefined) throw new UsageError("give -n requests or -d duration: every run is bounded");
       if (!/^[A-Za-z0-9_-]{1,100}$/.test(o.countBy)) throw new UsageError(`--count-by ${JSON.stringify(o.countBy)} is not a header name`);
@@ -80,6 +98,7 @@ export function addLoadCommand(program: Command, io: Io, setExit: (code: number)
         ...(o.sourceAddress ? { sourceAddresses: o.sourceAddress } : {}),
         countBy: o.countBy.toLowerCase(),
         timeoutMs: o.timeout,
+        ...(o.duration !== undefined ? { drainMs: o.drain } : {}),
         maxRunMs: o.maxRun,
         timelineWindowMs: o.window,
         ...(ndjson ? { ndjson: (line: string) => ndjson.write(`${line}\n`) } : {}),
@@ -96,6 +115,8 @@ export function addLoadCommand(program: Command, io: Io, setExit: (code: number)
         io.out(`${summary}\n`);
         if (o.json) await writeAll(dirname(o.json), { [basename(o.json)]: `${JSON.stringify(result, null, 2)}\n` });
       }
+      const failure = diagnoseRun(result, { url, protocol: o.protocol, timeoutMs: o.timeout });
+      if (failure !== null) throw new InfraError(failure.message, failure.hint);
       setExit(ExitCode.Ok);
     });
 }

@@ -25,18 +25,21 @@ export async function withSession<T>(opts: SessionOptions, io: Io, fn: (ctx: Run
     warn: io.err,
     generator: PACKAGE_VERSION,
   });
-  let failed = false;
+  let kept = false;
   try {
     return await fn(ctx);
   } catch (err) {
-    failed = true;
-    // Interrupted runs fail because their teardown began: nothing to keep then.
-    if (err instanceof SpillwayError && !run.teardown.started) run.keepDir();
+    // Interrupted runs fail because their teardown began: nothing to keep then. A run refused
+    // before it wrote anything (a frontend off loopback, a port in use) has nothing to keep either.
+    if (err instanceof SpillwayError && !run.teardown.started && run.hasFiles()) {
+      run.keepDir();
+      kept = true;
+    }
     throw err;
   } finally {
     const report = await run.teardown.run();
     removeHandlers();
     if (report.failed.length > 0) io.err(`spillway: ${formatTeardownReport(report)}\nRun \`spillway down\` to remove what is left.\n`);
-    if (failed) io.err(`spillway: configs and proxy logs of this run are kept in ${run.runDir}\n`);
+    if (kept) io.err(`spillway: configs and proxy logs of this run are kept in ${run.runDir}\n`);
   }
 }

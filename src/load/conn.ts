@@ -80,6 +80,8 @@ export interface Conn {
   /** False once draining (GOAWAY, policy close, stream ids exhausted). */
   accepting: boolean;
   connectStartMs: number;
+  /** The TCP connection is established (a TLS handshake or the HTTP/2 preface may still be pending). */
+  tcpConnected: boolean;
   lastActiveMs: number;
   /** Why the engine closed it, if it did. */
   closeReason: string | null;
@@ -109,6 +111,7 @@ export abstract class BaseConn<Shared extends { readBuffer: Buffer }> implements
   responses = 0;
   accepting = true;
   connectStartMs = 0;
+  tcpConnected = false;
   lastActiveMs = 0;
   closeReason: string | null = null;
 
@@ -141,13 +144,16 @@ export abstract class BaseConn<Shared extends { readBuffer: Buffer }> implements
    * Opens the socket: plain with a shared read buffer, or TLS on a plain
    * socket (so the source address can be chosen) offering `alpn`. `ready`
    * runs once bytes can be written; with `requireAlpn`, a server that does
-   * not pick the protocol ends the connection as a connect error.
+   * not pick the protocol ends the connection with cause `not-http2`.
    */
   protected openSocket(alpn: string, requireAlpn: boolean, ready: (s: net.Socket) => void): void {
     const t = this.target;
     let s: net.Socket;
     if (t.tls) {
       const raw = net.connect({ host: t.address, port: t.port, localAddress: t.localAddress, noDelay: true });
+      raw.on("connect", () => {
+        this.tcpConnected = true;
+      });
       raw.on("error", (err: NodeJS.ErrnoException) => {
         this.teardown(causeOfError(err, this.state === CONNECTING));
         raw.destroy();
@@ -160,7 +166,7 @@ export abstract class BaseConn<Shared extends { readBuffer: Buffer }> implements
       });
       ts.on("secureConnect", () => {
         if (requireAlpn && ts.alpnProtocol !== alpn) {
-          this.destroy("connect-error");
+          this.destroy("not-http2");
           return;
         }
         ts.setNoDelay(true);
@@ -182,7 +188,10 @@ export abstract class BaseConn<Shared extends { readBuffer: Buffer }> implements
           },
         },
       });
-      plain.on("connect", () => ready(plain));
+      plain.on("connect", () => {
+        this.tcpConnected = true;
+        ready(plain);
+      });
       s = plain;
     }
     s.on("error", (err: NodeJS.ErrnoException) => {

@@ -12,7 +12,7 @@ import { buildH1Shared, H1Conn, type H1Shared } from "./h1.js";
 import { buildH2Shared, H2Conn, type H2Shared } from "./h2.js";
 import { WantedNames } from "./hpack.js";
 import { PROXY_CONNS_HEADER, SERVER_HEADER, type NormalizedProfile } from "./profile.js";
-import { Recorder, type RunData } from "./result.js";
+import { CAUSES, Recorder, type RunData } from "./result.js";
 
 /** Running counts, sent with every `tick` (about every 250 ms). */
 export interface TickInfo {
@@ -101,6 +101,14 @@ export class Engine extends EventEmitter implements ConnOwner {
   private cursor = 0;
   private resolveDone: ((d: RunData) => void) | null = null;
   private readonly closeAfter: number;
+  /** When the first connection attempt started (0: none yet). */
+  private firstConnectAt = 0;
+  /** Any response at all, warm-up included. */
+  private anyResponse = false;
+  /** Any request that ended by its timeout. */
+  private anyTimeout = false;
+  /** Set while the end of the run cuts what is in flight: nothing new starts, and the run does not end half-way through. */
+  private cutting = false;
 
   constructor(opts: EngineOptions) {
     super();
@@ -192,10 +200,17 @@ export class Engine extends EventEmitter implements ConnOwner {
       this.beginDrain();
       if (this.isDone()) return;
     }
+    // The duration bounds the run whatever the protocol: after the drain, what is still in flight is cut.
+    if (this.phase === "draining" && now >= this.endAt + this.p.drainMs) {
+      this.cut(now, CAUSES.cutByDuration);
+      if (this.isDone()) return;
+    }
     if (this.phase === "running") this.adjustActive(now);
     if (now - this.lastSweep >= 100) {
       this.lastSweep = now;
       this.sweep(now);
+      if (this.isDone()) return;
+      this.stopIfCannotWork(now);
       if (this.isDone()) return;
     }
     for (const s of this.slots) {
@@ -248,12 +263,26 @@ export class Engine extends EventEmitter implements ConnOwner {
     this.activeCount = target;
   }
 
+  /**
+   * Stops a run that cannot work instead of letting it run its whole bound:
+   * once the connect timeout has passed since the first attempt, either no
+   * connection has opened, or connections opened but requests only timed out
+   * and nothing ever answered.
+   */
+  private stopIfCannotWork(now: number): void {
+    if (this.phase !== "running" || this.firstConnectAt === 0 || now - this.firstConnectAt < this.p.timeoutMs) return;
+    const reason = this.rec.opened === 0 ? "no-connection" : !this.anyResponse && this.anyTimeout ? "no-response" : null;
+    if (reason === null) return;
+    this.rec.stoppedEarly = { reason, afterMs: Math.round(now - this.t0) };
+    this.cut(now, CAUSES.aborted);
+  }
+
   private sweep(now: number): void {
     const timeout = this.p.timeoutMs;
     const idle = this.p.closeAfterIdleMs;
     for (const c of [...this.conns]) {
       if (c.state === CONNECTING) {
-        if (now - c.connectStartMs >= timeout) c.destroy("connect-timeout");
+        if (now - c.connectStartMs >= timeout) c.destroy(c.tcpConnected ? CAUSES.handshakeTimeout : CAUSES.connectTimeout);
       } else if (c.state === OPEN) {
         c.sweep(now, timeout);
         if (idle !== null && c.state === OPEN && c.inflight === 0 && now - c.lastActiveMs >= idle) {
@@ -308,7 +337,7 @@ export class Engine extends EventEmitter implements ConnOwner {
 
   /** Sends what a slot can send now (closed model), connecting it if needed. */
   private pump(s: Slot, now: number): void {
-    if (s.dead || this.phase === "done") return;
+    if (s.dead || this.phase === "done" || this.cutting) return;
     const c = s.conn;
     if (c === null) {
       if (now < s.retryAt) return;
@@ -366,6 +395,7 @@ export class Engine extends EventEmitter implements ConnOwner {
     const id = this.nextConnId++ * this.opts.workerCount + this.opts.workerIndex;
     const c: Conn = this.h2 !== null ? new H2Conn(id, s.index, this, this.h2, target) : new H1Conn(id, s.index, this, this.h1!, target);
     c.connectStartMs = now;
+    if (this.firstConnectAt === 0) this.firstConnectAt = now;
     s.conn = c;
     s.idle = false;
     this.conns.add(c);
@@ -472,6 +502,7 @@ export class Engine extends EventEmitter implements ConnOwner {
   onResponse(c: Conn, req: Req): void {
     const now = performance.now();
     c.lastActiveMs = now;
+    this.anyResponse = true;
     this.outstanding--;
     if (req.measured) {
       const pc = req.proxyConns !== null ? parseInt(req.proxyConns, 10) : -1;
@@ -484,6 +515,9 @@ export class Engine extends EventEmitter implements ConnOwner {
 
   onRequestError(c: Conn, req: Req, cause: string, retryable: boolean): void {
     const now = performance.now();
+    if (cause === CAUSES.timeout) this.anyTimeout = true;
+    // Cut at the end of the run: a request already past its timeout is a timeout all the same.
+    else if (this.cutting && now - req.sentMs >= this.p.timeoutMs) cause = CAUSES.timeout;
     if (retryable && this.p.reconnect && this.phase !== "done" && req.retries < MAX_RETRIES) {
       req.retries++;
       if (req.measured) this.rec.retried++;
@@ -525,7 +559,7 @@ export class Engine extends EventEmitter implements ConnOwner {
     const ours = c.closeReason === "ramp-down" || c.closeReason === "stop";
     if (failedCause !== null) this.release(s);
     if (failedCause !== null && !ours) {
-      this.rec.failedConnections++;
+      this.rec.connectFailure(failedCause);
       this.failConnectAttempt(s, failedCause, now);
       s.backoffMs = Math.min(1000, Math.max(50, s.backoffMs * 2));
       s.retryAt = now + s.backoffMs;
@@ -631,13 +665,49 @@ export class Engine extends EventEmitter implements ConnOwner {
     }
     for (const c of [...this.conns]) {
       const s = this.slots[c.slot]!;
+      if (c.state === CONNECTING) this.countUnfinished(c);
       if (c.state !== OPEN || (c.inflight === 0 && s.retry.length === 0 && this.retryQ.length === 0)) c.close("stop");
     }
     this.checkDone();
   }
 
+  /** A connection attempt the end of the run stops: nothing was sent on it, but it is counted. */
+  private countUnfinished(c: Conn): void {
+    if (c.tcpConnected) this.rec.unfinishedHandshaking++;
+    else this.rec.unfinishedConnecting++;
+  }
+
+  /**
+   * Ends the run now: every request in flight or waiting to be sent again
+   * ends with `cause` (or "timeout" when already past its timeout), and every
+   * connection closes. Nothing new starts meanwhile.
+   */
+  private cut(now: number, cause: string): void {
+    if (this.phase === "running") this.beginDrain();
+    if (this.phase !== "draining") return;
+    this.cutting = true;
+    for (const c of [...this.conns]) {
+      if (c.state === CONNECTING) this.countUnfinished(c);
+      if (c.closeReason === null) c.closeReason = "stop";
+      c.destroy(cause);
+    }
+    const leftovers = this.retryQ.splice(0);
+    for (const s of this.slots) leftovers.push(...s.retry.splice(0));
+    for (const r of leftovers) {
+      this.outstanding--;
+      if (r.measured) {
+        const why = now - r.sentMs >= this.p.timeoutMs ? CAUSES.timeout : cause;
+        this.rec.error(now, why);
+        if (this.opts.ndjson !== null) this.logLine(now, null, r, why);
+      }
+      this.reqPool.push(r);
+    }
+    this.cutting = false;
+    this.checkDone();
+  }
+
   private checkDone(): void {
-    if (this.phase === "done") return;
+    if (this.phase === "done" || this.cutting) return;
     if (this.outstanding === 0 && (this.phase === "draining" || this.slots.every((s) => s.dead))) {
       this.finish();
     }
@@ -653,6 +723,7 @@ export class Engine extends EventEmitter implements ConnOwner {
     this.thinkTimers.clear();
     // Whatever is still in flight at a hard stop ends as "aborted".
     for (const c of [...this.conns]) {
+      if (c.state === CONNECTING) this.countUnfinished(c);
       c.destroy("aborted");
     }
     const leftovers = [...this.retryQ.splice(0)];

@@ -91,9 +91,11 @@ export class H1Conn extends BaseConn<H1Shared> {
   sweep(now: number, timeoutMs: number): void {
     const req = this.req;
     if (req === null || now - req.sentMs < timeoutMs) return;
-    // An HTTP/1.1 request cannot be cancelled on its own: the connection goes with it.
+    // An HTTP/1.1 request cannot be cancelled on its own: the connection goes with it,
+    // and takes no new request meanwhile (the owner pumps when it hears of the timeout).
     this.req = null;
     this.inflight = 0;
+    this.accepting = false;
     this.owner.onRequestError(this, req, "timeout", false);
     this.destroy("closed");
   }
@@ -134,7 +136,7 @@ export class H1Conn extends BaseConn<H1Shared> {
       this.parse(buf, start, end);
     } catch (e) {
       if (e instanceof ParseError) {
-        this.destroy("protocol-error");
+        this.destroy(e.message === "not-http1" ? "not-http1" : "protocol-error");
         return;
       }
       throw e;
@@ -166,6 +168,10 @@ export class H1Conn extends BaseConn<H1Shared> {
       switch (this.phase) {
         case HEAD: {
           const [data, s, e] = this.withPartial(buf, p, end);
+          if (this.responses === 0 && e - s >= 5 && data.toString("latin1", s, s + 5) !== "HTTP/") {
+            // The first answer on this connection is not HTTP/1.x (an HTTP/2 server sends a SETTINGS or GOAWAY frame).
+            throw new ParseError("not-http1");
+          }
           const idx = data.indexOf(CRLFCRLF, s);
           if (idx < 0 || idx + 4 > e) {
             this.stash(data, s, e);

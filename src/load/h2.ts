@@ -156,6 +156,14 @@ function deferFlush(c: H2Conn): void {
   }
 }
 
+const HTTP1 = Buffer.from("HTTP/1.", "latin1");
+
+/** True when the bytes begin an HTTP/1.x status line (as far as they go: at least "HTTP/"). */
+function startsWithHttp1(buf: Buffer, start: number, end: number): boolean {
+  const n = Math.min(end - start, HTTP1.length);
+  return n >= 5 && buf.compare(HTTP1, 0, n, start, start + n) === 0;
+}
+
 /** Where header blocks for streams nobody waits for (timed out, trailers) are decoded to. */
 const DISCARD: DecodedHeaders = { status: 0, backend: null, server: null, proxyConns: null };
 
@@ -297,6 +305,11 @@ export class H2Conn extends BaseConn<H2Shared> {
   /** Handles one read: every complete frame in it, the tail kept for the next read. */
   onRead(buf: Buffer, start: number, end: number): void {
     if (this.state === CLOSED) return;
+    if (this.state === CONNECTING && this.rem === null && startsWithHttp1(buf, start, end)) {
+      // An HTTP/1.x answer to our preface (typically 400 and a close): the server does not speak h2c here.
+      this.destroy("not-http2");
+      return;
+    }
     let p = start;
     try {
       if (this.rem !== null) {

@@ -27,6 +27,8 @@ export {
   noHeaderCause,
   CAUSES,
   type LoadResult,
+  type ConnectionCounts,
+  type StoppedEarly,
   type LatencySummary,
   type BackendResult,
   type TimelineWindow,
@@ -34,3 +36,4 @@ export {
   type BackendData,
 } from "./result.js";
 export { formatLoadSummary } from "./summary.js";
+export { diagnoseRun, type RunFailure } from "./diagnose.js";

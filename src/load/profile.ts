@@ -3,9 +3,8 @@
  * engine runs, the mapping from a spec's YAML `load:` block, and the loopback
  * guard that every target address passes before a socket is opened.
  */
-import { lookup } from "node:dns/promises";
 import { readFileSync } from "node:fs";
-import { isIP } from "node:net";
+import { BlockList, isIP } from "node:net";
 import { UsageError } from "../errors.js";
 
 export type LoadProtocol = "h2c" | "h1" | "h1-close" | "h2";
@@ -43,8 +42,19 @@ export interface LoadProfile {
   workers?: number;
   /** Response header naming the backend (default "x-spillway-backend"). */
   countBy?: string;
-  /** Per-request timeout (default 10 s); also bounds connecting. */
+  /**
+   * Per-request timeout (default 10 s); also bounds connecting. A run where no
+   * connection has opened, or nothing has answered while requests timed out,
+   * this long after its first connection attempt stops early (result.stoppedEarly).
+   */
   timeoutMs?: number;
+  /**
+   * After the duration (or the last stage) ends, how long requests in flight
+   * may take to finish; those still in flight then end as "cut-by-duration"
+   * (or "timeout" when older than timeoutMs). Default: timeoutMs. 0 stops at
+   * the end of the duration exactly.
+   */
+  drainMs?: number;
   /** Hard stop for the whole run; in-flight requests then end as "aborted". */
   maxRunMs?: number;
   /** Per-request log sink: one JSON object per line. */
@@ -77,6 +87,7 @@ export interface NormalizedProfile {
   workers: number;
   countBy: string;
   timeoutMs: number;
+  drainMs: number;
   maxRunMs: number;
   timelineWindowMs: number;
   ndjson: boolean;
@@ -158,6 +169,7 @@ export function normalizeProfile(p: LoadProfile): NormalizedProfile {
   posNum("keepAlive.closeAfterIdleMs", p.keepAlive?.closeAfterIdleMs, 0, true);
   posInt("workers", p.workers);
   posNum("timeoutMs", p.timeoutMs, 0, true);
+  posNum("drainMs", p.drainMs);
   posNum("maxRunMs", p.maxRunMs, 0, true);
   posNum("timelineWindowMs", p.timelineWindowMs, 10);
 
@@ -214,7 +226,8 @@ export function normalizeProfile(p: LoadProfile): NormalizedProfile {
   const warmupMs = p.warmupMs ?? 0;
   const bound =
     p.durationMs !== undefined ? warmupMs + p.durationMs : p.stages !== undefined ? stagesTotal : DEFAULT_REQUESTS_ONLY_MAX_MS;
-  const maxRunMs = p.maxRunMs ?? bound + timeoutMs + 5_000;
+  const drainMs = p.drainMs ?? timeoutMs;
+  const maxRunMs = p.maxRunMs ?? bound + Math.max(timeoutMs, drainMs) + 5_000;
   return {
     url: url.href,
     protocol,
@@ -239,53 +252,48 @@ export function normalizeProfile(p: LoadProfile): NormalizedProfile {
     workers,
     countBy,
     timeoutMs,
+    drainMs,
     maxRunMs,
     timelineWindowMs: p.timelineWindowMs ?? 1000,
     ndjson: typeof p.ndjson === "function",
   };
 }
 
+/** 127.0.0.0/8, ::1, and 127.0.0.0/8 mapped into IPv6 (::ffff:127.x.y.z, in any spelling). */
+const LOOPBACK = new BlockList();
+LOOPBACK.addSubnet("127.0.0.0", 8, "ipv4");
+LOOPBACK.addAddress("::1", "ipv6");
+
+/** True for an IP literal (parsed, never prefix-matched) in 127.0.0.0/8 or ::1; false for anything else, names included. */
 export function isLoopbackAddress(addr: string): boolean {
   const a = addr.startsWith("[") && addr.endsWith("]") ? addr.slice(1, -1) : addr;
   const kind = isIP(a);
-  if (kind === 4) return a.split(".")[0] === "127";
-  if (kind === 6) {
-    const lower = a.toLowerCase();
-    if (lower === "::1" || lower === "0:0:0:0:0:0:0:1") return true;
-    const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(lower);
-    return mapped !== null && isLoopbackAddress(mapped[1]!);
-  }
-  return false;
+  if (kind === 0) return false;
+  return LOOPBACK.check(a, kind === 4 ? "ipv4" : "ipv6");
 }
 
 /**
- * Resolves the target host and refuses anything that is not loopback: every
- * address the name resolves to must be in 127.0.0.0/8 or ::1. Returns the
- * address to connect to, so a later re-resolution cannot redirect traffic.
+ * The address to send load to, or a UsageError (exit 1). Only loopback IP
+ * literals and the name `localhost` (taken as 127.0.0.1) are accepted, and no
+ * name is ever looked up: a DNS query for `127.example.com` would leave the
+ * machine, and a name's answer can change between the check and the connect.
  */
 export async function resolveLoopback(host: string): Promise<string> {
-  const refuse = (what: string): never => {
-    throw new UsageError(
-      `refusing to send load to ${what}: spillway only drives load at loopback addresses (127.0.0.0/8 or ::1)`,
-      "point the URL at 127.0.0.1 or localhost",
-    );
-  };
-  if (isIP(host) !== 0) {
-    if (!isLoopbackAddress(host)) refuse(host);
-    return host;
+  const h = host.startsWith("[") && host.endsWith("]") ? host.slice(1, -1) : host;
+  if (isIP(h) !== 0) {
+    if (!isLoopbackAddress(h)) {
+      throw new UsageError(
+        `refusing to send load to ${h}: spillway only drives load at loopback addresses (127.0.0.0/8 or ::1)`,
+        "point the URL at 127.0.0.1, [::1] or localhost",
+      );
+    }
+    return h;
   }
-  let addrs: { address: string }[];
-  try {
-    addrs = await lookup(host, { all: true });
-  } catch {
-    throw new UsageError(`cannot resolve host "${host}"`, "use 127.0.0.1 or localhost");
-  }
-  const nonLoop = addrs.filter((a) => !isLoopbackAddress(a.address));
-  if (addrs.length === 0 || nonLoop.length > 0) {
-    refuse(`${host} (${(nonLoop.length ? nonLoop : addrs).map((a) => a.address).join(", ") || "no address"})`);
-  }
-  const v4 = addrs.find((a) => isIP(a.address) === 4);
-  return (v4 ?? addrs[0]!).address;
+  if (h === "localhost") return "127.0.0.1";
+  throw new UsageError(
+    `refusing host "${h}": spillway sends load only to loopback IP addresses (127.0.0.0/8, ::1) or the name localhost, and does not look other names up`,
+    "write the address instead, e.g. http://127.0.0.1:PORT/ (or http://[::1]:PORT/ for IPv6)",
+  );
 }
 
 // ---- the spec's YAML `load:` block ----

@@ -54,12 +54,39 @@ export interface LoadResult {
   statuses: Record<string, number>;
   latency: LatencySummary;
   timeline: TimelineWindow[];
-  connections: { opened: number; maxOpen: number; failed: number; goaways: number };
+  connections: ConnectionCounts;
   maxProxyConnsSeen: number | null;
   /** Responses during warm-up, by backend: not in the figures above, but the stubs and the proxy served them. */
   warmup: { responses: number; byBackend: Record<string, number> };
+  /** Set when the run stopped before its bound because it could not work; null otherwise. */
+  stoppedEarly: StoppedEarly | null;
   durationMs: number;
   rps: number;
+}
+
+export interface ConnectionCounts {
+  opened: number;
+  maxOpen: number;
+  /** Attempts that never opened, by cause (refused, connect-timeout, handshake-timeout, not-http2...); `failed` is their sum. */
+  failed: number;
+  failedByCause: Record<string, number>;
+  goaways: number;
+  /**
+   * Attempts still in progress when the run ended (no request was sent on them, so none is counted):
+   * `connecting` had no TCP connection yet, `handshaking` had one but no TLS handshake or HTTP/2 preface.
+   */
+  unfinished: { connecting: number; handshaking: number };
+}
+
+/**
+ * Why a run stopped before its bound: `no-connection`, no connection opened
+ * within the connect timeout; `no-response`, connections opened but no
+ * request got any answer within the request timeout.
+ */
+export interface StoppedEarly {
+  reason: "no-connection" | "no-response";
+  /** Since the start of the run. */
+  afterMs: number;
 }
 
 /** Outcome causes for requests without an attributed response. */
@@ -74,6 +101,14 @@ export const CAUSES = {
   closed: "closed",
   protocol: "protocol-error",
   aborted: "aborted",
+  /** In flight when the duration (and the drain after it) ended. */
+  cutByDuration: "cut-by-duration",
+  /** TCP connected, but the TLS handshake or the HTTP/2 preface did not complete within the connect timeout. */
+  handshakeTimeout: "handshake-timeout",
+  /** An h2c or h2 attempt answered in HTTP/1.x (or TLS without h2 in ALPN): the server does not speak HTTP/2 there. */
+  notHttp2: "not-http2",
+  /** An HTTP/1.1 request answered with something that is not HTTP/1.x (an HTTP/2 frame, say). */
+  notHttp1: "not-http1",
 } as const;
 
 export function noHeaderCause(status: number): string {
@@ -97,9 +132,10 @@ export interface RunData {
   latency: HistogramData;
   timeline: TimelineWindow[];
   timelineWindowMs: number;
-  connections: { opened: number; maxOpen: number; failed: number; goaways: number };
+  connections: ConnectionCounts;
   maxProxyConnsSeen: number | null;
   warmup: { responses: number; byBackend: Record<string, number> };
+  stoppedEarly: StoppedEarly | null;
   durationMs: number;
 }
 
@@ -117,9 +153,10 @@ export function mergeRunData(parts: readonly RunData[]): RunData {
     latency: mergeHistogramData(parts.map((p) => p.latency)),
     timeline: [],
     timelineWindowMs: parts[0]?.timelineWindowMs ?? 1000,
-    connections: { opened: 0, maxOpen: 0, failed: 0, goaways: 0 },
+    connections: { opened: 0, maxOpen: 0, failed: 0, failedByCause: {}, goaways: 0, unfinished: { connecting: 0, handshaking: 0 } },
     maxProxyConnsSeen: null,
     warmup: { responses: 0, byBackend: {} },
+    stoppedEarly: null,
     durationMs: 0,
   };
   const backendHists = new Map<string, HistogramData[]>();
@@ -145,7 +182,12 @@ export function mergeRunData(parts: readonly RunData[]): RunData {
     // Workers hold their connections at the same time, so their peaks add.
     out.connections.maxOpen += p.connections.maxOpen;
     out.connections.failed += p.connections.failed;
+    addCounts(out.connections.failedByCause, p.connections.failedByCause);
     out.connections.goaways += p.connections.goaways;
+    out.connections.unfinished.connecting += p.connections.unfinished.connecting;
+    out.connections.unfinished.handshaking += p.connections.unfinished.handshaking;
+    // Workers decide alone; the run stopped early when one did (they share the target), at the latest such time.
+    if (p.stoppedEarly !== null && (out.stoppedEarly === null || p.stoppedEarly.afterMs > out.stoppedEarly.afterMs)) out.stoppedEarly = { ...p.stoppedEarly };
     if (p.maxProxyConnsSeen !== null) out.maxProxyConnsSeen = Math.max(out.maxProxyConnsSeen ?? 0, p.maxProxyConnsSeen);
     out.durationMs = Math.max(out.durationMs, p.durationMs);
     p.timeline.forEach((w, i) => {
@@ -204,9 +246,10 @@ export function toLoadResult(data: RunData): LoadResult {
     statuses: sortedRecord(data.statuses),
     latency: summarize(data.latency),
     timeline: data.timeline.map((w) => ({ ...w, byBackend: { ...w.byBackend } })),
-    connections: { ...data.connections },
+    connections: { ...data.connections, failedByCause: sortedRecord(data.connections.failedByCause), unfinished: { ...data.connections.unfinished } },
     maxProxyConnsSeen: data.maxProxyConnsSeen,
     warmup: { responses: data.warmup.responses, byBackend: sortedRecord(data.warmup.byBackend) },
+    stoppedEarly: data.stoppedEarly !== null ? { ...data.stoppedEarly } : null,
     durationMs: Math.round(data.durationMs),
     rps: seconds > 0 ? Math.round((data.requests.completed / seconds) * 10) / 10 : 0,
   };
@@ -276,6 +319,10 @@ export class Recorder {
   retried = 0;
   opened = 0;
   failedConnections = 0;
+  private readonly failedByCause = new Map<string, number>();
+  unfinishedConnecting = 0;
+  unfinishedHandshaking = 0;
+  stoppedEarly: StoppedEarly | null = null;
   goaways = 0;
   maxOpen = 0;
   open = 0;
@@ -341,6 +388,12 @@ export class Recorder {
     };
     if (c.maxProxyConns >= 0) w.maxProxyConns = c.maxProxyConns;
     this.windows.push(w);
+  }
+
+  /** A connection attempt that never opened. */
+  connectFailure(cause: string): void {
+    this.failedConnections++;
+    this.failedByCause.set(cause, (this.failedByCause.get(cause) ?? 0) + 1);
   }
 
   setOpen(n: number): void {
@@ -440,9 +493,17 @@ export class Recorder {
       latency: this.hist.toData(),
       timeline: this.windows,
       timelineWindowMs: this.windowMs,
-      connections: { opened: this.opened, maxOpen: this.maxOpen, failed: this.failedConnections, goaways: this.goaways },
+      connections: {
+        opened: this.opened,
+        maxOpen: this.maxOpen,
+        failed: this.failedConnections,
+        failedByCause: Object.fromEntries(this.failedByCause),
+        goaways: this.goaways,
+        unfinished: { connecting: this.unfinishedConnecting, handshaking: this.unfinishedHandshaking },
+      },
       maxProxyConnsSeen: this.maxProxyConnsSeen >= 0 ? this.maxProxyConnsSeen : null,
       warmup: { responses: this.warmupResponses, byBackend: Object.fromEntries(this.warmupByBackend) },
+      stoppedEarly: this.stoppedEarly,
       durationMs: this.started ? Math.max(0, this.tEnd - this.t0) : 0,
     };
   }

@@ -20,15 +20,20 @@ export function runsDir(): string {
   return process.env.SPILLWAY_RUNS_DIR ?? join(tmpdir(), "spillway-runs");
 }
 
+/**
+ * Written on the first thing recorded, not before: a run refused before it
+ * starts anything leaves no record (and creates no runs directory).
+ */
 export class RunRegistry {
   private readonly record: RunRecord;
+  private readonly dir: string;
   private readonly file: string;
+  private written = false;
 
   constructor(runId: string, runtime: RunRecord["runtime"]) {
     this.record = { runId, ownerPid: process.pid, startedAt: new Date().toISOString(), runtime, dirs: [], processes: [] };
-    mkdirSync(runsDir(), { recursive: true });
-    this.file = join(runsDir(), `${runId}.json`);
-    this.save();
+    this.dir = runsDir();
+    this.file = join(this.dir, `${runId}.json`);
   }
 
   addDir(dir: string): void {
@@ -43,11 +48,13 @@ export class RunRegistry {
 
   /** Called last in teardown: the run left nothing behind. */
   remove(): void {
-    rmSync(this.file, { force: true });
+    if (this.written) rmSync(this.file, { force: true });
   }
 
   /** Atomically (write, then rename), so `down` never reads half a record. */
   private save(): void {
+    if (!this.written) mkdirSync(this.dir, { recursive: true });
+    this.written = true;
     const temp = `${this.file}.${process.pid}.tmp`;
     writeFileSync(temp, `${JSON.stringify(this.record, null, 2)}\n`);
     renameSync(temp, this.file);

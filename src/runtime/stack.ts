@@ -15,8 +15,10 @@ import type { ProxyInfo, ProxyRuntime, StartedProxy } from "./types.js";
 
 export interface RunContext {
   runId: string;
-  /** Writable directory of this run: one subdirectory per proxy. */
+  /** Writable directory of this run: one subdirectory per proxy. Exists once ensureRunDir() ran. */
   runDir: string;
+  /** Creates the run directory and the run's record; called before the run starts anything. */
+  ensureRunDir: () => void;
   teardown: Teardown;
   registry: RunRegistry | null;
   runtime: ProxyRuntime;
@@ -131,6 +133,7 @@ export async function startStubs(model: Model, addresses: Record<string, HostPor
     }
   }
   throwIfInterrupted(ctx);
+  ctx.ensureRunDir();
   const fleet = await startStubFleet(options);
   ctx.registry?.addProcess(fleet.pid, "stubs", "spillway-stub-fleet");
   ctx.teardown.add(`backend stubs (pid ${fleet.pid})`, () => fleet.stop());
@@ -141,6 +144,7 @@ export async function startStubs(model: Model, addresses: Record<string, HostPor
 export async function startProxy(model: Model, target: Target, plan: PortPlan, ctx: RunContext, info?: ProxyInfo): Promise<RunningProxy> {
   const proxyInfo = info ?? (await ctx.runtime.inspect(target));
   throwIfInterrupted(ctx);
+  ctx.ensureRunDir();
   const dir = join(ctx.runDir, target);
   await mkdir(dir, { recursive: true });
   const fd = openFileLimit();
