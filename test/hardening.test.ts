@@ -1,4 +1,5 @@
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { render } from "../src/render/index.js";
@@ -6,7 +7,7 @@ import { isLoopbackIp, isProblem, parseHostPort } from "../src/spec/address.js";
 import { SpecError } from "../src/spec/diagnostics.js";
 import { ACL_NAME_MAX, HAPROXY_MAX_LINE_WORDS, PROXY_LIMITS } from "../src/spec/limits.js";
 import { loadSpecFile, loadSpecText } from "../src/spec/load.js";
-import { ROOT } from "./helpers/cli.js";
+import { ROOT, runCli } from "./helpers/cli.js";
 
 describe("addresses are IP literals, parsed", () => {
   it.each([
@@ -121,5 +122,29 @@ describe("check, for a config meant for another machine", () => {
     const result = await new LocalConfigChecker().check("nginx", out.nginx);
     expect(result.output).not.toContain("bind()");
     expect(result.ok, result.output).toBe(true);
+  });
+});
+
+describe("up and verify start proxies on loopback only", () => {
+  const spec = (bind: string, server: string) =>
+    `version: 1\ntargets: [haproxy]\nfrontends:\n  web: { bind: "${bind}", default_backend: app }\nbackends:\n  app: { servers: [ { name: s1, address: "${server}" } ] }\nscenarios:\n  s: { load: { connections: 1, requests: 1 } }\n`;
+  const write = (text: string) => {
+    const dir = mkdtempSync(join(tmpdir(), "spillway-loopback-"));
+    const file = join(dir, "spec.yaml");
+    writeFileSync(file, text);
+    return file;
+  };
+
+  it("refuses a backend server off this machine before anything starts (exit 1)", () => {
+    const r = runCli(["verify", write(spec("127.0.0.1:18080", "10.9.9.9:8080"))]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("backend 'app' server 's1' is at 10.9.9.9:8080: a proxy started by spillway would send traffic off this machine");
+    expect(r.stdout).toBe("");
+  });
+
+  it.each([["0.0.0.0:18080"], ["[::]:18080"], ["128.0.0.1:18080"]])("refuses a frontend bound to %s (exit 1)", (bind) => {
+    const r = runCli(["up", write(spec(bind, "127.0.0.1:18081")), "--for", "1s"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("spillway runs proxies on loopback only");
   });
 });

@@ -7,6 +7,7 @@ import { toJunit } from "../report/junit.js";
 import { toHtml } from "../report/html.js";
 import { didYouMean } from "../spec/diagnostics.js";
 import type { Model, Target } from "../spec/model.js";
+import { assertLoopbackStack } from "../runtime/stack.js";
 import { runScenario } from "../verify/run.js";
 import type { ScenarioRun, VerifyReport } from "../verify/types.js";
 import type { Io } from "./io.js";
@@ -60,6 +61,7 @@ async function writeReports(reports: OutputFile[], ndjson: OutputStream | null, 
 /** Every target x scenario in its own stack, one after the other; the reports are built from the same result. */
 export async function verify(model: Model, opts: VerifyOptions, io: Io): Promise<number> {
   const scenarios = selectScenarios(model, opts.scenarios);
+  assertLoopbackStack(model);
   // Before the run, not after minutes of it: every report must have a place it can be written to.
   if (opts.ndjson === "-") throw new UsageError("--ndjson - is not supported: give it a file", "Use --json - for a report on stdout.");
   await checkOutputFiles([

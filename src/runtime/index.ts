@@ -8,7 +8,7 @@ import { pidAlive, type RunRecord } from "./registry.js";
 import type { ProxyRuntime } from "./types.js";
 
 export { createRun, runContext, type Run } from "./run.js";
-export { planPorts, startProxy, startStubs, type FrontendEndpoint, type RunContext, type RunningProxy, type RunningStubs } from "./stack.js";
+export { assertLoopbackStack, planPorts, startProxy, startStubs, type FrontendEndpoint, type RunContext, type RunningProxy, type RunningStubs } from "./stack.js";
 export { Teardown, formatTeardownReport, type TeardownReport } from "./teardown.js";
 export type { ProxyInfo, ProxyRuntime, StartedProxy } from "./types.js";
 export { DockerRuntime, RUN_LABEL } from "./docker-runtime.js";

@@ -1,3 +1,4 @@
+import { formatHostPort, isLoopbackIp } from "../spec/address.js";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { InfraError, UsageError } from "../errors.js";
@@ -68,6 +69,28 @@ function url(hp: HostPort): string {
   return `http://${hp.host.includes(":") ? `[${hp.host}]` : hp.host}:${hp.port}`;
 }
 
+/** Proxies started by spillway listen, and send what they proxy, on loopback only: addresses are parsed, never prefix-matched. */
+export function assertLoopbackStack(model: Model): void {
+  for (const f of model.frontends) {
+    if (!isLoopbackIp(f.bind.host)) {
+      throw new UsageError(
+        `frontend '${f.name}' binds ${formatHostPort(f.bind)}: spillway runs proxies on loopback only`,
+        "Bind it to 127.0.0.1 in the spec you verify (the rendered config for production can differ).",
+      );
+    }
+  }
+  for (const b of model.backends) {
+    for (const s of b.servers) {
+      if (!s.stub && !isLoopbackIp(s.address.host)) {
+        throw new UsageError(
+          `backend '${b.name}' server '${s.name}' is at ${formatHostPort(s.address)}: a proxy started by spillway would send traffic off this machine`,
+          `Give the verify spec loopback servers (127.0.0.0/8 or [::1]), or use servers: N for spillway's stubs.`,
+        );
+      }
+    }
+  }
+}
+
 /** Picks the addresses of one stack: the spec's with --keep-ports, free loopback ports otherwise. */
 export async function planPorts(model: Model, targets: Target[], keepPorts: boolean): Promise<Record<Target, PortPlan>> {
   if (keepPorts && targets.length > 1) {
@@ -76,6 +99,7 @@ export async function planPorts(model: Model, targets: Target[], keepPorts: bool
       "Pick one with --target, or drop --keep-ports.",
     );
   }
+  assertLoopbackStack(model);
   // The kernel may hand out the same free port twice in a row: never plan one port for two listeners.
   const taken = new Set<string>();
   const pick = async (host: string): Promise<number> => {
@@ -99,12 +123,6 @@ export async function planPorts(model: Model, targets: Target[], keepPorts: bool
   for (const t of targets) {
     const frontends: Record<string, HostPort> = {};
     for (const f of model.frontends) {
-      if (!f.bind.host.startsWith("127.") && f.bind.host !== "::1" && f.bind.host !== "localhost") {
-        throw new UsageError(
-          `frontend '${f.name}' binds ${f.bind.host}: spillway runs proxies on loopback only`,
-          "Bind it to 127.0.0.1 in the spec you verify (the rendered config for production can differ).",
-        );
-      }
       frontends[f.name] = keepPorts ? f.bind : { host: f.bind.host, port: await pick(f.bind.host) };
     }
     plans[t] = { frontends, stubs, nginxStatus: { host: "127.0.0.1", port: await pick("127.0.0.1") }, haproxyStats: { host: "127.0.0.1", port: await pick("127.0.0.1") } };
