@@ -2,8 +2,7 @@ import { createWriteStream } from "node:fs";
 import { Command, Option } from "commander";
 import { ExitCode } from "../exit-codes.js";
 import { InfraError, UsageError } from "../errors.js";
-import { diagnoseRun, formatLoadSummary, startLoad, type LoadProfile } from "../load/index.js";
-import { attachProgress } from "../report/progress.js";
+import type { LoadProfile } from "../load/index.js";
 import { durationArg as duration, intArg as int } from "./args.js";
 import type { Io } from "./io.js";
 import { checkOutputFiles, writeAll } from "./output.js";
@@ -103,6 +102,9 @@ export function addLoadCommand(program: Command, io: Io, setExit: (code: number)
         timelineWindowMs: o.window,
         ...(ndjson ? { ndjson: (line: string) => ndjson.write(`${line}\n`) } : {}),
       };
+      // Loaded when the command runs, not when the CLI starts: see main.ts.
+      const { diagnoseRun, formatLoadSummary, startLoad } = await import("../load/index.js");
+      const { attachProgress } = await import("../report/progress.js");
       const run = startLoad(profile);
       if (io.isTTY) attachProgress(run, "load", o.requests ?? null, io.err);
       const result = await run.done;
