@@ -1,3 +1,4 @@
+import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -77,35 +78,50 @@ describe.skipIf(skip)("docker runtime through the library: classic spec, haproxy
 });
 
 describe("docker runtime failures through the CLI: exit 3, one clear message, nothing left", () => {
-  async function expectNothingLeft(marker: string, stderr: string): Promise<void> {
+  /** Containers of every spillway run, through the docker CLI: a failed start must add none. */
+  const allRunContainers = async (): Promise<string[]> => {
+    if (skip) return [];
+    const out = execFileSync("docker", ["ps", "-a", "--filter", `label=${RUN_LABEL}`, "--format", "{{.Names}}"], { encoding: "utf8", timeout: 30_000 });
+    return out.split("\n").filter(Boolean);
+  };
+  async function expectNothingLeft(marker: string, stderr: string, containersBefore: string[]): Promise<void> {
     const { kept, runId } = expectFailedRunLeftNothing(marker, stderr, runsDir);
-    expect(runId, "the kept run directory names the run").toBeTruthy();
-    if (!skip) expect(await containersWithLabel(RUN_LABEL, runId!), "containers of the run").toEqual([]);
-    rmSync(kept!, { recursive: true, force: true });
+    if (kept) {
+      // Something was written before the failure: the directory is kept for the post-mortem and names the run.
+      expect(runId, "the kept run directory names the run").toBeTruthy();
+      if (!skip) expect(await containersWithLabel(RUN_LABEL, runId!), "containers of the run").toEqual([]);
+      rmSync(kept, { recursive: true, force: true });
+    } else {
+      // Refused before anything was written: no directory, and no container appeared.
+      expect(stderr).not.toContain("kept in");
+      expect((await allRunContainers()).filter((c) => !containersBefore.includes(c)), "containers created by the failed run").toEqual([]);
+    }
   }
 
   it.skipIf(skip)("an image that does not exist: names it and how to build one", async () => {
     const spec = writeClassicCopy(scratch, { frontendPort: 8080, stubBasePort: 9001 }, "no-image.yaml");
     const marker = newMarker("no-image");
     cleanups.push(() => void killLeftovers({ marker }));
+    const before = await allRunContainers();
     const r = runCli(["up", spec, "--runtime", "docker", "--image", "spillway/does-not-exist:1", "--for", "1s"], { env: { [MARK_VAR]: marker } });
     expect(r.code, r.stderr).toBe(3);
     expect(r.stderr).toContain("spillway/does-not-exist:1");
     expect(r.stderr).toContain(".ci/docker-setup.sh");
     expect(r.stderr).not.toMatch(STACK_LINE);
-    await expectNothingLeft(marker, r.stderr);
+    await expectNothingLeft(marker, r.stderr, before);
   });
 
   it("an unreachable engine (DOCKER_HOST): says how to start dockerd", async () => {
     const spec = writeClassicCopy(scratch, { frontendPort: 8080, stubBasePort: 9001 }, "no-engine.yaml");
     const marker = newMarker("no-engine");
     cleanups.push(() => void killLeftovers({ marker }));
+    const before = await allRunContainers();
     const r = runCli(["up", spec, "--runtime", "docker", "--for", "1s"], { env: { [MARK_VAR]: marker, DOCKER_HOST: "unix:///nonexistent.sock" } });
     expect(r.code, r.stderr).toBe(3);
     expect(r.stderr).toContain("unix:///nonexistent.sock");
     expect(r.stderr).toMatch(/dockerd --storage-driver=vfs/);
     expect(r.stderr).not.toMatch(STACK_LINE);
-    await expectNothingLeft(marker, r.stderr);
+    await expectNothingLeft(marker, r.stderr, before);
   });
 });
 

@@ -43,7 +43,7 @@ describe("spillway up refused before anything starts", () => {
     writeFileSync(spec, text.replace('bind: "127.0.0.1:8080"', 'bind: "0.0.0.0:8080"'));
     const r = upIn("not-loopback", [spec, "--for", "1s"]);
     expect(r.code, r.stderr).toBe(1);
-    expect(r.stderr).toContain("binds 0.0.0.0: spillway runs proxies on loopback only");
+    expect(r.stderr).toContain("binds 0.0.0.0:8080: spillway runs proxies on loopback only");
     expect(r.stderr).not.toContain("kept in");
     expect(r.stderr).not.toMatch(STACK_LINE);
     expect(r.left, "what the refused run left in its TMPDIR").toEqual([]);
