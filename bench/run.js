@@ -28,6 +28,13 @@ const rounds = Number(opt("rounds", "3"));
 const maxConns = Number(opt("max-conns", "18000"));
 const requests = Number(opt("requests", "200000"));
 const skipMemory = argv.includes("--skip-memory");
+const e2eOnly = argv.includes("--e2e-only");
+const e2eRounds = Number(opt("e2e-rounds", "5"));
+// Whole processes, as a user runs them: `spillway load` (node start-up included) against `h2load -t1`.
+const e2eConfigs = [
+  { c: 50, m: 20, n: requests },
+  { c: 300, m: 40, n: requests },
+];
 const configs = [
   { c: 10, m: 10, n: requests },
   { c: 300, m: 40, n: requests },
@@ -170,6 +177,23 @@ const median = (xs) => {
 const fmt = (x, d = 0) => (Number.isFinite(x) ? x.toFixed(d) : "-");
 const pad = (s, n) => String(s).padStart(n);
 
+function printTable(head, rows) {
+  const widths = head.map((_, i) => Math.max(head[i].length, ...rows.map((r) => r[i].length)));
+  console.log("");
+  console.log(head.map((h, i) => (i === 0 ? h.padEnd(widths[i]) : pad(h, widths[i]))).join("  "));
+  for (const r of rows) console.log(r.map((x, i) => (i === 0 ? x.padEnd(widths[i]) : pad(x, widths[i]))).join("  "));
+}
+
+/** One whole process: wall time from spawn to exit, CPU from /usr/bin/time, and the requests it says succeeded. */
+async function wholeProcess(cmd, args, n, succeededRe) {
+  const [c, a] = timed(cmd, args);
+  const t0 = process.hrtime.bigint();
+  const r = await run(c, a);
+  const wallS = Number(process.hrtime.bigint() - t0) / 1e9;
+  const m = succeededRe.exec(r.out + r.err);
+  return { wallS, succeeded: m ? Number(m[1]) : 0, ...parseTime(r.err) };
+}
+
 const dir = mkdtempSync(join(tmpdir(), "spillway-bench-"));
 try {
   const port = await freePort();
@@ -199,9 +223,31 @@ http {
   await waitPort(port, "nginx");
   const url = `http://127.0.0.1:${port}/`;
 
-  console.log(`spillway load driver vs h2load: nginx return 200 over h2c (worker_processes 1), ${rounds} rounds each, medians`);
   console.log(`machine: ${execFileSync("nproc", { encoding: "utf8" }).trim()} cores, load average ${readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")}`);
   console.log("");
+  console.log(`end to end: \`spillway load\` vs \`h2load -t1\` as whole processes (start-up included), alternating, ${e2eRounds} rounds, medians`);
+  const e2eRows = [];
+  for (const { c, m, n } of e2eConfigs) {
+    const h = [];
+    const d = [];
+    for (let i = 0; i < e2eRounds; i++) {
+      h.push(await wholeProcess("h2load", ["-t1", "-c", String(c), "-m", String(m), "-n", String(n), url], n, /requests: \d+ total, \d+ started, \d+ done, (\d+) succeeded/));
+      d.push(await wholeProcess(process.execPath, [join(here, "..", "bin", "spillway.js"), "load", url, "-c", String(c), "-m", String(m), "-n", String(n)], n, /(\d+) succeeded/));
+    }
+    // Ratio > 1: spillway finished the same work sooner. Pairwise, so drift of the machine's speed cancels.
+    const ratios = h.map((x, i) => x.wallS / d[i].wallS);
+    e2eRows.push([`c=${c} m=${m} n=${n}`, fmt(median(h.map((x) => n / x.wallS))), fmt(median(d.map((x) => n / x.wallS))), `${fmt(median(ratios), 2)}x`, fmt(median(h.map((x) => (x.cpuS * 1e6) / n)), 1), fmt(median(d.map((x) => (x.cpuS * 1e6) / n)), 1)]);
+    const bad = [...h, ...d].filter((x) => x.succeeded !== n).length;
+    if (bad > 0) console.log(`  warning: ${bad} run(s) of c=${c} m=${m} did not complete all ${n} requests`);
+    console.log(`  c=${c} m=${m}: ratios ${ratios.map((r) => fmt(r, 2)).join(", ")}`);
+  }
+  printTable(["config", "h2load req/s", "spillway req/s", "ratio", "h2load cpu us/req", "spillway cpu us/req"], e2eRows);
+  if (e2eOnly) {
+    process.kill(nginx.pid, "SIGTERM");
+    process.exit(0);
+  }
+  console.log("");
+  console.log(`in process: the driver vs h2load: nginx return 200 over h2c (worker_processes 1), ${rounds} rounds each, medians`);
   const head = ["config", "h2load req/s", "driver req/s", "ratio", "h2load cpu us/req", "driver cpu us/req"];
   const rows = [];
   for (const { c, m, n } of configs) {
@@ -226,10 +272,7 @@ http {
     if (bad > 0) console.log(`  warning: ${bad} run(s) of c=${c} m=${m} did not complete all ${n} requests`);
     console.log(`  c=${c} m=${m}: h2load ${h.map((x) => fmt(x.rps)).join(", ")} req/s; driver ${d.map((x) => fmt(x.rps)).join(", ")} req/s`);
   }
-  const widths = head.map((_, i) => Math.max(head[i].length, ...rows.map((r) => r[i].length)));
-  console.log("");
-  console.log(head.map((h, i) => (i === 0 ? h.padEnd(widths[i]) : pad(h, widths[i]))).join("  "));
-  for (const r of rows) console.log(r.map((x, i) => (i === 0 ? x.padEnd(widths[i]) : pad(x, widths[i]))).join("  "));
+  printTable(head, rows);
 
   if (!skipMemory) {
     console.log("");
