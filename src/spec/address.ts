@@ -91,3 +91,16 @@ export function isWildcardIp(host: string): boolean {
 export function formatHostPort(hp: HostPort): string {
   return hp.host.includes(":") ? `[${hp.host}]:${hp.port}` : `${hp.host}:${hp.port}`;
 }
+
+/**
+ * Why a listening socket cannot take this address, or null. nginx listens
+ * IPv6-only, so a v4-mapped address fails bind() with EINVAL; a link-local
+ * address needs a zone; a multicast address cannot be bound to listen.
+ */
+export function bindProblem(host: string): string | null {
+  if (!host.includes(":")) return null;
+  if (/^::ffff:[0-9a-f]{1,4}:[0-9a-f]{1,4}$/.test(host)) return "is an IPv4-mapped IPv6 address, which nginx cannot listen on (bind fails with EINVAL): write the IPv4 address";
+  if (/^fe[89ab][0-9a-f]?:/.test(host)) return "is a link-local IPv6 address, which needs a zone (%interface) to listen on";
+  if (/^ff[0-9a-f]{2}:/.test(host)) return "is a multicast IPv6 address, which cannot be listened on";
+  return null;
+}

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { isLoopbackIp, isProblem, parseHostPort, parseIPv4 } from "./address.js";
+import { bindProblem, isLoopbackIp, isProblem, parseHostPort, parseIPv4 } from "./address.js";
 import { DURATION_PATTERN } from "./duration.js";
 export { DURATION_PATTERN } from "./duration.js";
 import { MAX_TIMER_MS, OBJECT_MEMBER_NAMES, reservedAclName } from "./limits.js";
@@ -50,6 +50,11 @@ const address = z
     if (isProblem(parsed)) ctx.addIssue({ code: "custom", message: `address ${JSON.stringify(v.length > 60 ? `${v.slice(0, 60)}…` : v)} ${parsed.reason} (limit: address)` });
   })
   .meta({ pattern: ADDRESS_HINT_PATTERN });
+const bindAddress = address.superRefine((v, ctx) => {
+  const parsed = parseHostPort(v);
+  const problem = isProblem(parsed) ? null : bindProblem(parsed.host);
+  if (problem) ctx.addIssue({ code: "custom", message: `address ${JSON.stringify(v)} ${problem} (limit: address)` });
+});
 const loopbackIPv4 = z.string({ error: "must be an IPv4 address in 127.0.0.0/8" }).superRefine((v, ctx) => {
   const parsed = parseIPv4(v);
   if (isProblem(parsed)) ctx.addIssue({ code: "custom", message: `${JSON.stringify(v.length > 60 ? `${v.slice(0, 60)}…` : v)} ${parsed.reason}` });
@@ -78,7 +83,7 @@ export const ruleSchema = z
   .describe("A routing rule; rules are tried in order and the first match wins");
 
 export const frontendSchema = z.strictObject({
-  bind: address.describe("Listening address, host:port"),
+  bind: bindAddress.describe("Listening address, IP:port or [IPv6]:port"),
   maxconn: count(1, 1_000_000).optional().describe("Frontend connection limit (HAProxy maxconn)"),
   timeouts: timeoutsSchema.optional(),
   http2: z
