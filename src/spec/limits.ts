@@ -145,9 +145,9 @@ export const PROXY_LIMITS: readonly ProxyLimit[] = [
   {
     id: "address",
     what: "listen, bind and server addresses",
-    value: "IP literals: dotted-quad IPv4 without leading zeros, or [IPv6] without a zone index",
+    value: "IP literals: dotted-quad IPv4 without leading zeros, or [IPv6] without a zone index; to listen on, not an IPv4-mapped, link-local or multicast IPv6 address",
     source:
-      "both proxies resolve anything else as a host name (HAProxy str2ip2(), nginx ngx_parse_url()): 'host not found in \"127.0.0.256:18090\"'; HAProxy reads 127.0.0.010 as octal (127.0.0.8), nginx as decimal (127.0.0.10)",
+      "both proxies resolve anything else as a host name (HAProxy str2ip2(), nginx ngx_parse_url()): 'host not found in \"127.0.0.256:18090\"'; HAProxy reads 127.0.0.010 as octal (127.0.0.8), nginx as decimal (127.0.0.10); nginx's bind() fails with EINVAL on the three IPv6 kinds",
     handling: "refused at validation; addresses are normalised (IPv6 canonical form, wildcards overlap every address) before the port-collision check",
   },
 ];
