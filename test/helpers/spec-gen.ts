@@ -56,6 +56,13 @@ export const nameArb: fc.Arbitrary<string> = fc.oneof(
   { weight: 1, arbitrary: nameChars(LIMITS.nameLength) },
 );
 
+/** Names of at most 20 characters, still with reserved words: for specs meant to reach the proxies. */
+export const shortNameArb: fc.Arbitrary<string> = fc.oneof(
+  { weight: 6, arbitrary: fc.constantFrom(...ORDINARY_WORDS) },
+  { weight: 2, arbitrary: fc.constantFrom(...RESERVED_WORDS.filter((w) => w !== "or")) },
+  { weight: 3, arbitrary: fc.integer({ min: 1, max: 20 }).chain(nameChars) },
+);
+
 /** A variant that stays a valid name: another case, or '-' and '_' swapped. */
 function variantOf(name: string, how: number): string {
   switch (how % 4) {
@@ -71,21 +78,26 @@ function variantOf(name: string, how: number): string {
 }
 
 /**
- * `count` distinct names (distinct as YAML keys, i.e. exactly), where some
- * are case or '-'/'_' variants of earlier ones.
+ * Entries with distinct names (distinct as YAML keys, i.e. exactly), where
+ * some names are case or '-'/'_' variants of earlier ones.
  */
-export function distinctNames(min: number, max: number): fc.Arbitrary<string[]> {
+export function namedEntries<T>(item: fc.Arbitrary<T>, min: number, max: number, names: fc.Arbitrary<string> = nameArb): fc.Arbitrary<[string, T][]> {
   return fc
-    .array(fc.record({ base: nameArb, variant: fc.option(fc.nat(3), { freq: 3 }), of: fc.nat(30) }), { minLength: min, maxLength: max })
+    .array(fc.record({ base: names, variant: fc.option(fc.nat(3), { freq: 3 }), of: fc.nat(30), item }), { minLength: min, maxLength: max })
     .map((entries) => {
-      const out: string[] = [];
+      const out: [string, T][] = [];
       for (const e of entries) {
-        let name = e.variant !== null && out.length > 0 ? variantOf(out[e.of % out.length]!, e.variant) : e.base;
-        for (let i = 2; out.includes(name); i++) name = `${name.slice(0, 60)}${i}`;
-        out.push(name);
+        let name = e.variant !== null && out.length > 0 ? variantOf(out[e.of % out.length]![0], e.variant) : e.base;
+        for (let i = 2; out.some(([n]) => n === name); i++) name = `${name.slice(0, 60)}${i}`;
+        out.push([name, e.item]);
       }
       return out;
     });
+}
+
+/** `min` to `max` distinct names, some variants of others. */
+export function distinctNames(min: number, max: number, names: fc.Arbitrary<string> = nameArb): fc.Arbitrary<string[]> {
+  return namedEntries(fc.constant(null), min, max, names).map((list) => list.map(([n]) => n));
 }
 
 // ---------------------------------------------------------------- values
@@ -158,49 +170,75 @@ export type GenCondition =
 
 const opArb = fc.constantFrom<GenOp>(">", ">=", "<", "<=", "==");
 
-function comparisonArb(backends: string[], maxconn: number | null): fc.Arbitrary<GenCondition> {
-  const feValues = fc.oneof(
-    { weight: 12, arbitrary: fc.integer({ min: 0, max: maxconn !== null ? maxconn + 1 : 5000 }) },
-    { weight: 1, arbitrary: edgyInt(0, LIMITS.conditionValue, [1, 2, 10, 100, 300, 1000, ...(maxconn !== null ? [maxconn - 1, maxconn, maxconn + 1] : [])]) },
-  );
-  const beConnValues = fc.oneof({ weight: 8, arbitrary: fc.integer({ min: 0, max: 1000 }) }, { weight: 1, arbitrary: edgyInt(0, LIMITS.conditionValue, [0, 1, 200]) });
-  // nbsrv beyond a backend's server count can never hold, and the loader says so.
-  const nbsrvValues = fc.oneof({ weight: 12, arbitrary: fc.integer({ min: 0, max: 2 }) }, { weight: 1, arbitrary: edgyInt(0, LIMITS.conditionValue, [3, 63, 64, 65]) });
-  const metric = fc.oneof(
-    { weight: 5, arbitrary: fc.constant<GenMetric>({ kind: "fe_conn" }) },
-    { weight: 2, arbitrary: fc.constantFrom(...backends).map((b): GenMetric => ({ kind: "be_conn", backend: b })) },
-    { weight: 1, arbitrary: fc.constantFrom(...backends).map((b): GenMetric => ({ kind: "nbsrv", backend: b })) },
-  );
-  return fc
-    .tuple(metric, opArb)
-    .chain(([m, op]) => (m.kind === "fe_conn" ? feValues : m.kind === "be_conn" ? beConnValues : nbsrvValues).map((value): GenCondition => ({ kind: "cmp", metric: m, op, value })));
-}
+/**
+ * A comparison before it knows its spec: backends by index (taken modulo the
+ * spec's backend count) and fe_conn values relative to the frontend's
+ * maxconn. No `chain` is needed, so fast-check shrinks a failing spec by
+ * dropping frontends, backends, rules and operands.
+ */
+export type RawValue = { rel: number } | { abs: number } | { nearMaxconn: number };
+export type RawCondition =
+  | { kind: "cmp"; metric: "fe_conn" | "be_conn" | "nbsrv"; backend: number; op: GenOp; value: RawValue }
+  | { kind: "and" | "or"; operands: RawCondition[] }
+  | { kind: "not"; operand: RawCondition };
+
+const feValueArb: fc.Arbitrary<RawValue> = fc.oneof(
+  // Mostly a threshold a frontend can reach: within 0..maxconn+1 (0..5001 without maxconn).
+  { weight: 24, arbitrary: fc.nat(1_000_000).map((rel) => ({ rel })) },
+  { weight: 1, arbitrary: fc.integer({ min: -1, max: 1 }).map((nearMaxconn) => ({ nearMaxconn })) },
+  { weight: 1, arbitrary: edgyInt(0, LIMITS.conditionValue, [1, 2, 10, 100, 300, 1000]).map((abs) => ({ abs })) },
+);
+const beConnValueArb: fc.Arbitrary<RawValue> = fc
+  .oneof({ weight: 8, arbitrary: fc.integer({ min: 0, max: 1000 }) }, { weight: 1, arbitrary: edgyInt(0, LIMITS.conditionValue, [0, 1, 200]) })
+  .map((abs) => ({ abs }));
+// nbsrv beyond a backend's server count can never hold, and the loader says so.
+const nbsrvValueArb: fc.Arbitrary<RawValue> = fc
+  .oneof({ weight: 12, arbitrary: fc.integer({ min: 0, max: 2 }) }, { weight: 1, arbitrary: edgyInt(0, LIMITS.conditionValue, [3, 63, 64, 65]) })
+  .map((abs) => ({ abs }));
+
+export const comparisonArb: fc.Arbitrary<RawCondition> = fc.oneof(
+  { weight: 5, arbitrary: fc.record({ op: opArb, value: feValueArb }).map(({ op, value }): RawCondition => ({ kind: "cmp", metric: "fe_conn", backend: 0, op, value })) },
+  { weight: 2, arbitrary: fc.record({ backend: fc.nat(9), op: opArb, value: beConnValueArb }).map((r): RawCondition => ({ kind: "cmp", metric: "be_conn", ...r })) },
+  { weight: 1, arbitrary: fc.record({ backend: fc.nat(9), op: opArb, value: nbsrvValueArb }).map((r): RawCondition => ({ kind: "cmp", metric: "nbsrv", ...r })) },
+);
 
 /** A condition tree of and / or / not / comparisons, at most `depth` levels of operators. */
-export function conditionArb(backends: string[], maxconn: number | null, depth = 3): fc.Arbitrary<GenCondition> {
-  const leaf = comparisonArb(backends, maxconn);
-  const { tree } = fc.letrec<{ tree: GenCondition; node: GenCondition }>((tie) => ({
-    tree: fc.oneof({ depthSize: "small", maxDepth: depth, withCrossShrink: true }, { weight: 3, arbitrary: leaf }, { weight: 1, arbitrary: tie("node") }),
+export function conditionArb(depth = 3): fc.Arbitrary<RawCondition> {
+  const { tree } = fc.letrec<{ tree: RawCondition; node: RawCondition }>((tie) => ({
+    tree: fc.oneof({ depthSize: "small", maxDepth: depth, withCrossShrink: true }, { weight: 3, arbitrary: comparisonArb }, { weight: 1, arbitrary: tie("node") }),
     node: fc.oneof(
       { weight: 3, arbitrary: fc.record({ kind: fc.constantFrom<"and" | "or">("and", "or"), operands: fc.array(tie("tree"), { minLength: 2, maxLength: 3 }) }) },
-      { weight: 1, arbitrary: tie("tree").map((operand): GenCondition => ({ kind: "not", operand })) },
+      { weight: 1, arbitrary: tie("tree").map((operand): RawCondition => ({ kind: "not", operand })) },
     ),
   }));
   return tree;
 }
 
 /** Conditions made to be long: many alternatives or many conjuncts, filling up to the 500-character limit. */
-export function longConditionArb(backends: string[], maxconn: number | null): fc.Arbitrary<GenCondition> {
-  const leaf = comparisonArb(backends, maxconn);
-  return fc.oneof(
-    fc.array(leaf, { minLength: 20, maxLength: 45 }).map((operands): GenCondition => ({ kind: "or", operands })),
-    fc.array(leaf, { minLength: 20, maxLength: 45 }).map((operands): GenCondition => ({ kind: "and", operands })),
-    // (a or b) and (c or d) and ...: 2^k alternatives once in disjunctive form.
-    fc
-      .array(fc.array(leaf, { minLength: 2, maxLength: 3 }), { minLength: 2, maxLength: 7 })
-      .map((groups): GenCondition => ({ kind: "and", operands: groups.map((g) => ({ kind: "or", operands: g })) })),
-    fc.array(leaf, { minLength: 5, maxLength: 30 }).map((operands): GenCondition => ({ kind: "not", operand: { kind: "and", operands } })),
-  );
+export const longConditionArb: fc.Arbitrary<RawCondition> = fc.oneof(
+  fc.array(comparisonArb, { minLength: 20, maxLength: 45 }).map((operands): RawCondition => ({ kind: "or", operands })),
+  fc.array(comparisonArb, { minLength: 20, maxLength: 45 }).map((operands): RawCondition => ({ kind: "and", operands })),
+  // (a or b) and (c or d) and ...: 2^k alternatives once in disjunctive form.
+  fc
+    .array(fc.array(comparisonArb, { minLength: 2, maxLength: 3 }), { minLength: 2, maxLength: 7 })
+    .map((groups): RawCondition => ({ kind: "and", operands: groups.map((g) => ({ kind: "or", operands: g })) })),
+  fc.array(comparisonArb, { minLength: 5, maxLength: 30 }).map((operands): RawCondition => ({ kind: "not", operand: { kind: "and", operands } })),
+);
+
+/** The condition in one spec: backend indices to names, fe_conn values placed against the frontend's maxconn. */
+export function resolveCondition(c: RawCondition, backends: string[], maxconn: number | null): GenCondition {
+  switch (c.kind) {
+    case "cmp": {
+      const v = c.value;
+      const value = "abs" in v ? v.abs : "rel" in v ? v.rel % ((maxconn ?? 5000) + 2) : Math.max(0, (maxconn ?? 300) + v.nearMaxconn);
+      const metric: GenMetric = c.metric === "fe_conn" ? { kind: "fe_conn" } : { kind: c.metric, backend: backends[c.backend % backends.length]! };
+      return { kind: "cmp", metric, op: c.op, value };
+    }
+    case "not":
+      return { kind: "not", operand: resolveCondition(c.operand, backends, maxconn) };
+    default:
+      return { kind: c.kind, operands: c.operands.map((o) => resolveCondition(o, backends, maxconn)) };
+  }
 }
 
 export interface ConditionStyle {
@@ -354,10 +392,8 @@ export interface GeneratedSpec {
 
 const timeoutKeys = ["client", "http_keep_alive", "http_request", "connect", "server"] as const;
 
-const timeoutsArb = fc.record(
-  { client: durationArb, http_keep_alive: durationArb, http_request: durationArb, connect: durationArb, server: durationArb },
-  { requiredKeys: [] },
-);
+const timeoutsArb = (duration: fc.Arbitrary<string>) =>
+  fc.record({ client: duration, http_keep_alive: duration, http_request: duration, connect: duration, server: duration }, { requiredKeys: [] });
 
 const serverListArb = (size: "small" | "large") =>
   fc
@@ -383,19 +419,22 @@ const serverListArb = (size: "small" | "large") =>
       });
     });
 
-const backendBodyArb: fc.Arbitrary<GeneratedBackend> = fc.record(
-  {
-    servers: fc.oneof(
-      { weight: 3, arbitrary: edgyInt(1, LIMITS.serversPerBackend, [1, 2, 3]) },
-      { weight: 3, arbitrary: serverListArb("small") },
-      { weight: 1, arbitrary: serverListArb("large") },
-    ),
-    maxconn: edgyInt(1, LIMITS.maxconn, [10, 100, 200]),
-    balance: fc.constantFrom(...BALANCE),
-    keepalive: edgyInt(0, LIMITS.keepalive, [1, 16, 64]),
-  },
-  { requiredKeys: ["servers"] },
-);
+const backendBodyArb = (routing: boolean): fc.Arbitrary<GeneratedBackend> =>
+  fc.record(
+    {
+      servers: routing
+        ? fc.integer({ min: 1, max: 3 })
+        : fc.oneof(
+            { weight: 3, arbitrary: edgyInt(1, LIMITS.serversPerBackend, [1, 2, 3]) },
+            { weight: 3, arbitrary: serverListArb("small") },
+            { weight: 1, arbitrary: serverListArb("large") },
+          ),
+      maxconn: edgyInt(1, LIMITS.maxconn, [10, 100, 200]),
+      balance: fc.constantFrom(...BALANCE),
+      keepalive: edgyInt(routing ? 1 : 0, LIMITS.keepalive, [1, 16, 64]),
+    },
+    { requiredKeys: ["servers"] },
+  );
 
 interface FrontendShape {
   host: string;
@@ -406,12 +445,12 @@ interface FrontendShape {
   keepAlive?: GeneratedFrontend["keep_alive"];
 }
 
-const frontendShapeArb = (anyBind: boolean): fc.Arbitrary<FrontendShape> => fc.record(
+const frontendShapeArb = (anyBind: boolean, routing: boolean): fc.Arbitrary<FrontendShape> => fc.record(
   {
     host: anyBind ? hostArb : localBindHostArb,
     port: anyBind ? portArb : localBindPortArb,
     maxconn: edgyInt(1, LIMITS.maxconn, [2, 10, 300, 310, 2000]),
-    timeouts: timeoutsArb,
+    timeouts: timeoutsArb(routing ? fc.constantFrom("10s", "30s", "2m", "500ms", "5s", "1h") : durationArb),
     http2: fc.record(
       { enabled: fc.boolean(), max_concurrent_streams: edgyInt(1, LIMITS.maxConcurrentStreams, [100, 128]) },
       { requiredKeys: [] },
@@ -421,27 +460,36 @@ const frontendShapeArb = (anyBind: boolean): fc.Arbitrary<FrontendShape> => fc.r
   { requiredKeys: ["host", "port"] },
 );
 
-function rulesArb(backends: string[], maxconn: number | null, ruleNames: string[]): fc.Arbitrary<{ rule: GeneratedRule; condition: GenCondition }[]> {
-  const styleArb = fc.record({ spaced: fc.boolean(), extraParens: fc.boolean() });
-  const ruleArb = fc
-    .record({
-      condition: fc.oneof({ weight: 25, arbitrary: conditionArb(backends, maxconn) }, { weight: 1, arbitrary: longConditionArb(backends, maxconn) }),
-      // Most users write rules that can fire; one in ten unsatisfiable ones is kept, for the loader's check.
-      keepUnsatisfiable: fc.nat(9).map((n) => n === 0),
-      style: styleArb,
-      // A rule name: none, a fresh one, or one another rule of the spec also uses.
-      name: fc.oneof({ weight: 3, arbitrary: fc.constant(null) }, { weight: 2, arbitrary: nameArb }, { weight: 1, arbitrary: fc.constantFrom(...ruleNames) }),
-      useBackend: fc.constantFrom(...backends),
-    })
-    .map(({ condition, style, name, useBackend, keepUnsatisfiable }) => {
-      let fitted = fitCondition(condition, style);
-      if (!keepUnsatisfiable && !feConnSatisfiable(fitted, maxconn)) fitted = satisfiableStandIn(fitted, maxconn);
-      return { rule: { ...(name !== null ? { name } : {}), if: conditionText(fitted, style), use_backend: useBackend }, condition: fitted };
-    });
-  return fc.oneof(
-    { weight: 6, arbitrary: fc.array(ruleArb, { minLength: 0, maxLength: 5 }) },
-    { weight: 1, arbitrary: fc.array(ruleArb, { minLength: 6, maxLength: LIMITS.rulesPerFrontend }) },
+interface RawRule {
+  condition: RawCondition;
+  keepUnsatisfiable: boolean;
+  style: ConditionStyle;
+  /** null: no name; a string: this name; a number: the spec's shared rule name of that index. */
+  name: string | number | null;
+  useBackend: number;
+}
+
+const rawRuleArb = (names: fc.Arbitrary<string>): fc.Arbitrary<RawRule> => fc.record({
+  condition: fc.oneof({ weight: 25, arbitrary: conditionArb() }, { weight: 1, arbitrary: longConditionArb }),
+  // Most users write rules that can fire; one in ten unsatisfiable ones is kept, for the loader's check.
+  keepUnsatisfiable: fc.nat(9).map((n) => n === 0),
+  style: fc.record({ spaced: fc.boolean(), extraParens: fc.boolean() }),
+  // A rule name: none, a fresh one, or one other rules of the spec also use.
+  name: fc.oneof({ weight: 3, arbitrary: fc.constant(null) }, { weight: 2, arbitrary: names }, { weight: 1, arbitrary: fc.nat(2) }),
+  useBackend: fc.nat(9),
+});
+
+const rawRulesArb = (names: fc.Arbitrary<string>, routing: boolean): fc.Arbitrary<RawRule[]> =>
+  fc.oneof(
+    { weight: 6, arbitrary: fc.array(rawRuleArb(names), { minLength: routing ? 1 : 0, maxLength: 5 }) },
+    { weight: 1, arbitrary: fc.array(rawRuleArb(names), { minLength: 6, maxLength: routing ? 16 : LIMITS.rulesPerFrontend }) },
   );
+
+function resolveRule(r: RawRule, backends: string[], maxconn: number | null, ruleNames: string[]): { rule: GeneratedRule; condition: GenCondition } {
+  let condition = fitCondition(resolveCondition(r.condition, backends, maxconn), r.style);
+  if (!r.keepUnsatisfiable && !feConnSatisfiable(condition, maxconn)) condition = satisfiableStandIn(condition, maxconn);
+  const name = typeof r.name === "number" ? ruleNames[r.name % ruleNames.length]! : r.name;
+  return { rule: { ...(name !== null ? { name } : {}), if: conditionText(condition, r.style), use_backend: backends[r.useBackend % backends.length]! }, condition };
 }
 
 /** Nudges ports so that binds are distinct and clear of the stub port range. */
@@ -466,6 +514,13 @@ export interface SpecGenOptions {
    * configs are then only as good as the machine `nginx -t` runs on.
    */
   anyBind?: boolean;
+  /**
+   * For routing properties: specs that should reach both proxies. Short names
+   * (still with case and '-'/'_' variants and reserved words), ordinary
+   * timeouts, 1-3 stub servers, keepalive of at least 1, at least one rule
+   * per frontend; conditions as varied as ever.
+   */
+  routing?: boolean;
 }
 
 /** A whole spec: version, optional targets and stubs, frontends with rules, backends. */
@@ -473,11 +528,14 @@ export function specArb(options: SpecGenOptions = {}): fc.Arbitrary<GeneratedSpe
   const maxFrontends = options.maxFrontends ?? 4;
   const maxBackends = options.maxBackends ?? 5;
   const anyBind = options.anyBind ?? false;
+  const routing = options.routing ?? false;
+  const names = routing ? shortNameArb : nameArb;
+  const frontendArb = fc.record({ shape: frontendShapeArb(anyBind, routing), rules: rawRulesArb(names, routing), defaultBackend: fc.nat(9) });
   return fc
     .record({
-      frontendNames: distinctNames(1, maxFrontends),
-      backendNames: distinctNames(1, maxBackends),
-      ruleNames: distinctNames(1, 3),
+      frontends: namedEntries(frontendArb, routing ? 2 : 1, maxFrontends, names),
+      backends: namedEntries(backendBodyArb(routing), 1, maxBackends, names),
+      ruleNames: distinctNames(1, 3, names),
       targets: fc.option(fc.constantFrom<("haproxy" | "nginx")[]>(["haproxy", "nginx"], ["nginx", "haproxy"]), { freq: 4 }),
       stubs: fc.option(
         fc.record(
@@ -490,50 +548,35 @@ export function specArb(options: SpecGenOptions = {}): fc.Arbitrary<GeneratedSpe
         { freq: 3 },
       ),
     })
-    .chain(({ frontendNames, backendNames, ruleNames, targets, stubs }) =>
-      fc
-        .record({
-          backends: fc.tuple(...backendNames.map(() => backendBodyArb)),
-          frontends: fc.tuple(
-            ...frontendNames.map(() =>
-              frontendShapeArb(anyBind).chain((shape) =>
-                fc.record({
-                  shape: fc.constant(shape),
-                  rules: rulesArb(backendNames, shape.maxconn ?? null, ruleNames),
-                  defaultBackend: fc.constantFrom(...backendNames),
-                }),
-              ),
-            ),
-          ),
-        })
-        .map(({ backends, frontends }): GeneratedSpec => {
-          const basePort = stubs?.base_port ?? 9001;
-          const stubCount = backends.reduce((n, b) => n + (typeof b.servers === "number" ? b.servers : 0), 0);
-          const binds = placeBinds(frontends.map((f) => f.shape), [basePort, basePort + stubCount], anyBind);
-          const data: GeneratedSpecData = {
-            version: 1,
-            ...(targets ? { targets } : {}),
-            ...(stubs ? { stubs } : {}),
-            frontends: Object.fromEntries(
-              frontends.map((f, i) => {
-                const s = f.shape;
-                const fe: GeneratedFrontend = {
-                  bind: binds[i]!,
-                  ...(s.maxconn !== undefined ? { maxconn: s.maxconn } : {}),
-                  ...(s.timeouts && Object.keys(s.timeouts).length > 0 ? { timeouts: orderKeys(s.timeouts, timeoutKeys) } : {}),
-                  ...(s.http2 ? { http2: s.http2 } : {}),
-                  ...(s.keepAlive ? { keep_alive: s.keepAlive } : {}),
-                  ...(f.rules.length > 0 ? { rules: f.rules.map((r) => r.rule) } : {}),
-                  default_backend: f.defaultBackend,
-                };
-                return [frontendNames[i]!, fe];
-              }),
-            ),
-            backends: Object.fromEntries(backends.map((b, i) => [backendNames[i]!, b])),
-          };
-          return withYaml(data, Object.fromEntries(frontends.map((f, i) => [frontendNames[i]!, f.rules.map((r) => r.condition)])));
-        }),
-    );
+    .map(({ frontends, backends, ruleNames, targets, stubs }): GeneratedSpec => {
+      const backendNames = backends.map(([n]) => n);
+      const basePort = stubs?.base_port ?? 9001;
+      const stubCount = backends.reduce((n, [, b]) => n + (typeof b.servers === "number" ? b.servers : 0), 0);
+      const binds = placeBinds(frontends.map(([, f]) => f.shape), [basePort, basePort + stubCount], anyBind);
+      const resolved = frontends.map(([name, f]) => ({ name, f, rules: f.rules.map((r) => resolveRule(r, backendNames, f.shape.maxconn ?? null, ruleNames)) }));
+      const data: GeneratedSpecData = {
+        version: 1,
+        ...(targets ? { targets } : {}),
+        ...(stubs ? { stubs } : {}),
+        frontends: Object.fromEntries(
+          resolved.map(({ name, f, rules }, i) => {
+            const s = f.shape;
+            const fe: GeneratedFrontend = {
+              bind: binds[i]!,
+              ...(s.maxconn !== undefined ? { maxconn: s.maxconn } : {}),
+              ...(s.timeouts && Object.keys(s.timeouts).length > 0 ? { timeouts: orderKeys(s.timeouts, timeoutKeys) } : {}),
+              ...(s.http2 ? { http2: s.http2 } : {}),
+              ...(s.keepAlive ? { keep_alive: s.keepAlive } : {}),
+              ...(rules.length > 0 ? { rules: rules.map((r) => r.rule) } : {}),
+              default_backend: backendNames[f.defaultBackend % backendNames.length]!,
+            };
+            return [name, fe];
+          }),
+        ),
+        backends: Object.fromEntries(backends),
+      };
+      return withYaml(data, Object.fromEntries(resolved.map(({ name, rules }) => [name, rules.map((r) => r.condition)])));
+    });
 }
 
 function orderKeys<T extends Record<string, unknown>>(obj: T, keys: readonly string[]): T {
