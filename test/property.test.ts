@@ -51,16 +51,23 @@ async function assertProperty<T>(name: string, property: fc.IAsyncPropertyWithHo
   }
 }
 
-/** SpecError messages seen, by kind, for the summary (tightened later to "names a documented limit"). */
+/**
+ * Messages a SpecError may give for a generated spec: each must name a
+ * documented limit. null accepts every located SpecError and only collects
+ * the messages (printed after the run); set it to tighten property 1.
+ */
+const DOCUMENTED_LIMITS = null as RegExp[] | null;
+
+/** SpecError messages seen, by kind, for the summary. */
 const specErrors = new Map<string, { count: number; example: string }>();
 const tally = { specs: 0, specError: 0, accepted: 0 };
 const routed = { specs: 0, comparisons: 0 };
 
 afterAll(() => {
-  if (routed.specs > 0) console.log(`property 2: routing compared on ${routed.specs} specs both proxies accept, ${routed.comparisons} connection counts`);
+  if (routed.specs > 0) console.log(`property 2: routing compared on ${routed.specs} runs (shrinking included) whose configs both proxies accept, ${routed.comparisons} connection counts`);
   if (tally.specs === 0) return;
   const lines = [...specErrors.entries()].sort((a, b) => b[1].count - a[1].count).map(([k, v]) => `  ${String(v.count).padStart(5)}  ${k}\n         e.g. ${v.example}`);
-  console.log(`property 1: ${tally.specs} specs, ${tally.specError} refused with a SpecError, ${tally.accepted} rendered and accepted by both proxies\nSpecError messages by kind:\n${lines.join("\n")}`);
+  console.log(`property 1: ${tally.specs} runs (shrinking included), ${tally.specError} refused with a SpecError, ${tally.accepted} rendered and accepted by both proxies\nSpecError messages by kind:\n${lines.join("\n")}`);
 });
 
 describe("random valid-looking specs", async () => {
@@ -87,6 +94,8 @@ describe("random valid-looking specs", async () => {
             case "spec-error": {
               if (outcome.errors.length === 0) throw new Error("SpecError without an error diagnostic");
               if (outcome.unlocated.length > 0) throw new Error(`SpecError diagnostics without file:line:col:\n${outcome.unlocated.map(formatDiagnostic).join("\n")}`);
+              const undocumented = DOCUMENTED_LIMITS ? outcome.errors.filter((d) => !DOCUMENTED_LIMITS.some((re) => re.test(d.message))) : [];
+              if (undocumented.length > 0) throw new Error(`SpecError names no documented limit:\n${undocumented.map(formatDiagnostic).join("\n")}`);
               tally.specError++;
               for (const d of outcome.errors) {
                 const key = messageClass(d.message);
