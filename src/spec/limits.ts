@@ -150,6 +150,27 @@ export const PROXY_LIMITS: readonly ProxyLimit[] = [
       "both proxies resolve anything else as a host name (HAProxy str2ip2(), nginx ngx_parse_url()): 'host not found in \"127.0.0.256:18090\"'; HAProxy reads 127.0.0.010 as octal (127.0.0.8), nginx as decimal (127.0.0.10); nginx's bind() fails with EINVAL on the three IPv6 kinds",
     handling: "refused at validation; addresses are normalised (IPv6 canonical form, wildcards overlap every address) before the port-collision check",
   },
+  {
+    id: "condition-alternatives",
+    what: "alternatives of one rule's condition, written out in disjunctive normal form",
+    value: "64",
+    source: "spillway: HAProxy conditions have no parentheses, so each alternative becomes a use_backend line; `not (a or b ...)` of n equalities has 2^n",
+    handling: "refused at validation; split the rule into several rules",
+  },
+  {
+    id: "zero-timeout",
+    what: "client, connect and server timeouts of 0",
+    value: "refused",
+    source: "HAProxy takes 0 as no timeout at all ('missing timeouts for backend ... please ensure that all following timeouts are set to a non-zero value'), nginx as an immediate one",
+    handling: "refused at validation; http_keep_alive and http_request may be 0",
+  },
+  {
+    id: "stub-ports",
+    what: "ports of the stubs spillway runs (`servers: N`)",
+    value: "stubs.base_port + stubs - 1 <= 65535",
+    source: "TCP ports are 16 bits",
+    handling: "refused at validation",
+  },
 ];
 
 export function limitById(id: string): ProxyLimit {

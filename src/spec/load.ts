@@ -228,7 +228,7 @@ class ModelBuilder {
         servers = [];
         for (let i = 1; i <= b.servers; i++) {
           if (nextPort > 65535) {
-            this.report("error", [...path, "servers"], `stub ports run past 65535 (base_port ${stubs.basePort})`, { hint: "Lower stubs.base_port." });
+            this.report("error", [...path, "servers"], `stub ports run past 65535 (base_port ${stubs.basePort}) (limit: stub-ports)`, { hint: "Lower stubs.base_port." });
             break;
           }
           servers.push({ name: `s${i}`, address: { host: stubs.host, port: nextPort++ }, maxconn: b.maxconn ?? null, stub: true });
@@ -279,7 +279,7 @@ class ModelBuilder {
       serverMs: t.server ? parseDuration(t.server) : DEFAULT_TIMEOUTS.serverMs,
     };
     for (const [key, value] of Object.entries({ client: timeouts.clientMs, connect: timeouts.connectMs, server: timeouts.serverMs })) {
-      if (value === 0) this.report("error", [...path, "timeouts", key], `timeout ${key} of 0 would mean "wait forever"`, { hint: "Give a positive duration such as 30s." });
+      if (value === 0) this.report("error", [...path, "timeouts", key], `timeout ${key} of 0 would mean "wait forever" (limit: zero-timeout)`, { hint: "Give a positive duration such as 30s." });
     }
     this.checkBackendRef(f.default_backend, [...path, "default_backend"], backendNames);
     const rules: Rule[] = (f.rules ?? []).map((r, index) => {
@@ -297,7 +297,7 @@ class ModelBuilder {
         if (err instanceof ConditionSyntaxError) {
           this.report("error", [...rpath, "if"], `in condition: ${err.message}`, { offset: err.offset });
         } else {
-          this.report("error", [...rpath, "if"], `condition is too complex: ${(err as Error).message}`, { hint: "Split it into several rules." });
+          this.report("error", [...rpath, "if"], `condition is too complex: ${(err as Error).message} (limit: condition-alternatives)`, { hint: "Split it into several rules." });
         }
         condition = { kind: "and", operands: [] };
       }
