@@ -83,7 +83,8 @@ function variantOf(name: string, how: number): string {
  */
 export function namedEntries<T>(item: fc.Arbitrary<T>, min: number, max: number, names: fc.Arbitrary<string> = nameArb): fc.Arbitrary<[string, T][]> {
   return fc
-    .array(fc.record({ base: names, variant: fc.option(fc.nat(3), { freq: 3 }), of: fc.nat(30), item }), { minLength: min, maxLength: max })
+    // A variant about one entry in eight: a colliding pair refuses the whole spec, and most specs should still reach the proxies.
+    .array(fc.record({ base: names, variant: fc.oneof({ weight: 7, arbitrary: fc.constant(null) }, { weight: 1, arbitrary: fc.nat(3) }), of: fc.nat(30), item }), { minLength: min, maxLength: max })
     .map((entries) => {
       const out: [string, T][] = [];
       for (const e of entries) {
@@ -114,10 +115,15 @@ export function edgyInt(min: number, max: number, ordinary: number[] = []): fc.A
 
 const UNITS = ["ms", "s", "m", "h"] as const;
 
-/** A duration the schema accepts, from 0 to 999999999h. */
+/**
+ * A duration the pattern accepts, from 0 to 999999999h. Mostly ordinary: a
+ * spec has up to five timeouts per frontend, and one past the timer limit
+ * refuses the whole spec, so edges are rare enough that most specs still
+ * reach the proxies.
+ */
 export const durationArb: fc.Arbitrary<string> = fc.oneof(
-  { weight: 8, arbitrary: fc.constantFrom("10s", "30s", "2m", "500ms", "5s", "1h") },
-  { weight: 1, arbitrary: fc.constantFrom("0s", "0ms", "1ms", "999999999h", "999999999m", "999999999s", "999999999ms", "214748364ms", "2147483s", "2147484s", "35791m", "35792m", "596h", "597h") },
+  { weight: 30, arbitrary: fc.constantFrom("10s", "30s", "2m", "500ms", "5s", "1h") },
+  { weight: 1, arbitrary: fc.constantFrom("0s", "0ms", "1ms", "999999999h", "999999999m", "999999999s", "999999999ms", "214748364ms", "2147483647ms", "2147483648ms", "2147483s", "2147484s", "35791m", "35792m", "596h", "597h") },
   { weight: 1, arbitrary: fc.tuple(edgyInt(0, LIMITS.durationValue, [1, 60, 1000]), fc.constantFrom(...UNITS)).map(([n, u]) => `${n}${u}`) },
 );
 
