@@ -1,25 +1,10 @@
-import { spawn } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createRun, createRuntime, planPorts, runContext, startProxy, startStubs, type Run, type RunningProxy } from "../src/runtime/index.js";
 import { loadSpecFile } from "../src/spec/load.js";
 import { readHaproxyStats } from "../src/verify/counters.js";
-import { BIN, runCli } from "./helpers/cli.js";
+import { runCli, runCliAsync } from "./helpers/cli.js";
 
-/** The CLI in a child process, asynchronously: the proxy under test lives in this one. */
-function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args], { stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => (stdout += d));
-    child.stderr.on("data", (d) => (stderr += d));
-    const timer = setTimeout(() => child.kill("SIGKILL"), 60_000);
-    child.on("exit", (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+const cli = runCliAsync;
 
 describe("spillway load against a running HAProxy", () => {
   let run: Run;

@@ -13,7 +13,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { runLoad, type LoadProfile, type LoadResult } from "../src/load/index.js";
-import { BIN } from "./helpers/cli.js";
+import { runCliAsync } from "./helpers/cli.js";
 import { STACK_LINE } from "./helpers/processes.js";
 
 const closers: Array<() => Promise<void> | void> = [];
@@ -23,21 +23,7 @@ afterAll(async () => {
   rmSync(scratch, { recursive: true, force: true });
 });
 
-/** The CLI in a child process (asynchronous: the servers under test live in this one), bounded by a kill after 60 s. */
-function cli(args: string[], nodeArgs: string[] = []): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [...nodeArgs, BIN, ...args], { stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => (stdout += d));
-    child.stderr.on("data", (d) => (stderr += d));
-    const timer = setTimeout(() => child.kill("SIGKILL"), 60_000);
-    child.on("exit", (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+const cli = runCliAsync;
 
 describe("host names", () => {
   /** A preload that reports every dns.lookup (callback and promise forms, ESM named imports included) on stderr. */
