@@ -8,7 +8,7 @@ import { readCounters } from "./counters.js";
 import { reconcile } from "./reconcile.js";
 import type { ScenarioRun } from "./types.js";
 
-export function loadProfile(load: LoadSpec, url: string, maxRunMs: number, windowMs: number, ndjson?: (line: string) => void): LoadProfile {
+export function loadProfile(load: LoadSpec, url: string, maxRunMs: number, windowMs: number | null, ndjson?: (line: string) => void): LoadProfile {
   return {
     url: `${url}${load.path}`,
     protocol: load.protocol,
@@ -30,7 +30,7 @@ export function loadProfile(load: LoadSpec, url: string, maxRunMs: number, windo
     workers: load.workers,
     timeoutMs: load.timeoutMs,
     maxRunMs,
-    timelineWindowMs: windowMs,
+    ...(windowMs !== null ? { timelineWindowMs: windowMs } : {}),
     ...(ndjson ? { ndjson } : {}),
   };
 }
@@ -47,7 +47,7 @@ export interface ScenarioHooks {
  * Infrastructure failures come back as an `error` run, not an exception,
  * so the other runs still happen; the caller's teardown stops the stack.
  */
-export async function runScenario(model: Model, target: Target, scenario: Scenario, ctx: RunContext, opts: { maxRunMs: number; windowMs: number } & ScenarioHooks): Promise<ScenarioRun> {
+export async function runScenario(model: Model, target: Target, scenario: Scenario, ctx: RunContext, opts: { maxRunMs: number; windowMs: number | null } & ScenarioHooks): Promise<ScenarioRun> {
   const started = Date.now();
   const base: ScenarioRun = {
     target,
