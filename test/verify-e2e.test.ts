@@ -23,11 +23,30 @@ describe("spillway verify, end to end through the real proxies", () => {
       expect(res.requests.sent).toBe(res.scenario === "below" ? 2000 : 3000);
       const attributed = Object.values(res.backends as Record<string, number>).reduce((a, b) => a + b, 0);
       expect(attributed + res.unattributed).toBe(res.requests.sent);
+      // Both proxies stamp their route on every response, and each was served where it was routed.
+      const routed = Object.values(res.routed as Record<string, number>).reduce((a, b) => a + b, 0);
+      expect(routed, `${res.target}/${res.scenario}`).toBe(res.requests.completed);
+      expect(res.failedAtProxy).toEqual([]);
+      // The flip point of `fe_conn > 20`: the proxy routes by the count it stamps, so the default
+      // never got a request above 20 and the overflow none at 20 or below.
+      expect(res.flips).toHaveLength(1);
+      const flip = res.flips[0];
+      expect(flip).toMatchObject({ rule: "fe_conn > 20", backend: "overflow" });
+      if (res.scenario === "below") {
+        expect(flip.last_default_conns).toBeLessThanOrEqual(20);
+        expect(flip).toMatchObject({ first_rule_conns: null, at_ms: null });
+      } else {
+        // After the 300 ms warm-up all 30 connections are normally open, so the default gets no measured request (null).
+        if (flip.last_default_conns !== null) expect(flip.last_default_conns).toBeLessThanOrEqual(20);
+        expect(flip.first_rule_conns).toBeGreaterThanOrEqual(21);
+        expect(flip.at_ms).toBeGreaterThanOrEqual(0);
+        expect(r.stdout).toContain(`flip (fe_conn > 20: fe_conn > 20): overflow from ${flip.first_rule_conns} connections at ${(flip.at_ms / 1000).toFixed(2)} s`);
+      }
     }
     const haproxyBelow = json.results[0];
     expect(haproxyBelow.reconciliation.rows).toEqual([
-      { backend: "main", driver: 2000, stubs: 2000, proxy: 2000 },
-      { backend: "overflow", driver: 0, stubs: 0, proxy: 0 },
+      { backend: "main", driver: 2000, stubs: 2000, routed: 2000, proxy: 2000 },
+      { backend: "overflow", driver: 0, stubs: 0, routed: 0, proxy: 0 },
     ]);
     const junit = new XMLParser({ ignoreAttributes: false, attributeNamePrefix: "" }).parse(readFileSync(join(dir, "r.xml"), "utf8"));
     expect(junit.testsuites).toMatchObject({ failures: "0", errors: "0" });
