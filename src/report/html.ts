@@ -85,11 +85,14 @@ export function timelineSvg(timeline: readonly TimelineWindow[], colour: Map<str
     );
   }
   for (const f of marks.flips) {
-    const x = Math.min(m.l + pw, m.l + (f.atMs / windowMs) * bw).toFixed(1);
+    const xn = Math.min(m.l + pw, m.l + (f.atMs / windowMs) * bw);
+    const x = xn.toFixed(1);
     const dot = f.conns !== null ? `<circle cx="${x}" cy="${yConns(f.conns).toFixed(1)}" r="4" fill="#b22"/>` : "";
+    // The label goes on the side of the line with more room, so it stays inside the chart.
+    const right = xn < m.l + pw / 2;
     parts.push(
       `<g class="flip" data-flip-ms="${f.atMs}"><line x1="${x}" x2="${x}" y1="${m.t}" y2="${m.t + ph}" stroke="#b22" stroke-width="1.5"/>${dot}` +
-        `<text x="${(Number(x) + 4).toFixed(1)}" y="${m.t + 10}" fill="#b22">${esc(f.label)}</text><title>${esc(f.label)}</title></g>`,
+        `<text x="${(xn + (right ? 4 : -4)).toFixed(1)}" y="${m.t + 10}" text-anchor="${right ? "start" : "end"}" fill="#b22">${esc(f.label)}</text><title>${esc(f.label)}</title></g>`,
     );
   }
   const step = Math.max(1, Math.ceil(n / 10));
