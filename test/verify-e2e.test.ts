@@ -56,6 +56,26 @@ describe("spillway verify, end to end through the real proxies", () => {
     expect(first).toMatchObject({ target: "haproxy", scenario: "below" });
   });
 
+  it("counts each proxy's own 504s against the backend it routed them to, with the cause, and HAProxy's req_tot reconciles with them", () => {
+    const dir = tmp();
+    const r = runCli(["verify", "fixtures/test/slow.yaml", "--json", join(dir, "r.json"), "--junit", join(dir, "r.xml")], { timeoutMs: 120_000 });
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    const json = JSON.parse(readFileSync(join(dir, "r.json"), "utf8"));
+    const cause = { haproxy: /^HAProxy: .*timeout server$/, nginx: /^nginx: .*proxy_read_timeout/ };
+    for (const res of json.results as Array<{ target: "haproxy" | "nginx"; routed: Record<string, number>; backends: Record<string, number>; failedAtProxy: unknown[]; reconciliation: { ok: boolean; rows: unknown[] } }>) {
+      // The stub answers after 2 s, the proxy gives up after 300 ms: no response is the stub's.
+      expect(res.backends).toEqual({});
+      expect(res.routed).toEqual({ slow: 12 });
+      expect(res.failedAtProxy).toEqual([{ backend: "slow", status: 504, count: 12, cause: expect.stringMatching(cause[res.target]) }]);
+      // HAProxy counts a request in req_tot when it routes it: its 504s too. Held to the served count (0), this failed.
+      expect(res.reconciliation.ok, JSON.stringify(res.reconciliation)).toBe(true);
+      if (res.target === "haproxy") expect(res.reconciliation.rows).toEqual([{ backend: "slow", driver: 0, stubs: 0, routed: 12, proxy: 12 }]);
+    }
+    expect(r.stdout).toContain("failed at the proxy: 12 (100%) routed to slow, answered 504 by haproxy: HAProxy: the server did not answer within timeout server");
+    const junit = readFileSync(join(dir, "r.xml"), "utf8");
+    expect(junit).toContain("failed at the proxy: 12 (100%) routed to slow, answered 504 by nginx: ");
+  });
+
   it.skipIf(process.env.SPILLWAY_REQUIRE_DOCKER !== "1")("passes the small spec in Docker too, reconciled, with no container left", () => {
     const dir = tmp();
     const r = runCli(["verify", "fixtures/test/small.yaml", "--runtime", "docker", "--json", join(dir, "r.json")], { timeoutMs: 240_000 });
