@@ -214,7 +214,7 @@ http {
   http2_max_concurrent_streams 128;
   server {
     listen 127.0.0.1:${port} http2 backlog=20000;
-    location / { add_header x-spillway-backend bench; return 200; }
+    location / { add_header x-spillway-backend bench; add_header x-spillway-route bench; add_header x-spillway-proxy-conns $connections_active; return 200; }
   }
 }
 `,

@@ -76,6 +76,105 @@ describe("results", () => {
     // Merging a single part changes nothing but key order.
     expect(toLoadResult(mergeRunData([a]))).toEqual(toLoadResult(a));
   });
+
+  it("counts responses by the proxy's route stamp: served by whom, answered by the proxy with what, at which connection counts and when", () => {
+    const part = (t0: number, rows: Array<[number, string | null, number, string | null, number]>): RunData => {
+      const r = new Recorder(100);
+      r.start(t0);
+      // [sent at (ms after t0), served by, status, routed to, proxy conns]
+      for (const [at, backend, status, route, conns] of rows) {
+        r.sent++;
+        r.response(t0 + at + 5, 5000, status, backend, null, conns, route);
+      }
+      return r.finish(t0 + 1000);
+    };
+    const a = part(1000, [
+      [10, "ade", 200, "ade", 250],
+      [20, null, 502, "ade", 300],
+      [30, "pb", 200, "pb", 301],
+      [40, "pb", 200, "pb", 320],
+      [50, "ade", 200, null, -1],
+    ]);
+    const b = part(5000, [
+      [5, "ade", 200, "ade", 120],
+      [60, "ade", 200, "pb", 305],
+      [70, null, 503, "pb", -1],
+    ]);
+    const r = toLoadResult(mergeRunData([a, b]));
+    expect(r.routed).toEqual({
+      ade: { count: 3, served: { ade: 2 }, proxyStatuses: { "502": 1 }, minConns: 120, maxConns: 300, firstMs: 5, lastMs: 20 },
+      pb: { count: 4, served: { ade: 1, pb: 2 }, proxyStatuses: { "503": 1 }, minConns: 301, maxConns: 320, firstMs: 30, lastMs: 70 },
+    });
+    // The served counts keep their meaning: the stub's header, route or not.
+    expect(Object.fromEntries(Object.entries(r.backends).map(([k, v]) => [k, v.count]))).toEqual({ ade: 4, pb: 2 });
+    expect(r.unattributed.byCause).toEqual({ "status-502-no-header": 1, "status-503-no-header": 1 });
+  });
+
+  it("counts warm-up responses by route apart", () => {
+    const r = new Recorder(100);
+    r.warmupResponse("ade", "ade");
+    r.warmupResponse(null, "ade");
+    r.warmupResponse("pb", null);
+    r.start(0);
+    expect(r.finish(10).warmup).toEqual({ responses: 3, byBackend: { ade: 1, pb: 1 }, routed: { ade: 2 } });
+  });
+});
+
+describe("adaptive timeline", () => {
+  /** One response every `stepMs` for `ms`, then the end. */
+  const run = (ms: number, stepMs: number): RunData => {
+    const r = new Recorder(null);
+    r.start(0);
+    let n = 0;
+    for (let t = 0; t < ms; t += stepMs) {
+      r.sent++;
+      r.response(t, 1000, 200, "ade", null, Math.floor(t / 100), "ade");
+      n++;
+    }
+    const d = r.finish(ms);
+    const sum = d.timeline.reduce((s, w) => s + (w.byBackend["ade"] ?? 0), 0);
+    expect(sum).toBe(n);
+    return d;
+  };
+
+  it("ends with about 50 windows whatever the run's length, each a power-of-two multiple of 10 ms", () => {
+    for (const [ms, step] of [
+      [300, 1],
+      [1300, 1],
+      [4700, 2],
+      [60_000, 20],
+      [600_000, 200],
+    ] as const) {
+      const d = run(ms, step);
+      expect(d.timeline.length, `${ms} ms`).toBeGreaterThanOrEqual(ms <= 500 ? 30 : 38);
+      expect(d.timeline.length, `${ms} ms`).toBeLessThanOrEqual(75);
+      expect(Math.log2(d.timelineWindowMs / 10) % 1).toBe(0);
+      // Windows are contiguous from 0 at the final width, and the busiest proxy count of each is kept.
+      d.timeline.forEach((w, i) => expect(w.tMs).toBe(i * d.timelineWindowMs));
+      const last = d.timeline.at(-1)!;
+      expect(last.maxProxyConns).toBe(Math.floor((ms - step) / 100));
+    }
+  });
+
+  it("keeps a given window width", () => {
+    const r = new Recorder(1000);
+    r.start(0);
+    for (let t = 0; t < 3000; t += 5) r.response(t, 1000, 200, "ade", null, 1, "ade");
+    const d = r.finish(3000);
+    expect(d.timelineWindowMs).toBe(1000);
+    expect(d.timeline.map((w) => w.byBackend["ade"])).toEqual([200, 200, 200]);
+  });
+
+  it("merges workers whose windows widened at different times by the widest", () => {
+    const a = run(1500, 1);
+    const b = run(2500, 1);
+    expect(a.timelineWindowMs).not.toBe(b.timelineWindowMs);
+    const m = mergeRunData([a, b]);
+    expect(m.timelineWindowMs).toBe(Math.max(a.timelineWindowMs, b.timelineWindowMs));
+    const sum = m.timeline.reduce((s, w) => s + (w.byBackend["ade"] ?? 0), 0);
+    expect(sum).toBe(1500 + 2500);
+    m.timeline.forEach((w, i) => expect(w.tMs).toBe(i * m.timelineWindowMs));
+  });
 });
 
 describe("profile", () => {

@@ -458,7 +458,7 @@ describe("profiles and events", () => {
     expect(events.filter((e) => e === "tick").length).toBeGreaterThan(0);
     expect(lines.length).toBe(r.requests.sent);
     const first = JSON.parse(lines[0]!) as Record<string, unknown>;
-    expect(Object.keys(first).sort()).toEqual(["backend", "cause", "conn", "latencyUs", "proxyConns", "server", "status", "stream", "t"]);
+    expect(Object.keys(first).sort()).toEqual(["backend", "cause", "conn", "latencyUs", "proxyConns", "route", "server", "status", "stream", "t"]);
     const perBackend = lines.map((l) => (JSON.parse(l) as { backend: string }).backend).filter((b) => b === "a").length;
     expect(perBackend).toBe(r.backends["a"]?.count ?? 0);
     const sum = r.timeline.reduce((a, w) => a + Object.values(w.byBackend).reduce((x, y) => x + y, 0) + w.errors, 0);

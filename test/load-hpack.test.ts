@@ -5,8 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { HUFFMAN_CODES, HUFFMAN_LENGTHS, huffmanDecode, huffmanEncode } from "../src/load/huffman.js";
 import { encodeStaticBlock, HpackDecoder, HpackError, WantedNames, type DecodedHeaders } from "../src/load/hpack.js";
 
-const wanted = new WantedNames({ countBy: "x-spillway-backend", server: "x-spillway-server", proxyConns: "x-spillway-proxy-conns" });
-const fresh = (): DecodedHeaders => ({ status: 0, backend: null, server: null, proxyConns: null });
+const wanted = new WantedNames({ countBy: "x-spillway-backend", server: "x-spillway-server", proxyConns: "x-spillway-proxy-conns", route: "x-spillway-route" });
+const fresh = (): DecodedHeaders => ({ status: 0, backend: null, server: null, proxyConns: null, route: null });
 const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ""), "hex");
 
 describe("Huffman code", () => {
@@ -131,12 +131,13 @@ describe("HPACK decoder", () => {
         ["x-spillway-backend", "ade"],
         ["x-spillway-server", "ade/s1"],
         ["x-spillway-proxy-conns", "301"],
+        ["x-spillway-route", "pbcoffee"],
       ],
       true,
     );
     const out = fresh();
     d.decode(block, 0, block.length, out);
-    expect(out).toEqual({ status: 503, backend: "ade", server: "ade/s1", proxyConns: "301" });
+    expect(out).toEqual({ status: 503, backend: "ade", server: "ade/s1", proxyConns: "301", route: "pbcoffee" });
   });
 
   it("rejects malformed blocks", () => {
@@ -171,6 +172,7 @@ describe("HPACK decoder against Node's http2 server", () => {
       const h: Record<string, string> = {
         "x-spillway-backend": `be-${n % 3}`,
         "x-spillway-server": `be-${n % 3}/s${n % 2}`,
+        "x-spillway-route": `be-${(n + 1) % 3}`,
         "x-random": `v${n}-${"q".repeat(n % 97)}-${Math.random().toString(36).slice(2)}`,
         "cache-control": n % 2 === 0 ? "no-store" : "private, max-age=3600",
         "x-odd-bytes": `~!#$%&'*+-.^_|${n}[]{}<>"\\`,
@@ -190,6 +192,9 @@ describe("HPACK decoder against Node's http2 server", () => {
 
   it("decodes 300 responses exactly, across table churn", async () => {
     const d = new HpackDecoder(wanted);
+    // The driver's own path: no list of every header, only the wanted ones, from the same blocks.
+    const lean = new HpackDecoder(wanted);
+    const wantedGot = new Map<number, DecodedHeaders>();
     const got = new Map<number, Array<[string, string]>>();
     const N = 300;
     await new Promise<void>((resolve, reject) => {
@@ -222,6 +227,9 @@ describe("HPACK decoder against Node's http2 server", () => {
         const all: Array<[string, string]> = [];
         d.decode(block, 0, block.length, fresh(), all);
         got.set((sid - 1) / 2, all);
+        const out = fresh();
+        lean.decode(block, 0, block.length, out);
+        wantedGot.set((sid - 1) / 2, out);
         if (got.size === N) {
           sock.destroy();
           resolve();
@@ -266,6 +274,8 @@ describe("HPACK decoder against Node's http2 server", () => {
     for (let n = 0; n < N; n++) {
       const headers = Object.fromEntries(got.get(n)!.filter(([k]) => !["date", "content-length"].includes(k)));
       expect(headers).toEqual({ ":status": String(200 + (n % 3)), ...sent.get(n) });
+      const s = sent.get(n)!;
+      expect(wantedGot.get(n)).toEqual({ status: 200 + (n % 3), backend: s["x-spillway-backend"], server: s["x-spillway-server"], proxyConns: null, route: s["x-spillway-route"] });
     }
   });
 });

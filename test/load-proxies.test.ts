@@ -80,7 +80,7 @@ http {
   server {
     listen 127.0.0.1:${ports.h2c} http2;
     keepalive_requests 1000000;
-    location / { add_header x-spillway-backend ngx-h2c; add_header x-spillway-server ngx-h2c/1; return 200; }
+    location / { add_header x-spillway-backend ngx-h2c; add_header x-spillway-server ngx-h2c/1; add_header x-spillway-route ngx-route; return 200; }
     location /text { add_header x-spillway-backend ngx-text; return 200 "hello from nginx"; }
   }
   server {
@@ -91,7 +91,7 @@ http {
   server {
     listen 127.0.0.1:${ports.h1};
     keepalive_requests 1000000;
-    location / { add_header x-spillway-backend ngx-h1; return 200 "h1 body"; }
+    location / { add_header x-spillway-backend ngx-h1; add_header x-spillway-route ngx-h1-route; return 200 "h1 body"; }
   }
   server {
     listen 127.0.0.1:${ports.status};
@@ -132,6 +132,9 @@ http {
     expectAccounted(r);
     expect(r.backends["ngx-h2c"]!.count).toBe(20_000);
     expect(r.backends["ngx-h2c"]!.servers).toEqual({ "ngx-h2c/1": 20_000 });
+    // The route stamp, read from every response beside the backend header.
+    expect(Object.keys(r.routed)).toEqual(["ngx-route"]);
+    expect(r.routed["ngx-route"]).toMatchObject({ count: 20_000, served: { "ngx-h2c": 20_000 }, proxyStatuses: {}, minConns: null, maxConns: null });
     // stub_status counts its own request too.
     expect(after - before - 1).toBe(20_000);
   });
@@ -154,6 +157,7 @@ http {
     const ka = await runLoad({ url: `http://127.0.0.1:${ports.h1}/`, protocol: "h1", connections: 4, requests: 4000 });
     expectAccounted(ka);
     expect(ka.backends["ngx-h1"]!.count).toBe(4000);
+    expect(ka.routed["ngx-h1-route"]).toMatchObject({ count: 4000, served: { "ngx-h1": 4000 } });
     expect(ka.connections.opened).toBe(4);
     const cl = await runLoad({ url: `http://127.0.0.1:${ports.h1}/`, protocol: "h1-close", connections: 4, requests: 200 });
     expectAccounted(cl);
@@ -172,7 +176,7 @@ describe("against HAProxy", () => {
     dir = mkdtempSync(join(tmpdir(), "spillway-haproxy-"));
     h2 = await freePort();
     h1 = await freePort();
-    const ret = "http-request return status 200 content-type text/plain string ok hdr x-spillway-backend hap hdr x-spillway-server hap/s1 hdr x-spillway-proxy-conns %[fe_conn]";
+    const ret = "http-request return status 200 content-type text/plain string ok hdr x-spillway-backend hap hdr x-spillway-server hap/s1 hdr x-spillway-proxy-conns %[fe_conn] hdr x-spillway-route hap-route";
     const cfg = `
 global
   maxconn 2000
@@ -207,11 +211,13 @@ frontend fe_h1
     expect(r.backends["hap"]!.servers).toEqual({ "hap/s1": 20_000 });
     // fe_conn counts this run's connections (the readiness probe has gone by then).
     expect(r.maxProxyConnsSeen).toBe(6);
+    expect(r.routed).toEqual({ "hap-route": { count: 20_000, served: { hap: 20_000 }, proxyStatuses: {}, minConns: expect.any(Number), maxConns: 6, firstMs: expect.any(Number), lastMs: expect.any(Number) } });
   });
 
   it("h1 keep-alive", async () => {
     const r = await runLoad({ url: `http://127.0.0.1:${h1}/`, protocol: "h1", connections: 3, requests: 3000 });
     expectAccounted(r);
     expect(r.backends["hap"]!.count).toBe(3000);
+    expect(r.routed["hap-route"]).toMatchObject({ count: 3000, served: { hap: 3000 }, maxConns: 3 });
   });
 });

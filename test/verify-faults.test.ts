@@ -4,6 +4,7 @@ import { createRun, createRuntime, planPorts, runContext, startProxy, startStubs
 import { pidAlive } from "../src/runtime/registry.js";
 import { loadSpecFile } from "../src/spec/load.js";
 import type { Target } from "../src/spec/model.js";
+import { proxyFailures } from "../src/verify/routes.js";
 
 /**
  * What each proxy makes of a stub fleet SIGKILLed under load, in this setup
@@ -53,6 +54,12 @@ describe.each(["haproxy", "nginx"] as Target[])("a stub killed mid-run behind %s
       expect(result.unattributed.total).toBeGreaterThan(0);
       // Each proxy turns the dead stubs into exactly one cause (the same in every run; not a race):
       expect(Object.keys(result.unattributed.byCause), JSON.stringify(result.unattributed.byCause)).toEqual([EXPECTED_CAUSE[target]]);
+      if (target === "nginx") {
+        // nginx's own 502s carry its route stamp: each is counted against the backend it was routed to, with its cause.
+        const failures = proxyFailures(target, model, result);
+        expect(failures.map((f) => [f.status, f.count]), JSON.stringify(result.routed)).toEqual([[502, result.unattributed.total]]);
+        expect(failures[0]!.cause).toMatch(/^refused by nginx: no server reachable/);
+      }
     } finally {
       const report = await run.teardown.run();
       expect(report.failed).toEqual([]);

@@ -205,11 +205,11 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
       .option("--html <file>", "write an HTML page with a timeline chart per target and scenario")
       .option("--ndjson <file>", "write one JSON line per request")
       .option("--max-run <duration>", "hard bound on each scenario's load", durationArg("--max-run"), 300_000)
-      .option("--window <duration>", "timeline window (1s, or 100ms for short runs)", durationArg("--window"), 1000),
+      .option("--window <duration>", "timeline window (default: about 50 windows per run, whatever its length)", durationArg("--window")),
   ).action(
     async (
       file: string,
-      opts: { target?: Target[]; scenario?: string[]; json?: string; junit?: string; html?: string; ndjson?: string; maxRun: number; window: number; runtime: "process" | "docker"; image?: string; keepPorts?: boolean; readyTimeout: number },
+      opts: { target?: Target[]; scenario?: string[]; json?: string; junit?: string; html?: string; ndjson?: string; maxRun: number; window?: number; runtime: "process" | "docker"; image?: string; keepPorts?: boolean; readyTimeout: number },
     ) => {
       const spec = await loadSpecFile(file);
       printWarnings(spec, io);
@@ -221,7 +221,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
           scenarios: opts.scenario,
           session: sessionOptions(opts),
           maxRunMs: opts.maxRun,
-          windowMs: opts.window,
+          windowMs: opts.window ?? null,
           ...(opts.json ? { json: opts.json } : {}),
           ...(opts.junit ? { junit: opts.junit } : {}),
           ...(opts.html ? { html: opts.html } : {}),

@@ -19,7 +19,8 @@ export interface VerifyOptions {
   scenarios: string[] | undefined;
   session: SessionOptions;
   maxRunMs: number;
-  windowMs: number;
+  /** null: adaptive, about 50 windows per run. */
+  windowMs: number | null;
   json?: string;
   junit?: string;
   html?: string;

@@ -21,6 +21,7 @@ export class Req implements DecodedHeaders {
   backend: string | null = null;
   server: string | null = null;
   proxyConns: string | null = null;
+  route: string | null = null;
   bytes = 0;
 
   constructor(intendedMs: number, measured: boolean) {
@@ -33,6 +34,7 @@ export class Req implements DecodedHeaders {
     this.backend = null;
     this.server = null;
     this.proxyConns = null;
+    this.route = null;
     this.bytes = 0;
   }
 }

@@ -11,7 +11,7 @@ import { CLOSED, CONNECTING, OPEN, Req, type Conn, type ConnOwner, type ConnTarg
 import { buildH1Shared, H1Conn, type H1Shared } from "./h1.js";
 import { buildH2Shared, H2Conn, type H2Shared } from "./h2.js";
 import { WantedNames } from "./hpack.js";
-import { PROXY_CONNS_HEADER, SERVER_HEADER, type NormalizedProfile } from "./profile.js";
+import { PROXY_CONNS_HEADER, ROUTE_HEADER, SERVER_HEADER, type NormalizedProfile } from "./profile.js";
 import { CAUSES, Recorder, type RunData } from "./result.js";
 
 /** Running counts, sent with every `tick` (about every 250 ms). */
@@ -117,7 +117,7 @@ export class Engine extends EventEmitter implements ConnOwner {
     this.rec = new Recorder(this.p.timelineWindowMs);
     this.openModel = opts.arrivalRate !== null;
     this.closeAfter = this.p.closeAfterRequests ?? 0;
-    const names = new WantedNames({ countBy: this.p.countBy, server: SERVER_HEADER, proxyConns: PROXY_CONNS_HEADER });
+    const names = new WantedNames({ countBy: this.p.countBy, server: SERVER_HEADER, proxyConns: PROXY_CONNS_HEADER, route: ROUTE_HEADER });
     if (this.p.protocol === "h2c" || this.p.protocol === "h2") {
       this.h2 = buildH2Shared({ names, scheme: this.p.tls ? "https" : "http", authority: this.p.authority, path: this.p.path, streams: this.p.streams });
     } else {
@@ -128,6 +128,7 @@ export class Engine extends EventEmitter implements ConnOwner {
         countBy: this.p.countBy,
         server: SERVER_HEADER,
         proxyConns: PROXY_CONNS_HEADER,
+        route: ROUTE_HEADER,
       });
     }
     const w = opts.workerCount;
@@ -506,9 +507,9 @@ export class Engine extends EventEmitter implements ConnOwner {
     this.outstanding--;
     if (req.measured) {
       const pc = req.proxyConns !== null ? parseInt(req.proxyConns, 10) : -1;
-      this.rec.response(now, (now - req.intendedMs) * 1000, req.status, req.backend, req.server, Number.isFinite(pc) ? pc : -1);
+      this.rec.response(now, (now - req.intendedMs) * 1000, req.status, req.backend, req.server, Number.isFinite(pc) ? pc : -1, req.route);
       if (this.opts.ndjson !== null) this.logLine(now, c, req, null);
-    } else this.rec.warmupResponse(req.backend);
+    } else this.rec.warmupResponse(req.backend, req.route);
     this.reqPool.push(req);
     this.afterOutcome(c, now);
   }
@@ -644,6 +645,7 @@ export class Engine extends EventEmitter implements ConnOwner {
       stream: c !== null ? req.streamId : null,
       backend: cause === null ? req.backend : null,
       server: cause === null ? req.server : null,
+      route: cause === null ? req.route : null,
       status: cause === null ? req.status : null,
       latencyUs: cause === null ? Math.round((now - req.intendedMs) * 1000) : null,
       proxyConns: cause === null && req.proxyConns !== null ? Number(req.proxyConns) : null,

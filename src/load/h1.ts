@@ -11,6 +11,7 @@ export interface H1Shared {
   countBy: string;
   server: string;
   proxyConns: string;
+  route: string;
   readBuffer: Buffer;
 }
 
@@ -21,6 +22,7 @@ export function buildH1Shared(opts: {
   countBy: string;
   server: string;
   proxyConns: string;
+  route: string;
 }): H1Shared {
   const lines = [`GET ${opts.path} HTTP/1.1`, `Host: ${opts.authority}`, "User-Agent: spillway"];
   if (opts.close) lines.push("Connection: close");
@@ -29,6 +31,7 @@ export function buildH1Shared(opts: {
     countBy: opts.countBy.toLowerCase(),
     server: opts.server.toLowerCase(),
     proxyConns: opts.proxyConns.toLowerCase(),
+    route: opts.route.toLowerCase(),
     readBuffer: Buffer.allocUnsafe(64 * 1024),
   };
 }
@@ -289,6 +292,7 @@ export class H1Conn extends BaseConn<H1Shared> {
       } else if (name === sh.countBy) req.backend = value;
       else if (name === sh.server) req.server = value;
       else if (name === sh.proxyConns) req.proxyConns = value;
+      else if (name === sh.route) req.route = value;
     }
     if (status < 200) return;
     this.keepAlive = keepAlive;

@@ -165,7 +165,7 @@ function startsWithHttp1(buf: Buffer, start: number, end: number): boolean {
 }
 
 /** Where header blocks for streams nobody waits for (timed out, trailers) are decoded to. */
-const DISCARD: DecodedHeaders = { status: 0, backend: null, server: null, proxyConns: null };
+const DISCARD: DecodedHeaders = { status: 0, backend: null, server: null, proxyConns: null, route: null };
 
 export class H2Conn extends BaseConn<H2Shared> {
   limit: number;

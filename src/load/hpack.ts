@@ -83,11 +83,14 @@ export const KIND_STATUS = 1;
 export const KIND_COUNT_BY = 2;
 export const KIND_SERVER = 3;
 export const KIND_PROXY_CONNS = 4;
+export const KIND_ROUTE = 5;
 
 export interface WantedHeaders {
   countBy: string;
   server: string;
   proxyConns: string;
+  /** The backend the proxy routed to (its stamp on every response, its own included). */
+  route: string;
 }
 
 /** Filled in by `decode`; the caller resets it before each response. */
@@ -96,6 +99,7 @@ export interface DecodedHeaders {
   backend: string | null;
   server: string | null;
   proxyConns: string | null;
+  route: string | null;
 }
 
 interface NameForm {
@@ -135,6 +139,7 @@ export class WantedNames {
     this.nameKinds = new Map([
       [wanted.server.toLowerCase(), KIND_SERVER],
       [wanted.proxyConns.toLowerCase(), KIND_PROXY_CONNS],
+      [wanted.route.toLowerCase(), KIND_ROUTE],
       [wanted.countBy.toLowerCase(), KIND_COUNT_BY],
       [":status", KIND_STATUS],
     ]);
@@ -331,6 +336,9 @@ export class HpackDecoder {
         break;
       case KIND_PROXY_CONNS:
         out.proxyConns = value;
+        break;
+      case KIND_ROUTE:
+        out.route = value;
         break;
       default:
         break;

@@ -89,13 +89,15 @@ export interface NormalizedProfile {
   timeoutMs: number;
   drainMs: number;
   maxRunMs: number;
-  timelineWindowMs: number;
+  /** null: the window adapts so a run has about 50 of them, whatever its length. */
+  timelineWindowMs: number | null;
   ndjson: boolean;
 }
 
 export const DEFAULT_COUNT_BY = "x-spillway-backend";
 export const SERVER_HEADER = "x-spillway-server";
 export const PROXY_CONNS_HEADER = "x-spillway-proxy-conns";
+export const ROUTE_HEADER = "x-spillway-route";
 const DEFAULT_TIMEOUT_MS = 10_000;
 /** Bound for a run given only a request count. */
 const DEFAULT_REQUESTS_ONLY_MAX_MS = 10 * 60_000;
@@ -254,7 +256,7 @@ export function normalizeProfile(p: LoadProfile): NormalizedProfile {
     timeoutMs,
     drainMs,
     maxRunMs,
-    timelineWindowMs: p.timelineWindowMs ?? 1000,
+    timelineWindowMs: p.timelineWindowMs ?? null,
     ndjson: typeof p.ndjson === "function",
   };
 }

@@ -7,6 +7,10 @@
  * outcome, either attributed to a backend (the count-by header was present)
  * or unattributed with a cause. So sum(backends.count) + unattributed.total
  * === requests.sent always holds.
+ *
+ * Independently of that, a response the proxy stamped with the backend it
+ * routed to (x-spillway-route) counts in `routed` under that backend, whether
+ * a stub served it or the proxy answered it itself.
  */
 import { Histogram, mergeHistogramData, type HistogramData } from "./histogram.js";
 
@@ -24,6 +28,21 @@ export interface BackendResult {
   servers: Record<string, number>;
   statuses: Record<string, number>;
   latency: LatencySummary;
+}
+
+/** Responses the proxy says it routed to one backend (its route stamp). */
+export interface RoutedResult {
+  count: number;
+  /** Of them, served by a stub, by the backend the stub names (the count-by header): normally only this one. */
+  served: Record<string, number>;
+  /** Of them, answered by the proxy itself (no count-by header), by status. */
+  proxyStatuses: Record<string, number>;
+  /** The proxy's connection count (its conns stamp) when it routed them: lowest and highest; null when not stamped. */
+  minConns: number | null;
+  maxConns: number | null;
+  /** When the first and the last of them were sent, in ms from the start of the measured run. */
+  firstMs: number;
+  lastMs: number;
 }
 
 export interface TimelineWindow {
@@ -50,14 +69,18 @@ export interface LoadResult {
     retried: number;
   };
   backends: Record<string, BackendResult>;
+  /** Responses by the backend the proxy routed them to (its route stamp); empty when the proxy does not stamp. */
+  routed: Record<string, RoutedResult>;
   unattributed: { total: number; byCause: Record<string, number> };
   statuses: Record<string, number>;
   latency: LatencySummary;
   timeline: TimelineWindow[];
+  /** Width of each timeline window. */
+  timelineWindowMs: number;
   connections: ConnectionCounts;
   maxProxyConnsSeen: number | null;
-  /** Responses during warm-up, by backend: not in the figures above, but the stubs and the proxy served them. */
-  warmup: { responses: number; byBackend: Record<string, number> };
+  /** Responses during warm-up, by backend (served) and by route: not in the figures above, but the stubs and the proxy served them. */
+  warmup: { responses: number; byBackend: Record<string, number>; routed: Record<string, number> };
   /** Set when the run stopped before its bound because it could not work; null otherwise. */
   stoppedEarly: StoppedEarly | null;
   durationMs: number;
@@ -124,9 +147,20 @@ export interface BackendData {
   latency: HistogramData;
 }
 
+export interface RoutedData {
+  count: number;
+  served: Record<string, number>;
+  proxyStatuses: Record<string, number>;
+  minConns: number | null;
+  maxConns: number | null;
+  firstMs: number;
+  lastMs: number;
+}
+
 export interface RunData {
   requests: { sent: number; completed: number; succeeded: number; retried: number };
   backends: Record<string, BackendData>;
+  routed: Record<string, RoutedData>;
   unattributed: Record<string, number>;
   statuses: Record<string, number>;
   latency: HistogramData;
@@ -134,7 +168,7 @@ export interface RunData {
   timelineWindowMs: number;
   connections: ConnectionCounts;
   maxProxyConnsSeen: number | null;
-  warmup: { responses: number; byBackend: Record<string, number> };
+  warmup: { responses: number; byBackend: Record<string, number>; routed: Record<string, number> };
   stoppedEarly: StoppedEarly | null;
   durationMs: number;
 }
@@ -143,19 +177,53 @@ function addCounts(into: Record<string, number>, from: Record<string, number>): 
   for (const [k, v] of Object.entries(from)) into[k] = (into[k] ?? 0) + v;
 }
 
-/** Pure merge of several runs' data (one per worker): counts add, windows align by index. */
+function minOf(a: number | null, b: number | null): number | null {
+  return a === null ? b : b === null ? a : Math.min(a, b);
+}
+
+function maxOf(a: number | null, b: number | null): number | null {
+  return a === null ? b : b === null ? a : Math.max(a, b);
+}
+
+/** Merges windows `factor` at a time (factor 1: a copy). */
+export function coarsen(timeline: readonly TimelineWindow[], windowMs: number, factor: number): TimelineWindow[] {
+  if (factor <= 1) return timeline.map((w) => ({ ...w, byBackend: { ...w.byBackend } }));
+  // Windows are contiguous from the start of the run: window i begins at i * windowMs.
+  const out: TimelineWindow[] = [];
+  timeline.forEach((w, j) => {
+    const i = Math.floor(j / factor);
+    let t = out[i];
+    if (t === undefined) {
+      t = { tMs: i * windowMs * factor, byBackend: {}, openConnections: 0, errors: 0 };
+      out[i] = t;
+    }
+    addCounts(t.byBackend, w.byBackend);
+    t.openConnections = Math.max(t.openConnections, w.openConnections);
+    t.errors += w.errors;
+    if (w.maxProxyConns !== undefined) t.maxProxyConns = Math.max(t.maxProxyConns ?? 0, w.maxProxyConns);
+  });
+  return out;
+}
+
+/**
+ * Pure merge of several runs' data (one per worker): counts add, windows
+ * align by index after each part is brought to the widest window among them
+ * (adaptive windows are the same base times a power of two, so they nest).
+ */
 export function mergeRunData(parts: readonly RunData[]): RunData {
+  const windowMs = parts.reduce((m, p) => Math.max(m, p.timelineWindowMs), 0) || 1000;
   const out: RunData = {
     requests: { sent: 0, completed: 0, succeeded: 0, retried: 0 },
     backends: {},
+    routed: {},
     unattributed: {},
     statuses: {},
     latency: mergeHistogramData(parts.map((p) => p.latency)),
     timeline: [],
-    timelineWindowMs: parts[0]?.timelineWindowMs ?? 1000,
+    timelineWindowMs: windowMs,
     connections: { opened: 0, maxOpen: 0, failed: 0, failedByCause: {}, goaways: 0, unfinished: { connecting: 0, handshaking: 0 } },
     maxProxyConnsSeen: null,
-    warmup: { responses: 0, byBackend: {} },
+    warmup: { responses: 0, byBackend: {}, routed: {} },
     stoppedEarly: null,
     durationMs: 0,
   };
@@ -174,9 +242,20 @@ export function mergeRunData(parts: readonly RunData[]): RunData {
       hs.push(b.latency);
       backendHists.set(name, hs);
     }
+    for (const [name, r] of Object.entries(p.routed)) {
+      const t = (out.routed[name] ??= { count: 0, served: {}, proxyStatuses: {}, minConns: null, maxConns: null, firstMs: r.firstMs, lastMs: r.lastMs });
+      t.count += r.count;
+      addCounts(t.served, r.served);
+      addCounts(t.proxyStatuses, r.proxyStatuses);
+      t.minConns = minOf(t.minConns, r.minConns);
+      t.maxConns = maxOf(t.maxConns, r.maxConns);
+      t.firstMs = Math.min(t.firstMs, r.firstMs);
+      t.lastMs = Math.max(t.lastMs, r.lastMs);
+    }
     addCounts(out.unattributed, p.unattributed);
     out.warmup.responses += p.warmup.responses;
     addCounts(out.warmup.byBackend, p.warmup.byBackend);
+    addCounts(out.warmup.routed, p.warmup.routed);
     addCounts(out.statuses, p.statuses);
     out.connections.opened += p.connections.opened;
     // Workers hold their connections at the same time, so their peaks add.
@@ -190,7 +269,7 @@ export function mergeRunData(parts: readonly RunData[]): RunData {
     if (p.stoppedEarly !== null && (out.stoppedEarly === null || p.stoppedEarly.afterMs > out.stoppedEarly.afterMs)) out.stoppedEarly = { ...p.stoppedEarly };
     if (p.maxProxyConnsSeen !== null) out.maxProxyConnsSeen = Math.max(out.maxProxyConnsSeen ?? 0, p.maxProxyConnsSeen);
     out.durationMs = Math.max(out.durationMs, p.durationMs);
-    p.timeline.forEach((w, i) => {
+    coarsen(p.timeline, p.timelineWindowMs, Math.round(windowMs / p.timelineWindowMs)).forEach((w, i) => {
       let t = out.timeline[i];
       if (!t) {
         t = { tMs: w.tMs, byBackend: {}, openConnections: 0, errors: 0 };
@@ -232,6 +311,19 @@ export function toLoadResult(data: RunData): LoadResult {
     const b = data.backends[name]!;
     backends[name] = { count: b.count, servers: sortedRecord(b.servers), statuses: sortedRecord(b.statuses), latency: summarize(b.latency) };
   }
+  const routed: Record<string, RoutedResult> = {};
+  for (const name of Object.keys(data.routed).sort()) {
+    const r = data.routed[name]!;
+    routed[name] = {
+      count: r.count,
+      served: sortedRecord(r.served),
+      proxyStatuses: sortedRecord(r.proxyStatuses),
+      minConns: r.minConns,
+      maxConns: r.maxConns,
+      firstMs: Math.max(0, Math.round(r.firstMs)),
+      lastMs: Math.max(0, Math.round(r.lastMs)),
+    };
+  }
   const seconds = data.durationMs / 1000;
   return {
     requests: {
@@ -242,13 +334,15 @@ export function toLoadResult(data: RunData): LoadResult {
       retried: data.requests.retried,
     },
     backends,
+    routed,
     unattributed: { total: unattributedTotal, byCause: sortedRecord(data.unattributed) },
     statuses: sortedRecord(data.statuses),
     latency: summarize(data.latency),
     timeline: data.timeline.map((w) => ({ ...w, byBackend: { ...w.byBackend } })),
+    timelineWindowMs: data.timelineWindowMs,
     connections: { ...data.connections, failedByCause: sortedRecord(data.connections.failedByCause), unfinished: { ...data.connections.unfinished } },
     maxProxyConnsSeen: data.maxProxyConnsSeen,
-    warmup: { responses: data.warmup.responses, byBackend: sortedRecord(data.warmup.byBackend) },
+    warmup: { responses: data.warmup.responses, byBackend: sortedRecord(data.warmup.byBackend), routed: sortedRecord(data.warmup.routed) },
     stoppedEarly: data.stoppedEarly !== null ? { ...data.stoppedEarly } : null,
     durationMs: Math.round(data.durationMs),
     rps: seconds > 0 ? Math.round((data.requests.completed / seconds) * 10) / 10 : 0,
@@ -302,15 +396,37 @@ class BackendAcc {
   }
 }
 
+class RouteAcc {
+  count = 0;
+  /** Served by a stub of the routed backend itself (the usual case, kept out of the map). */
+  servedSame = 0;
+  servedOther: Map<string, number> | null = null;
+  proxyStatuses = new Map<number, number>();
+  minConns = Infinity;
+  maxConns = -1;
+  firstMs = Infinity;
+  lastMs = -Infinity;
+}
+
 interface OpenWindow {
   openConnections: number;
   errors: number;
   maxProxyConns: number;
 }
 
+/** Adaptive timeline: the first window width, and how many windows trigger a doubling. */
+const AUTO_BASE_MS = 10;
+const AUTO_MAX_WINDOWS = 100;
+
 /**
  * Mutable counters the engine records into. Time arguments are
  * performance.now() milliseconds; the timeline starts at `start()`.
+ *
+ * With no window width given, the timeline adapts: it starts with 10 ms
+ * windows and, whenever 100 have closed, merges them in pairs and doubles the
+ * width, so a run of any length ends with 50 to 100 windows (halved once more
+ * at the end when over 75) in bounded memory, without knowing its length in
+ * advance.
  */
 export class Recorder {
   sent = 0;
@@ -330,14 +446,19 @@ export class Recorder {
   private readonly backends = new Map<string, BackendAcc>();
   private lastBackend: string | null = null;
   private lastAcc: BackendAcc | null = null;
+  private readonly routes = new Map<string, RouteAcc>();
+  private lastRoute: string | null = null;
+  private lastRouteAcc: RouteAcc | null = null;
+  private readonly warmupRoutes = new Map<string, number>();
   private readonly unattributed = new Map<string, number>();
   private warmupResponses = 0;
   private readonly warmupByBackend = new Map<string, number>();
   /** Counts by status code 0..999. */
   private readonly statuses = new Float64Array(1000);
   private readonly hist = new Histogram();
-  private readonly windowMs: number;
-  private readonly windows: TimelineWindow[] = [];
+  private windowMs: number;
+  private readonly adaptive: boolean;
+  private windows: TimelineWindow[] = [];
   private cur: OpenWindow | null = null;
   private winStart = 0;
   private winEnd = Infinity;
@@ -345,8 +466,10 @@ export class Recorder {
   private tEnd = 0;
   private started = false;
 
-  constructor(windowMs: number) {
-    this.windowMs = windowMs;
+  /** `windowMs` null: the adaptive timeline. */
+  constructor(windowMs: number | null) {
+    this.adaptive = windowMs === null;
+    this.windowMs = windowMs ?? AUTO_BASE_MS;
   }
 
   /** Starts the measured period (after warm-up). */
@@ -367,7 +490,7 @@ export class Recorder {
     while (now >= this.winEnd && this.cur) {
       this.closeWindow();
       this.winStart = this.winEnd;
-      this.winEnd += this.windowMs;
+      this.winEnd = this.winStart + this.windowMs;
       this.cur = this.newWindow();
     }
   }
@@ -388,6 +511,13 @@ export class Recorder {
     };
     if (c.maxProxyConns >= 0) w.maxProxyConns = c.maxProxyConns;
     this.windows.push(w);
+    // An even count, so the window that opens next starts on a boundary of the doubled width.
+    if (this.adaptive && this.windows.length >= AUTO_MAX_WINDOWS) this.doubleWindow();
+  }
+
+  private doubleWindow(): void {
+    this.windows = coarsen(this.windows, this.windowMs, 2);
+    this.windowMs *= 2;
   }
 
   /** A connection attempt that never opened. */
@@ -403,7 +533,7 @@ export class Recorder {
   }
 
   /** A measured request got its complete response. */
-  response(now: number, latencyUs: number, status: number, backend: string | null, server: string | null, proxyConns: number): void {
+  response(now: number, latencyUs: number, status: number, backend: string | null, server: string | null, proxyConns: number, route: string | null = null): void {
     if (now >= this.winEnd) this.advance(now);
     this.completed++;
     if (status >= 200 && status < 300) this.succeeded++;
@@ -413,6 +543,7 @@ export class Recorder {
       if (proxyConns > this.maxProxyConnsSeen) this.maxProxyConnsSeen = proxyConns;
       if (this.cur && proxyConns > this.cur.maxProxyConns) this.cur.maxProxyConns = proxyConns;
     }
+    if (route !== null) this.routedResponse(now - latencyUs / 1000 - this.t0, status, backend, proxyConns, route);
     if (backend === null) {
       this.unattributedOutcome(noHeaderCause(status));
       return;
@@ -436,12 +567,35 @@ export class Recorder {
     b.win++;
   }
 
-  /** A measured request ended without a response. */
+  /** A response the proxy stamped with its route; `sentMs` from the start of the run. */
+  private routedResponse(sentMs: number, status: number, backend: string | null, proxyConns: number, route: string): void {
+    let r = this.lastRoute === route ? this.lastRouteAcc! : this.routes.get(route);
+    if (r === undefined) {
+      r = new RouteAcc();
+      this.routes.set(route, r);
+    }
+    this.lastRoute = route;
+    this.lastRouteAcc = r;
+    r.count++;
+    if (backend === route) r.servedSame++;
+    else if (backend !== null) (r.servedOther ??= new Map()).set(backend, (r.servedOther.get(backend) ?? 0) + 1);
+    else r.proxyStatuses.set(status, (r.proxyStatuses.get(status) ?? 0) + 1);
+    if (proxyConns >= 0) {
+      if (proxyConns < r.minConns) r.minConns = proxyConns;
+      if (proxyConns > r.maxConns) r.maxConns = proxyConns;
+    }
+    if (sentMs < r.firstMs) r.firstMs = sentMs;
+    if (sentMs > r.lastMs) r.lastMs = sentMs;
+  }
+
   /** A response to a warm-up request: kept apart, so reconciliation with the stubs still adds up. */
-  warmupResponse(backend: string | null): void {
+  warmupResponse(backend: string | null, route: string | null = null): void {
     this.warmupResponses++;
     if (backend !== null) this.warmupByBackend.set(backend, (this.warmupByBackend.get(backend) ?? 0) + 1);
+    if (route !== null) this.warmupRoutes.set(route, (this.warmupRoutes.get(route) ?? 0) + 1);
   }
+
+  /** A measured request ended without a response. */
 
   error(now: number, cause: string): void {
     if (now >= this.winEnd) this.advance(now);
@@ -473,6 +627,7 @@ export class Recorder {
       for (const b of this.backends.values()) any ||= b.win > 0;
       if (any) this.closeWindow();
       this.cur = null;
+      if (this.adaptive && this.windows.length > (AUTO_MAX_WINDOWS * 3) / 4) this.doubleWindow();
     }
     const backends: Record<string, BackendData> = {};
     for (const [name, b] of this.backends) {
@@ -485,9 +640,24 @@ export class Recorder {
         latency: b.hist.toData(),
       };
     }
+    const routed: Record<string, RoutedData> = {};
+    for (const [name, r] of this.routes) {
+      const served: Record<string, number> = r.servedOther ? Object.fromEntries(r.servedOther) : {};
+      if (r.servedSame > 0) served[name] = r.servedSame;
+      routed[name] = {
+        count: r.count,
+        served,
+        proxyStatuses: Object.fromEntries([...r.proxyStatuses].map(([k, v]) => [String(k), v])),
+        minConns: r.maxConns >= 0 ? r.minConns : null,
+        maxConns: r.maxConns >= 0 ? r.maxConns : null,
+        firstMs: r.firstMs,
+        lastMs: r.lastMs,
+      };
+    }
     return {
       requests: { sent: this.sent, completed: this.completed, succeeded: this.succeeded, retried: this.retried },
       backends,
+      routed,
       unattributed: Object.fromEntries(this.unattributed),
       statuses: Object.fromEntries([...this.statuses.entries()].filter(([, v]) => v > 0).map(([k, v]) => [String(k), v])),
       latency: this.hist.toData(),
@@ -502,7 +672,7 @@ export class Recorder {
         unfinished: { connecting: this.unfinishedConnecting, handshaking: this.unfinishedHandshaking },
       },
       maxProxyConnsSeen: this.maxProxyConnsSeen >= 0 ? this.maxProxyConnsSeen : null,
-      warmup: { responses: this.warmupResponses, byBackend: Object.fromEntries(this.warmupByBackend) },
+      warmup: { responses: this.warmupResponses, byBackend: Object.fromEntries(this.warmupByBackend), routed: Object.fromEntries(this.warmupRoutes) },
       stoppedEarly: this.stoppedEarly,
       durationMs: this.started ? Math.max(0, this.tEnd - this.t0) : 0,
     };

@@ -1,6 +1,7 @@
 import type { TimelineWindow } from "../load/index.js";
 import type { ScenarioRun, VerifyReport } from "../verify/types.js";
 import { formatPercent } from "../verify/evaluate.js";
+import { flipText, thresholds } from "../verify/routes.js";
 
 function esc(s: string): string {
   return s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
@@ -24,9 +25,17 @@ function niceMax(v: number): number {
 /**
  * Requests per backend in each time window (stacked bars, failures in red on
  * top) and, on the right axis, the connection count the proxy routed at: the
- * moment it crosses the threshold is where the colours change.
+ * moment it crosses the threshold is where the colours change. Each rule's
+ * threshold is a horizontal line on the connection axis (`data-threshold`),
+ * each flip a vertical line at its moment (`data-flip-ms`) with a dot at the
+ * connection count it flipped at.
  */
-export function timelineSvg(timeline: readonly TimelineWindow[], colour: Map<string, string>, windowMs: number): string {
+export interface ChartMarks {
+  thresholds: { conns: number; label: string }[];
+  flips: { atMs: number; conns: number | null; label: string }[];
+}
+
+export function timelineSvg(timeline: readonly TimelineWindow[], colour: Map<string, string>, windowMs: number, marks: ChartMarks = { thresholds: [], flips: [] }): string {
   const W = 760;
   const H = 260;
   const m = { l: 56, r: 56, t: 16, b: 36 };
@@ -35,7 +44,7 @@ export function timelineSvg(timeline: readonly TimelineWindow[], colour: Map<str
   const n = Math.max(1, timeline.length);
   const totals = timeline.map((w) => Object.values(w.byBackend).reduce((a, b) => a + b, 0) + w.errors);
   const yMax = niceMax(Math.max(1, ...totals));
-  const cMax = niceMax(Math.max(1, ...timeline.map((w) => Math.max(w.maxProxyConns ?? 0, w.openConnections))));
+  const cMax = niceMax(Math.max(1, ...timeline.map((w) => Math.max(w.maxProxyConns ?? 0, w.openConnections)), ...marks.thresholds.map((t) => t.conns)));
   const bw = pw / n;
   const parts: string[] = [];
   parts.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="11">`);
@@ -67,6 +76,25 @@ export function timelineSvg(timeline: readonly TimelineWindow[], colour: Map<str
   };
   line(timeline.map((w) => w.maxProxyConns), "#222", "");
   line(timeline.map((w) => w.openConnections), "#888", "4 3");
+  const yConns = (c: number) => m.t + ph - (ph * c) / cMax;
+  for (const t of marks.thresholds) {
+    const y = yConns(t.conns).toFixed(1);
+    parts.push(
+      `<g class="threshold" data-threshold="${t.conns}"><line x1="${m.l}" x2="${m.l + pw}" y1="${y}" y2="${y}" stroke="#b22" stroke-width="1.5" stroke-dasharray="6 3"/>` +
+        `<text x="${m.l + pw - 4}" y="${(Number(y) - 4).toFixed(1)}" text-anchor="end" fill="#b22">${esc(t.label)}</text></g>`,
+    );
+  }
+  for (const f of marks.flips) {
+    const xn = Math.min(m.l + pw, m.l + (f.atMs / windowMs) * bw);
+    const x = xn.toFixed(1);
+    const dot = f.conns !== null ? `<circle cx="${x}" cy="${yConns(f.conns).toFixed(1)}" r="4" fill="#b22"/>` : "";
+    // The label goes on the side of the line with more room, so it stays inside the chart.
+    const right = xn < m.l + pw / 2;
+    parts.push(
+      `<g class="flip" data-flip-ms="${f.atMs}"><line x1="${x}" x2="${x}" y1="${m.t}" y2="${m.t + ph}" stroke="#b22" stroke-width="1.5"/>${dot}` +
+        `<text x="${(xn + (right ? 4 : -4)).toFixed(1)}" y="${m.t + 10}" text-anchor="${right ? "start" : "end"}" fill="#b22">${esc(f.label)}</text><title>${esc(f.label)}</title></g>`,
+    );
+  }
   const step = Math.max(1, Math.ceil(n / 10));
   for (let i = 0; i < n; i += step) {
     parts.push(`<text x="${(m.l + (i + 0.5) * bw).toFixed(1)}" y="${m.t + ph + 14}" text-anchor="middle">${((i * windowMs) / 1000).toFixed(windowMs < 1000 ? 1 : 0)}</text>`);
@@ -84,19 +112,35 @@ function runSection(run: ScenarioRun, colour: Map<string, string>): string {
   if (!run.load) return `${head}<pre>${esc(run.error ?? "")}</pre>`;
   const load = run.load;
   const total = load.requests.sent;
-  const windowMs = load.timeline.length > 1 ? load.timeline[1]!.tMs - load.timeline[0]!.tMs : 1000;
+  const windowMs = load.timelineWindowMs ?? (load.timeline.length > 1 ? load.timeline[1]!.tMs - load.timeline[0]!.tMs : 1000);
+  const marks: ChartMarks = {
+    thresholds: run.flips.flatMap((f) => thresholds(f.ruleConns).map((conns) => ({ conns, label: `${f.condition} → ${f.backend}` }))),
+    flips: run.flips.filter((f) => f.atMs !== null).map((f) => ({ atMs: f.atMs!, conns: f.firstRuleConns, label: `${f.backend} from ${f.firstRuleConns ?? "?"} at ${(f.atMs! / 1000).toFixed(2)} s` })),
+  };
+  const routed = load.routed ?? {};
+  const stamped = Object.keys(routed).length > 0;
   const legend = [...Object.keys(load.backends).sort().map((b) => [b, colour.get(b) ?? "#999"] as const), ["failed", ERROR_COLOR] as const]
     .map(([name, c]) => `<span><i style="background:${c}"></i>${esc(name)}</span>`)
-    .join("") + `<span><i class="solid"></i>connections the proxy routed at</span><span><i class="dashed"></i>connections open</span>`;
-  const rows = Object.entries(load.backends)
-    .sort(([a], [b]) => a.localeCompare(b))
-    .map(([b, r]) => `<tr><td>${esc(b)}</td><td>${r.count}</td><td>${formatPercent(total ? (r.count / total) * 100 : 0)}</td><td>${r.latency.p50.toFixed(1)}</td><td>${r.latency.p99.toFixed(1)}</td></tr>`)
+    .join("") + `<span><i class="solid"></i>connections the proxy routed at</span><span><i class="dashed"></i>connections open</span>` +
+    (marks.thresholds.length > 0 ? `<span><i class="rule"></i>rule threshold</span>` : "") +
+    (marks.flips.length > 0 ? `<span><i class="flipmark"></i>flip: first request routed by the rule</span>` : "");
+  const names = [...new Set([...Object.keys(load.backends), ...Object.keys(routed)])].sort();
+  const rows = names
+    .map((b) => {
+      const r = load.backends[b];
+      const count = r?.count ?? 0;
+      const failed = run.proxyFailures.filter((f) => f.backend === b);
+      const failedCell = failed.map((f) => `<span title="${esc(f.cause)}">${f.count} × ${f.status}</span>`).join(", ");
+      return `<tr data-backend="${esc(b)}"><td>${esc(b)}</td><td class="routed">${stamped ? (routed[b]?.count ?? 0) : "-"}</td><td class="served">${count}</td><td>${formatPercent(total ? (count / total) * 100 : 0)}</td><td class="failed">${failedCell}</td><td>${r ? r.latency.p50.toFixed(1) : ""}</td><td>${r ? r.latency.p99.toFixed(1) : ""}</td></tr>`;
+    })
     .join("");
-  const unattributed = load.unattributed.total > 0 ? `<tr><td>(none: ${esc(Object.entries(load.unattributed.byCause).map(([c, k]) => `${c} ${k}`).join(", "))})</td><td>${load.unattributed.total}</td><td>${formatPercent((load.unattributed.total / total) * 100)}</td><td></td><td></td></tr>` : "";
+  const unattributed = load.unattributed.total > 0 ? `<tr><td>(not served: ${esc(Object.entries(load.unattributed.byCause).map(([c, k]) => `${c} ${k}`).join(", "))})</td><td></td><td>${load.unattributed.total}</td><td>${formatPercent((load.unattributed.total / total) * 100)}</td><td></td><td></td><td></td></tr>` : "";
+  const causes = run.proxyFailures.map((f) => `<li class="bad">${f.count} routed to ${esc(f.backend)}, answered ${f.status} by ${esc(run.target)}: ${esc(f.cause)}</li>`).join("");
+  const flips = run.flips.map((f) => `<li class="flip">${esc(flipText(f))}</li>`).join("");
   const expectations = run.expectations.map((e) => `<li class="${e.passed ? "ok" : "bad"}">${e.passed ? "ok" : "FAIL"} ${esc(e.name)} ${esc(e.expected)}: got ${esc(e.actual)}</li>`).join("");
   const rec = run.reconciliation;
   const recText = rec ? (rec.ok ? "<li class=\"ok\">reconciled with the stubs and the proxy's own counters</li>" : rec.problems.map((p) => `<li class="bad">${esc(p)}</li>`).join("")) : "";
-  return `${head}${run.description ? `<p>${esc(run.description)}</p>` : ""}<div class="legend">${legend}</div>${timelineSvg(load.timeline, colour, windowMs)}<table><tr><th>backend</th><th>requests</th><th>share</th><th>p50 ms</th><th>p99 ms</th></tr>${rows}${unattributed}</table><ul>${expectations}${recText}</ul>`;
+  return `${head}${run.description ? `<p>${esc(run.description)}</p>` : ""}<div class="legend">${legend}</div>${timelineSvg(load.timeline, colour, windowMs, marks)}<table><tr><th>backend</th><th>routed</th><th>served</th><th>share</th><th>failed at the proxy</th><th>p50 ms</th><th>p99 ms</th></tr>${rows}${unattributed}</table><ul>${flips}${causes}</ul><ul>${expectations}${recText}</ul>`;
 }
 
 /** One self-contained page: a chart per target x scenario, for people who would rather look than read. */
@@ -114,6 +158,7 @@ table{border-collapse:collapse;margin:.5em 0}td,th{padding:2px 10px;text-align:r
 tr.failed td,tr.error td,li.bad{color:#b22}li.ok{color:#2b7a2b}
 .legend span{margin-right:14px}.legend i{display:inline-block;width:12px;height:12px;margin-right:4px;vertical-align:middle}
 .legend i.solid{height:2px;background:#222}.legend i.dashed{height:0;border-top:2px dashed #888}
+.legend i.rule{height:0;border-top:2px dashed #b22}.legend i.flipmark{width:2px;background:#b22}
 </style></head><body>
 <h1>spillway verify <small>${esc(report.spec)}, ${esc(report.startedAt)}</small></h1>
 <table><tr><th>target</th><th>scenario</th><th>result</th><th>requests</th></tr>${summary}</table>

@@ -1,4 +1,7 @@
 import type { ScenarioRun, VerifyReport } from "../verify/types.js";
+import { formatPercent } from "../verify/evaluate.js";
+import { flipText } from "../verify/routes.js";
+import { proxyFailureLines } from "./terminal.js";
 
 function xml(s: string): string {
   return s
@@ -32,12 +35,28 @@ function cases(run: ScenarioRun): string[] {
   return out;
 }
 
+/** What the run measured, for the suite's system-out: routed and served per backend, failures at the proxy, flips. */
+function measured(run: ScenarioRun): string[] {
+  const load = run.load;
+  if (!load) return [];
+  const total = load.requests.sent;
+  const routed = load.routed ?? {};
+  const names = [...new Set([...Object.keys(load.backends), ...Object.keys(routed)])].sort();
+  const lines = names.map((n) => {
+    const served = load.backends[n]?.count ?? 0;
+    return `${n}: routed ${routed[n]?.count ?? (Object.keys(routed).length ? 0 : "-")}, served ${served} (${formatPercent(total ? (served / total) * 100 : 0)} of ${total})`;
+  });
+  return [...lines, ...proxyFailureLines(run), ...run.flips.map(flipText)];
+}
+
 /** JUnit XML: a suite per target x scenario; a failed expectation is a failure, a broken run an error. */
 export function toJunit(report: VerifyReport): string {
   const suites = report.runs.map((run) => {
     const c = cases(run);
     const failures = run.status === "error" ? 0 : run.expectations.filter((e) => !e.passed).length + (run.reconciliation && !run.reconciliation.ok ? 1 : 0);
-    return `  <testsuite name="${xml(`${run.target} / ${run.scenario}`)}" tests="${c.length}" failures="${failures}" errors="${run.status === "error" ? 1 : 0}" time="${(run.durationMs / 1000).toFixed(3)}">\n${c.join("\n")}\n  </testsuite>`;
+    const out = measured(run);
+    const systemOut = out.length > 0 ? `\n    <system-out>${xml(out.join("\n"))}</system-out>` : "";
+    return `  <testsuite name="${xml(`${run.target} / ${run.scenario}`)}" tests="${c.length}" failures="${failures}" errors="${run.status === "error" ? 1 : 0}" time="${(run.durationMs / 1000).toFixed(3)}">\n${c.join("\n")}${systemOut}\n  </testsuite>`;
   });
   const tests = report.runs.reduce((n, r) => n + cases(r).length, 0);
   const failures = report.runs.reduce((n, r) => n + (r.status === "error" ? 0 : r.expectations.filter((e) => !e.passed).length + (r.reconciliation && !r.reconciliation.ok ? 1 : 0)), 0);

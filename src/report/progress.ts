@@ -7,7 +7,9 @@ import type { LoadRun } from "../load/index.js";
 export function attachProgress(run: LoadRun, label: string, total: number | null, write: (t: string) => void): void {
   const width = 24;
   run.on("tick", (t) => {
-    const done = t.completed + t.unattributed;
+    // Every request ends once: served by a backend (byBackend) or not (unattributed, which
+    // includes responses without the backend header: those are in `completed` too).
+    const done = Object.values(t.byBackend).reduce((a, b) => a + b, 0) + t.unattributed;
     const frac = total ? Math.min(1, done / total) : 0;
     const bar = total ? `[${"#".repeat(Math.round(frac * width)).padEnd(width, ".")}] ${Math.round(frac * 100)}%` : `${(t.elapsedMs / 1000).toFixed(0)}s`;
     const backends = Object.entries(t.byBackend).map(([b, n]) => `${b} ${n}`).join(" ");

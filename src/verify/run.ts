@@ -6,9 +6,10 @@ import type { LoadSpec, Model, Scenario, Target } from "../spec/model.js";
 import { evaluateExpectations } from "./evaluate.js";
 import { readCounters } from "./counters.js";
 import { reconcile } from "./reconcile.js";
+import { flipPoints, proxyFailures } from "./routes.js";
 import type { ScenarioRun } from "./types.js";
 
-export function loadProfile(load: LoadSpec, url: string, maxRunMs: number, windowMs: number, ndjson?: (line: string) => void): LoadProfile {
+export function loadProfile(load: LoadSpec, url: string, maxRunMs: number, windowMs: number | null, ndjson?: (line: string) => void): LoadProfile {
   return {
     url: `${url}${load.path}`,
     protocol: load.protocol,
@@ -30,7 +31,7 @@ export function loadProfile(load: LoadSpec, url: string, maxRunMs: number, windo
     workers: load.workers,
     timeoutMs: load.timeoutMs,
     maxRunMs,
-    timelineWindowMs: windowMs,
+    ...(windowMs !== null ? { timelineWindowMs: windowMs } : {}),
     ...(ndjson ? { ndjson } : {}),
   };
 }
@@ -47,7 +48,7 @@ export interface ScenarioHooks {
  * Infrastructure failures come back as an `error` run, not an exception,
  * so the other runs still happen; the caller's teardown stops the stack.
  */
-export async function runScenario(model: Model, target: Target, scenario: Scenario, ctx: RunContext, opts: { maxRunMs: number; windowMs: number } & ScenarioHooks): Promise<ScenarioRun> {
+export async function runScenario(model: Model, target: Target, scenario: Scenario, ctx: RunContext, opts: { maxRunMs: number; windowMs: number | null } & ScenarioHooks): Promise<ScenarioRun> {
   const started = Date.now();
   const base: ScenarioRun = {
     target,
@@ -60,6 +61,8 @@ export async function runScenario(model: Model, target: Target, scenario: Scenar
     load: null,
     expectations: [],
     reconciliation: null,
+    proxyFailures: [],
+    flips: [],
     durationMs: 0,
   };
   try {
@@ -88,7 +91,8 @@ export async function runScenario(model: Model, target: Target, scenario: Scenar
     const reconciliation = reconcile(target, result, { before: stubsBefore, after: stubsAfter }, { before: countersBefore, after: countersAfter });
     const expectations = evaluateExpectations(scenario.expect[target], result);
     const passed = expectations.every((e) => e.passed) && reconciliation.ok;
-    return { ...base, status: passed ? "passed" : "failed", load: result, expectations, reconciliation, durationMs: Date.now() - started };
+    const flips = flipPoints(model.frontends.find((f) => f.name === frontend.name) ?? model.frontends[0]!, result);
+    return { ...base, status: passed ? "passed" : "failed", load: result, expectations, reconciliation, proxyFailures: proxyFailures(target, model, result), flips, durationMs: Date.now() - started };
   } catch (err) {
     if (!(err instanceof SpillwayError)) throw err;
     return { ...base, status: "error", error: `${err.message}${err.hint ? `\n${err.hint}` : ""}`, durationMs: Date.now() - started };

@@ -2,6 +2,7 @@ import type { LoadResult } from "../load/index.js";
 import type { Target } from "../spec/model.js";
 import type { ExpectationResult } from "./evaluate.js";
 import type { Reconciliation } from "./reconcile.js";
+import type { Flip, ProxyFailure } from "./routes.js";
 
 /** One target x scenario: what ran, what it measured and what held. */
 export interface ScenarioRun {
@@ -16,6 +17,10 @@ export interface ScenarioRun {
   load: LoadResult | null;
   expectations: ExpectationResult[];
   reconciliation: Reconciliation | null;
+  /** Requests the proxy routed to a backend and answered itself, with the likely cause. */
+  proxyFailures: ProxyFailure[];
+  /** Where routing flipped, for each connection-count rule of the scenario's frontend. */
+  flips: Flip[];
   durationMs: number;
 }
 
