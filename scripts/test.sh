@@ -12,6 +12,12 @@ if [ "${SPILLWAY_DOCKER_SETUP:-1}" = "1" ] && [ "$(id -u)" -eq 0 ]; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null
   fi
   export SPILLWAY_REQUIRE_DOCKER="${SPILLWAY_REQUIRE_DOCKER:-1}"
+  # The HTML reports are checked in a real headless browser: Debian's chromium, no browser download.
+  if ! command -v chromium >/dev/null 2>&1; then
+    echo "test: installing chromium from Debian's packages (the HTML report is checked in a real browser)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
+  fi
+  export SPILLWAY_REQUIRE_BROWSER="${SPILLWAY_REQUIRE_BROWSER:-1}"
 fi
 report=$(mktemp)
 status=0

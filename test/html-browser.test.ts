@@ -34,7 +34,20 @@ function groupAlive(pgid: number): boolean {
  */
 function dumpDom(file: string): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn(chromium, ["--headless", "--no-sandbox", "--disable-gpu", `--user-data-dir=${join(file, "..", "profile")}`, "--dump-dom", `file://${file}`], {
+    const child = spawn(chromium, [
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      // Nothing may leave the machine: Chromium otherwise reaches out for updates, sync, field trials and QUIC.
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+      "--disable-quic",
+      "--no-first-run",
+      "--no-default-browser-check",
+      "--disable-domain-reliability",
+      "--disable-client-side-phishing-detection",
+      `--user-data-dir=${join(file, "..", "profile")}`, "--dump-dom", `file://${file}`], {
       detached: true,
       stdio: ["ignore", "pipe", "ignore"],
     });
