@@ -507,6 +507,12 @@ class ModelBuilder {
     if (!bounded) {
       this.report("error", path, "the load is unbounded: give requests, duration or stages", { key: true, hint: "For example `requests: 40000` or `duration: 30s`." });
     }
+    if (stages.length > 0 && stages.every((st) => st.durationMs === 0)) {
+      this.report("error", at("stages"), "the stages last 0 ms in all: give at least one stage a duration", { key: true });
+    }
+    if (stages.length > 0 && stages.every((st) => st.target === 0)) {
+      this.report("error", at("stages"), "every stage's target is 0: the load would never open a connection", { key: true });
+    }
     if (!fromH2load) {
       // h2load's rules for -r and -n, on the keys that mean the same.
       if (l.connect_rate !== undefined && l.connections !== undefined && l.connect_rate > l.connections) {
