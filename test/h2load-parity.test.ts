@@ -22,11 +22,14 @@ const STREAMS = [1, 40];
 /**
  * Requests per client. Above 300 connections the share HAProxy sends to
  * pbcoffee is decided at the end of a run: h2load's clients close when their
- * share is done, and once c - 300 of them have, fe_conn is 300 and the rest
- * goes to ade (measured with the driver's NDJSON at -c310 -m1 -n24800: every
- * request of the first 90% overflowed, and the first response of every
- * connection did). How long that tail is varies from run to run with each
- * tool; more rounds per client make it a smaller part of the run. At 300
+ * share is done, and once c - 300 of them have, fe_conn is 300 and whatever
+ * the other clients have not sent yet goes to ade. Measured with the driver's
+ * NDJSON: at -c310 -m1 -n24800 every request of the first 90% overflowed and
+ * no connection's first response came from ade; at -c310 -m40 -n49600 (6 runs)
+ * ade got nothing when every client had sent its last request before the
+ * 10th client finished, and 7-8% when not, all of it late in the run. Which
+ * happens varies from run to run, with h2load as with the driver; more
+ * rounds per client make the tail a smaller part of the run. At 300
  * connections or fewer nothing can overflow, so one round is enough there.
  */
 function perClient(c: number, m: number): number {
