@@ -45,10 +45,24 @@ describe("spillway load against a running HAProxy", () => {
     expect(r.stderr).toMatch(/^overflow\s+\d+/m);
   });
 
+  it("--h2load runs an h2load command line: its -n split, its --rate bursts, counts that agree with HAProxy", async () => {
+    if (proxy.stats.kind !== "haproxy-socket") throw new Error("no stats socket");
+    const before = await readHaproxyStats(proxy.stats.address);
+    const r = await cli(["load", "--h2load", `-c30 -m4 -n3000 --rate=10 --rate-period=100ms ${proxy.frontends[0]!.url}/`, "--json", "-"]);
+    expect(r.code, r.stderr).toBe(0);
+    const result = JSON.parse(r.stdout);
+    const after = await readHaproxyStats(proxy.stats.address);
+    expect(result.requests.sent).toBe(3000);
+    expect(result.connections.opened).toBe(30);
+    const proxyTotal = Object.keys(after).reduce((a, b) => a + after[b]! - (before[b] ?? 0), 0);
+    expect(proxyTotal).toBe(3000);
+    expect(r.stderr).toContain("requests: 3000 total, 3000 started, 3000 done, 3000 succeeded");
+  });
+
   it("refuses a load with no bound, and a target outside loopback, with exit 1", () => {
     const unbounded = runCli(["load", proxy.frontends[0]!.url, "-c", "1"]);
     expect(unbounded.code).toBe(1);
-    expect(unbounded.stderr).toContain("give -n requests or -d duration");
+    expect(unbounded.stderr).toContain("give -n requests, -d duration or --stages");
     const outside = runCli(["load", "http://192.0.2.1:80/", "-n", "1"]);
     expect(outside.code).toBe(1);
     expect(outside.stderr).toMatch(/loopback/);

@@ -270,4 +270,16 @@ describe("splitting a run over workers", () => {
     ];
     expect([0, 50, 100, 150, 250, 400].map((t) => stageTarget(stages, t))).toEqual([0, 5, 10, 10, 5, 0]);
   });
+
+  it("ramps as k6's ramping-vus does: a staircase truncated toward the stage's start, the target reached at its end", () => {
+    // k6: VU u (from+1..to) starts at S + D*(u-from)/(to-from); down, the count drops at S + D*k/(from-to).
+    const up = [{ durationMs: 30, target: 10 }];
+    expect([0, 2, 3, 29, 30].map((t) => stageTarget(up, t))).toEqual([0, 0, 1, 9, 10]);
+    const down = [
+      { durationMs: 0, target: 10 },
+      { durationMs: 100, target: 0 },
+    ];
+    // A 0-length stage is an instant jump.
+    expect([0, 9, 10, 16, 99, 100].map((t) => stageTarget(down, t))).toEqual([10, 10, 9, 9, 1, 0]);
+  });
 });

@@ -433,16 +433,6 @@ describe("profiles and events", () => {
     expect(s.byBackend.get("ade")).toBeGreaterThan(100);
   });
 
-  it("connectRate opens connections over time", async () => {
-    const s = await h2cServer({ label: () => "ade" });
-    const r = await runLoad({ url: `http://127.0.0.1:${s.port}/`, connections: 4, streams: 1, connectRate: 10, durationMs: 800, timelineWindowMs: 100 });
-    expectAccounted(r);
-    // One at once, then one more every 100 ms: the first window holds a single connection.
-    expect(r.timeline[0]!.openConnections).toBe(1);
-    expect(r.connections.opened).toBe(4);
-    expect(r.connections.maxOpen).toBe(4);
-  });
-
   it("emits start, ticks and done; writes one NDJSON line per request", async () => {
     const s = await h2cServer({ label: (n) => (n % 2 ? "a" : "b") });
     const lines: string[] = [];

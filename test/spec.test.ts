@@ -33,7 +33,10 @@ describe("the classic spec", () => {
       "pbcoffee/s1@9003",
     ]);
     const over = model.scenarios.find((s) => s.name === "over-threshold");
-    expect(over?.load).toMatchObject({ connections: 310, streams: 40, connectRate: 3100, requests: 40_000, protocol: "h2c" });
+    // The h2load command line of the classic report, as h2load means it.
+    expect(over?.load).toMatchObject({ connections: 310, streams: 40, connectRate: 310, connectPeriodMs: 1000, requests: 40_000, budget: "per-client", workers: 1, protocol: "h2c" });
+    const under = model.scenarios.find((s) => s.name === "under-threshold");
+    expect(under?.load).toMatchObject({ connections: 300, connectRate: 300, budget: "per-client" });
     expect(over?.expect.haproxy.backends.pbcoffee).toEqual({ op: ">=", value: 80, unit: "percent", text: ">= 80%" });
     expect(over?.expect.nginx.backends.pbcoffee?.text).toBe("<= 10%");
     expect(over?.expect.nginx.errors?.text).toBe(">= 50%");

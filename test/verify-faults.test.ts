@@ -16,10 +16,10 @@ import { proxyFailures } from "../src/verify/routes.js";
  *   answers 502 at once, without the stubs' backend header:
  *   `status-502-no-header`.
  * - haproxy: it answers nothing within 2 s. Requests in flight at the kill get
- *   RST_STREAM REFUSED_STREAM; the driver keeps them for a retry (they are safe
- *   to resend) and resends them (at present only on the next connection, once
- *   haproxy closes the idle one after `timeout http-keep-alive` 10 s: retried
- *   requests are not resent on the open connection). HAProxy then holds each
+ *   RST_STREAM REFUSED_STREAM; the driver resends them at once on the same
+ *   connection (they are safe to resend; it used to keep them until haproxy
+ *   closed the idle connection after `timeout http-keep-alive` 10 s, outside
+ *   any request timeout, and this test took about 13 s). HAProxy then holds each
  *   resent request while it retries the refused server connection 3 times,
  *   1 s apart, and would answer 503 only after about 3 s (measured: 503 after
  *   3.0 s with curl), so the driver's 2 s timeout always ends it first:

@@ -34,11 +34,21 @@ export interface EngineOptions {
   /** This engine's part of a run split over workers. */
   workerIndex: number;
   workerCount: number;
-  /** This engine's share of the run's request budget, arrival rate and connect rate. */
+  /** This engine's share of the run's request budget, arrival rate and connect rate (connections per burst). */
   requests: number | null;
   arrivalRate: number | null;
   connectRate: number | null;
   ndjson: ((line: string) => void) | null;
+}
+
+/** One burst of the connect-rate schedule, as the engine carried it out. */
+export interface ConnectBurst {
+  /** 0 for the burst at the start, then one per connectPeriodMs. */
+  index: number;
+  /** Since the start of the run. */
+  atMs: number;
+  /** Connections this burst switched on. */
+  connections: number;
 }
 
 interface Slot {
@@ -58,6 +68,12 @@ interface Slot {
   /** Requests of the budget held for this slot while it connects. */
   reserved: number;
   localAddress: string | undefined;
+  /** Per-client budget: the requests this slot sends in all (h2load's share of -n); null when pooled. */
+  share: number | null;
+  /** Measured requests started from the share. */
+  started: number;
+  /** Per-client budget: the share is done and the connection closed; the slot never connects again. */
+  finished: boolean;
 }
 
 const HOUSEKEEPING_MS = 50;
@@ -89,6 +105,14 @@ export class Engine extends EventEmitter implements ConnOwner {
   private activeCount = 0;
   private nextConnId = 0;
   private housekeeping: NodeJS.Timeout | null = null;
+  private rateTimer: NodeJS.Timeout | null = null;
+  /** Bursts of the connect-rate schedule carried out so far. */
+  private bursts = 0;
+  /** The connect-rate schedule as carried out (also emitted as `burst` events). */
+  readonly burstLog: ConnectBurst[] = [];
+  /** Slots with a share still to send or in flight (per-client budget). */
+  private unfinishedSlots = 0;
+  private retryScheduled = false;
   private arrivalTimer: NodeJS.Timeout | null = null;
   private readonly thinkTimers = new Set<NodeJS.Timeout>();
   private lastTick = 0;
@@ -133,7 +157,11 @@ export class Engine extends EventEmitter implements ConnOwner {
     }
     const w = opts.workerCount;
     const src = this.p.sourceAddresses;
+    const local = localCount(this.p.connections, opts.workerIndex, w);
+    const perClient = this.p.budget === "per-client" && opts.requests !== null;
     for (let g = opts.workerIndex, i = 0; g < this.p.connections; g += w, i++) {
+      // h2load: client k of a thread (in creation order) gets thread_n / thread_c, the first thread_n % thread_c one more.
+      const share = perClient ? Math.floor(opts.requests! / local) + (i < opts.requests! % local ? 1 : 0) : null;
       this.slots.push({
         index: i,
         global: g,
@@ -147,8 +175,12 @@ export class Engine extends EventEmitter implements ConnOwner {
         idle: false,
         reserved: 0,
         localAddress: src.length > 0 ? src[g % src.length] : undefined,
+        share,
+        started: 0,
+        finished: share === 0,
       });
     }
+    this.unfinishedSlots = this.slots.filter((sl) => !sl.finished).length;
   }
 
   /** Starts the run; resolves with this engine's data when it has stopped by itself or by stop(). */
@@ -170,6 +202,13 @@ export class Engine extends EventEmitter implements ConnOwner {
     this.emit("start", { connections: this.slots.length, workerIndex: this.opts.workerIndex });
     this.housekeeping = setInterval(() => this.housekeep(), HOUSEKEEPING_MS);
     this.lastTick = now;
+    if (this.opts.connectRate !== null) {
+      // h2load: the rate callback runs at once ("so that we don't waste the first rate_period"), then every period.
+      this.burst(now);
+      if (this.activeCount < this.slots.length) {
+        this.rateTimer = setInterval(() => this.burst(performance.now()), this.p.connectPeriodMs);
+      }
+    }
     this.adjustActive(now);
     if (this.openModel) this.scheduleArrivals(now);
     if (this.slots.length === 0 || (this.opts.requests !== null && this.opts.requests === 0)) this.finish();
@@ -211,6 +250,8 @@ export class Engine extends EventEmitter implements ConnOwner {
       this.lastSweep = now;
       this.sweep(now);
       if (this.isDone()) return;
+      this.sweepParked(now);
+      if (this.isDone()) return;
       this.stopIfCannotWork(now);
       if (this.isDone()) return;
     }
@@ -233,6 +274,22 @@ export class Engine extends EventEmitter implements ConnOwner {
     return { elapsedMs: Math.round(now - this.t0), measuring: this.measuring, ...s, openConnections: this.openList.length };
   }
 
+  /** One tick of the connect-rate timer: up to `connectRate` more slots connect, back to back. */
+  private burst(now: number): void {
+    if (this.phase !== "running" || this.cutting) return;
+    const before = this.activeCount;
+    this.bursts++;
+    this.adjustActive(now);
+    const opened = this.activeCount - before;
+    const b: ConnectBurst = { index: this.bursts - 1, atMs: Math.round(now - this.t0), connections: opened };
+    this.burstLog.push(b);
+    this.emit("burst", b);
+    if (this.activeCount >= this.slots.length && this.rateTimer !== null) {
+      clearInterval(this.rateTimer);
+      this.rateTimer = null;
+    }
+  }
+
   /** How many of this engine's slots should hold a connection now (stages and connect rate). */
   private adjustActive(now: number): void {
     const p = this.p;
@@ -242,10 +299,7 @@ export class Engine extends EventEmitter implements ConnOwner {
       target = localCount(globalTarget, this.opts.workerIndex, this.opts.workerCount);
     }
     const rate = this.opts.connectRate;
-    if (rate !== null) {
-      const allowed = Math.floor(((now - this.t0) / 1000) * rate) + 1;
-      target = Math.min(target, allowed);
-    }
+    if (rate !== null) target = Math.min(target, this.bursts * rate);
     target = Math.min(target, this.slots.length);
     if (target === this.activeCount) return;
     if (target > this.activeCount) {
@@ -313,12 +367,19 @@ export class Engine extends EventEmitter implements ConnOwner {
     return this.budgetRemaining(now) > 0;
   }
 
+  /** Requests slot `s` may still start: its own share's rest (per-client), or the pool's. */
+  private slotBudget(s: Slot, now = 0): number {
+    if (s.share === null) return this.budgetRemaining(now);
+    if (this.phase !== "running" || now >= this.endAt) return 0;
+    return this.measuring ? s.share - s.started - s.reserved : Infinity;
+  }
+
   private release(s: Slot): void {
-    this.reserved -= s.reserved;
+    if (s.share === null) this.reserved -= s.reserved;
     s.reserved = 0;
   }
 
-  private newReq(intended: number): Req {
+  private newReq(intended: number, s: Slot | null): Req {
     let req = this.reqPool.pop();
     if (req === undefined) req = new Req(intended, this.measuring);
     else {
@@ -329,6 +390,7 @@ export class Engine extends EventEmitter implements ConnOwner {
     }
     this.outstanding++;
     if (this.measuring) {
+      if (s !== null && s.share !== null) s.started++;
       this.rec.sent++;
       const n = this.opts.requests;
       if (n !== null && this.rec.sent >= n) queueMicrotask(() => this.beginDrain());
@@ -346,11 +408,11 @@ export class Engine extends EventEmitter implements ConnOwner {
         if (s.retry.length > 0 || (s.active && this.openWork(s))) this.connect(s, now);
         return;
       }
-      const n = s.active ? Math.min(s.wants, this.budgetRemaining(now)) : 0;
+      const n = s.active ? Math.min(s.wants, this.slotBudget(s, now)) : 0;
       if (n <= 0 && s.retry.length === 0) return;
       if (n > 0 && n !== Infinity) {
         s.reserved = n;
-        this.reserved += n;
+        if (s.share === null) this.reserved += n;
       }
       this.connect(s, now);
       return;
@@ -364,9 +426,9 @@ export class Engine extends EventEmitter implements ConnOwner {
     while (c.accepting && c.inflight < c.limit) {
       let req = s.retry.pop();
       if (req === undefined) {
-        if (s.wants === 0 || !s.active || !this.budgetLeft(now)) break;
+        if (s.wants === 0 || !s.active || this.slotBudget(s, now) <= 0) break;
         s.wants--;
-        req = this.newReq(now);
+        req = this.newReq(now, s);
       }
       c.send(req, now);
       if (this.closeAfter > 0 && c.issued >= this.closeAfter) {
@@ -470,7 +532,7 @@ export class Engine extends EventEmitter implements ConnOwner {
     } else {
       const intended = this.intendedAt(this.arrivals);
       this.arrivals++;
-      c.send(this.newReq(intended), now);
+      c.send(this.newReq(intended, null), now);
     }
     if (this.closeAfter > 0 && c.issued >= this.closeAfter) c.close("policy");
   }
@@ -519,11 +581,14 @@ export class Engine extends EventEmitter implements ConnOwner {
     if (cause === CAUSES.timeout) this.anyTimeout = true;
     // Cut at the end of the run: a request already past its timeout is a timeout all the same.
     else if (this.cutting && now - req.sentMs >= this.p.timeoutMs) cause = CAUSES.timeout;
-    if (retryable && this.p.reconnect && this.phase !== "done" && req.retries < MAX_RETRIES) {
+    if (retryable && this.p.reconnect && this.phase !== "done" && req.retries < MAX_RETRIES && now - req.sentMs < this.p.timeoutMs) {
       req.retries++;
       if (req.measured) this.rec.retried++;
       if (this.openModel) this.retryQ.push(req);
       else this.slots[c.slot]!.retry.push(req);
+      // Sent again as soon as the connection's callbacks are done: on this connection when it still
+      // takes requests (REFUSED_STREAM), else on the slot's next one (GOAWAY; onClose pumps).
+      this.scheduleRetry();
       return;
     }
     this.outstanding--;
@@ -533,6 +598,58 @@ export class Engine extends EventEmitter implements ConnOwner {
     }
     this.reqPool.push(req);
     this.afterOutcome(c, now);
+  }
+
+  private scheduleRetry(): void {
+    if (this.retryScheduled) return;
+    this.retryScheduled = true;
+    setImmediate(() => {
+      this.retryScheduled = false;
+      if (this.phase === "done" || this.cutting) return;
+      const now = performance.now();
+      if (this.openModel) {
+        this.dispatchAll(now);
+        return;
+      }
+      for (const s of this.slots) {
+        const c = s.conn;
+        if (s.retry.length === 0 || c === null || c.state !== OPEN || !c.accepting) continue;
+        this.pump(s, now);
+        c.flush();
+      }
+    });
+  }
+
+  /**
+   * A request refused unprocessed waits to go out again; its timeout still
+   * runs from when it was first sent, so one that cannot be sent again in
+   * time (its slot's connection draining, or reconnecting) ends as "timeout".
+   */
+  private sweepParked(now: number): void {
+    const timeout = this.p.timeoutMs;
+    const expired = (r: Req): boolean => now - r.sentMs >= timeout;
+    const end = (r: Req, s: Slot | null): void => {
+      this.anyTimeout = true;
+      this.outstanding--;
+      if (r.measured) {
+        this.rec.error(now, CAUSES.timeout);
+        if (this.opts.ndjson !== null) this.logLine(now, null, r, CAUSES.timeout);
+      }
+      this.reqPool.push(r);
+      if (s !== null) this.finishSlotIfDone(s);
+    };
+    if (this.retryQ.some(expired)) {
+      const keep = this.retryQ.filter((r) => !expired(r));
+      for (const r of this.retryQ.filter(expired)) end(r, null);
+      this.retryQ.splice(0, this.retryQ.length, ...keep);
+    }
+    for (const s of this.slots) {
+      if (!s.retry.some(expired)) continue;
+      const old = s.retry.filter(expired);
+      s.retry = s.retry.filter((r) => !expired(r));
+      for (const r of old) end(r, s);
+    }
+    this.checkDone();
   }
 
   onGoaway(c: Conn): void {
@@ -557,7 +674,7 @@ export class Engine extends EventEmitter implements ConnOwner {
     }
     if (this.phase === "done") return;
     const now = performance.now();
-    const ours = c.closeReason === "ramp-down" || c.closeReason === "stop";
+    const ours = c.closeReason === "ramp-down" || c.closeReason === "stop" || c.closeReason === "done";
     if (failedCause !== null) this.release(s);
     if (failedCause !== null && !ours) {
       this.rec.connectFailure(failedCause);
@@ -600,13 +717,29 @@ export class Engine extends EventEmitter implements ConnOwner {
       while (n-- > 0 && this.phase === "running") {
         const intended = this.intendedAt(this.arrivals);
         this.arrivals++;
-        fail(this.newReq(intended));
+        fail(this.newReq(intended, null));
       }
       return;
     }
     if (!s.active) return;
     let n = s.wants;
-    while (n-- > 0 && this.budgetLeft(now)) fail(this.newReq(now));
+    while (n-- > 0 && this.slotBudget(s, now) > 0) fail(this.newReq(now, s));
+    this.finishSlotIfDone(s);
+  }
+
+  /**
+   * Per-client budget: once a slot has started its whole share and nothing of
+   * it is in flight or waiting to go out again, its connection closes (as
+   * h2load's client does after its last response) and the slot is done.
+   */
+  private finishSlotIfDone(s: Slot): void {
+    if (s.share === null || s.finished || !this.measuring || s.started < s.share || s.retry.length > 0) return;
+    const c = s.conn;
+    if (c !== null && c.inflight > 0) return;
+    s.finished = true;
+    s.active = false;
+    this.unfinishedSlots--;
+    if (c !== null && c.state !== CLOSED) c.close("done");
   }
 
   private killSlot(s: Slot, now: number): void {
@@ -635,6 +768,7 @@ export class Engine extends EventEmitter implements ConnOwner {
       s.wants++;
       if (c.state !== CLOSED) this.pump(s, now);
     }
+    this.finishSlotIfDone(s);
     if (this.phase === "draining") this.checkDone();
   }
 
@@ -661,6 +795,10 @@ export class Engine extends EventEmitter implements ConnOwner {
     this.phase = "draining";
     for (const t of this.thinkTimers) clearTimeout(t);
     this.thinkTimers.clear();
+    if (this.rateTimer !== null) {
+      clearInterval(this.rateTimer);
+      this.rateTimer = null;
+    }
     if (this.arrivalTimer !== null) {
       clearTimeout(this.arrivalTimer);
       this.arrivalTimer = null;
@@ -710,7 +848,7 @@ export class Engine extends EventEmitter implements ConnOwner {
 
   private checkDone(): void {
     if (this.phase === "done" || this.cutting) return;
-    if (this.outstanding === 0 && (this.phase === "draining" || this.slots.every((s) => s.dead))) {
+    if (this.outstanding === 0 && (this.phase === "draining" || this.slots.every((s) => s.dead || s.finished))) {
       this.finish();
     }
   }
@@ -720,6 +858,7 @@ export class Engine extends EventEmitter implements ConnOwner {
     const now = performance.now();
     this.phase = "done";
     if (this.housekeeping !== null) clearInterval(this.housekeeping);
+    if (this.rateTimer !== null) clearInterval(this.rateTimer);
     if (this.arrivalTimer !== null) clearTimeout(this.arrivalTimer);
     for (const t of this.thinkTimers) clearTimeout(t);
     this.thinkTimers.clear();
@@ -743,12 +882,20 @@ export class Engine extends EventEmitter implements ConnOwner {
 
 }
 
-/** Linear ramp between stage targets, starting from 0 connections (k6 semantics). */
+/**
+ * k6 ramping-vus: a staircase realising the linear ramp between stage
+ * targets, truncated toward the stage's starting value (the count moves by
+ * one whole connection at S + D*k/|to-from|; the target is reached at the
+ * stage's end), starting from 0 connections (k6 starts from `vus`, 1 by default).
+ */
 export function stageTarget(stages: readonly { durationMs: number; target: number }[], elapsedMs: number): number {
   let from = 0;
   let t = elapsedMs;
   for (const s of stages) {
-    if (t < s.durationMs) return Math.round(from + ((s.target - from) * t) / s.durationMs);
+    if (t < s.durationMs) {
+      const step = Math.floor((Math.abs(s.target - from) * t) / s.durationMs);
+      return s.target >= from ? from + step : from - step;
+    }
     t -= s.durationMs;
     from = s.target;
   }

@@ -17,6 +17,7 @@ export {
   type LoadProfile,
   type LoadProtocol,
   type LoadStage,
+  type LoadBudget,
   type NormalizedProfile,
   type BlockProblem,
 } from "./profile.js";
@@ -36,4 +37,5 @@ export {
   type BackendData,
 } from "./result.js";
 export { formatLoadSummary } from "./summary.js";
+export { parseH2loadCommand, type H2loadCommand, type H2loadProblem } from "./h2load-args.js";
 export { diagnoseRun, type RunFailure } from "./diagnose.js";

@@ -10,10 +10,23 @@ import { UsageError } from "../errors.js";
 export type LoadProtocol = "h2c" | "h1" | "h1-close" | "h2";
 
 export interface LoadStage {
+  /** 0 is an instant jump to `target`, as in k6. */
   durationMs: number;
-  /** Number of active connections to reach by the end of the stage (linear ramp). */
+  /**
+   * Connections to reach by the end of the stage: k6's ramping-vus staircase
+   * (the count moves by whole connections, floor of the linear ramp, so the
+   * target is reached exactly at the stage's end), starting from 0.
+   */
   target: number;
 }
+
+/**
+ * How a request count is shared. `per-client` is h2load's: -n is split over
+ * workers and then over connections (in creation order), each connection
+ * sends its share and then closes. `pooled`: every connection draws from one
+ * budget until it is spent, and stays open to the end of the run.
+ */
+export type LoadBudget = "per-client" | "pooled";
 
 export interface LoadProfile {
   /** http://127.0.0.1:8080/path (h2c or h1) or https://... (h2 over TLS with ALPN, or h1 over TLS). */
@@ -23,8 +36,17 @@ export interface LoadProfile {
   connections?: number;
   /** Max concurrent streams per connection (h1: 1). */
   streams?: number;
-  /** New connections per second while opening (like h2load --rate with -c). */
+  /**
+   * h2load --rate: connections opened in a burst at the start of the run and
+   * then every `connectPeriodMs`, until `connections` have been opened. Split
+   * over workers as h2load splits it over threads. 1 <= connectRate, workers
+   * <= connectRate <= connections.
+   */
   connectRate?: number;
+  /** h2load --rate-period (default 1000 ms); only with connectRate. */
+  connectPeriodMs?: number;
+  /** Default: per-client when `requests` is given in the closed model without stages; otherwise pooled. */
+  budget?: LoadBudget;
   requests?: number;
   durationMs?: number;
   warmupMs?: number;
@@ -74,6 +96,8 @@ export interface NormalizedProfile {
   connections: number;
   streams: number;
   connectRate: number | null;
+  connectPeriodMs: number;
+  budget: LoadBudget;
   requests: number | null;
   durationMs: number | null;
   warmupMs: number;
@@ -161,7 +185,8 @@ export function normalizeProfile(p: LoadProfile): NormalizedProfile {
   };
   posInt("connections", p.connections);
   posInt("streams", p.streams);
-  posNum("connectRate", p.connectRate, 0, true);
+  posInt("connectRate", p.connectRate);
+  posNum("connectPeriodMs", p.connectPeriodMs, 0, true);
   posInt("requests", p.requests);
   posNum("durationMs", p.durationMs, 0, true);
   posNum("warmupMs", p.warmupMs);
@@ -181,12 +206,13 @@ export function normalizeProfile(p: LoadProfile): NormalizedProfile {
     if (!Array.isArray(p.stages) || p.stages.length === 0) bad("stages: must be a non-empty list of { durationMs, target }");
     else {
       p.stages.forEach((s, i) => {
-        if (!s || typeof s.durationMs !== "number" || !(s.durationMs > 0)) bad(`stages[${i}].durationMs: must be a number > 0`);
+        if (!s || typeof s.durationMs !== "number" || !(s.durationMs >= 0) || !Number.isFinite(s.durationMs)) bad(`stages[${i}].durationMs: must be a number >= 0`);
         else stagesTotal += s.durationMs;
         if (!s || !isInt(s.target) || s.target < 0) bad(`stages[${i}].target: must be an integer >= 0`);
         else stagesMax = Math.max(stagesMax, s.target);
       });
       if (stagesMax === 0) bad("stages: at least one stage needs a target above 0");
+      if (stagesTotal === 0) bad("stages: the stages last 0 ms in all; give at least one stage a duration");
     }
   }
   if (p.requests === undefined && p.durationMs === undefined && p.stages === undefined) {
@@ -197,6 +223,31 @@ export function normalizeProfile(p: LoadProfile): NormalizedProfile {
   if (isH1 && streams !== 1) bad(`streams: HTTP/1.1 carries one request at a time per connection; use connections instead of streams ${streams}`);
   if (p.thinkTimeMs !== undefined && p.thinkTimeMs > 0 && p.arrivalRate !== undefined) {
     bad("thinkTimeMs: think time belongs to the closed model; it cannot be combined with arrivalRate");
+  }
+  const closedNoStages = p.stages === undefined && p.arrivalRate === undefined;
+  const budget: LoadBudget = p.budget ?? (p.requests !== undefined && closedNoStages ? "per-client" : "pooled");
+  if (budget !== "per-client" && budget !== "pooled") bad(`budget: "${String(budget)}" is not one of per-client, pooled`);
+  if (budget === "per-client") {
+    if (p.requests === undefined) bad("budget: per-client shares a request count; give requests, or use budget pooled");
+    if (p.stages !== undefined) bad("budget: per-client cannot be combined with stages (stages switch connections on and off; their requests are pooled)");
+    if (p.arrivalRate !== undefined) bad("budget: per-client cannot be combined with arrivalRate (the open model sends each arrival on any free connection)");
+    // h2load: "-n, -c: the number of requests must be greater than or equal to the clients."
+    if (isInt(p.requests) && isInt(connections) && p.requests < connections) {
+      bad(`requests: ${p.requests} requests for ${connections} connections: each connection gets a share of the requests, so give at least as many requests as connections (as h2load -n >= -c), or use budget pooled`);
+    }
+  }
+  if (p.connectRate !== undefined) {
+    // h2load's checks: -r <= -c and -r >= -t.
+    if (isInt(p.connectRate) && isInt(connections) && p.connectRate > connections) {
+      bad(`connectRate: ${p.connectRate} per period is more than the ${connections} connections (as in h2load, the rate must be at most -c)`);
+    }
+    const w = p.workers ?? 1;
+    if (isInt(p.connectRate) && isInt(w) && p.connectRate < w) {
+      bad(`connectRate: ${p.connectRate} per period for ${w} workers: each worker opens its own share of every burst, so the rate must be at least the number of workers (as h2load -r >= -t)`);
+    }
+    if (p.stages !== undefined) bad("connectRate: stages already decide when connections open; use one or the other");
+  } else if (p.connectPeriodMs !== undefined) {
+    bad("connectPeriodMs: the period of connectRate's bursts; give connectRate too");
   }
   const countBy = (p.countBy ?? DEFAULT_COUNT_BY).toLowerCase();
   if (!TOKEN.test(countBy)) bad(`countBy: "${p.countBy}" is not a valid header name`);
@@ -226,8 +277,11 @@ export function normalizeProfile(p: LoadProfile): NormalizedProfile {
   const port = url.port ? Number(url.port) : tls ? 443 : 80;
   const timeoutMs = p.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const warmupMs = p.warmupMs ?? 0;
+  const connectPeriodMs = p.connectPeriodMs ?? 1000;
+  const connectRate = p.connectRate ?? null;
+  const scheduleMs = connectRate !== null ? lastBurstMs(connections, connectRate, workers, connectPeriodMs) : 0;
   const bound =
-    p.durationMs !== undefined ? warmupMs + p.durationMs : p.stages !== undefined ? stagesTotal : DEFAULT_REQUESTS_ONLY_MAX_MS;
+    p.durationMs !== undefined ? warmupMs + p.durationMs : p.stages !== undefined ? stagesTotal : DEFAULT_REQUESTS_ONLY_MAX_MS + scheduleMs;
   const drainMs = p.drainMs ?? timeoutMs;
   const maxRunMs = p.maxRunMs ?? bound + Math.max(timeoutMs, drainMs) + 5_000;
   return {
@@ -240,7 +294,9 @@ export function normalizeProfile(p: LoadProfile): NormalizedProfile {
     path: (url.pathname || "/") + url.search,
     connections,
     streams: isH1 ? 1 : streams,
-    connectRate: p.connectRate ?? null,
+    connectRate,
+    connectPeriodMs,
+    budget,
     requests: p.requests ?? null,
     durationMs: p.durationMs ?? null,
     warmupMs,
@@ -259,6 +315,17 @@ export function normalizeProfile(p: LoadProfile): NormalizedProfile {
     timelineWindowMs: p.timelineWindowMs ?? null,
     ndjson: typeof p.ndjson === "function",
   };
+}
+
+/** When the last burst of connectRate opens, in ms after the start: the slowest worker's schedule. */
+export function lastBurstMs(connections: number, rate: number, workers: number, periodMs: number): number {
+  let bursts = 0;
+  for (let w = 0; w < workers; w++) {
+    const c = Math.floor(connections / workers) + (w < connections % workers ? 1 : 0);
+    const r = Math.floor(rate / workers) + (w < rate % workers ? 1 : 0);
+    if (c > 0 && r > 0) bursts = Math.max(bursts, Math.ceil(c / r));
+  }
+  return Math.max(0, bursts - 1) * periodMs;
 }
 
 /** 127.0.0.0/8, ::1, and 127.0.0.0/8 mapped into IPv6 (::ffff:127.x.y.z, in any spelling). */
@@ -318,11 +385,13 @@ export function parseDurationMs(v: unknown): number | null {
   return unit === "ms" ? n : unit === "s" ? n * 1000 : unit === "m" ? n * 60_000 : n * 3_600_000;
 }
 
-const BLOCK_KEYS: Record<string, { key: keyof LoadProfile | "closeAfterRequests" | "closeAfterIdleMs"; kind: "int" | "num" | "dur" | "bool" | "str" | "strs" | "stages" | "keepAlive" | "protocol" }> = {
+const BLOCK_KEYS: Record<string, { key: keyof LoadProfile | "closeAfterRequests" | "closeAfterIdleMs"; kind: "int" | "num" | "dur" | "bool" | "str" | "strs" | "stages" | "keepAlive" | "protocol" | "budget" }> = {
   protocol: { key: "protocol", kind: "protocol" },
   connections: { key: "connections", kind: "int" },
   streams: { key: "streams", kind: "int" },
-  connect_rate: { key: "connectRate", kind: "num" },
+  connect_rate: { key: "connectRate", kind: "int" },
+  connect_period: { key: "connectPeriodMs", kind: "dur" },
+  budget: { key: "budget", kind: "budget" },
   requests: { key: "requests", kind: "int" },
   duration: { key: "durationMs", kind: "dur" },
   warmup: { key: "warmupMs", kind: "dur" },
@@ -386,6 +455,10 @@ export function profileFromBlock(block: unknown, url: string, basePath = "load")
         break;
       case "protocol":
         if (v !== "h2c" && v !== "h1" && v !== "h1-close" && v !== "h2") problems.push({ path, message: "must be one of h2c, h1, h1-close, h2" });
+        else out[spec.key] = v;
+        break;
+      case "budget":
+        if (v !== "per-client" && v !== "pooled") problems.push({ path, message: "must be per-client or pooled" });
         else out[spec.key] = v;
         break;
       case "strs":

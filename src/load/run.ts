@@ -43,13 +43,26 @@ export type WorkerMessage =
   | { type: "done"; data: RunData }
   | { type: "error"; message: string };
 
-/** Splits a run's budgets over workers in proportion to the connections each holds. */
+/** h2load's split of a count over threads: n / t each, the first n % t threads one more. */
+export function h2loadSplit(n: number, w: number, W: number): number {
+  return Math.floor(n / W) + (w < n % W ? 1 : 0);
+}
+
+/**
+ * Splits a run over workers. Connections are dealt round-robin, so worker w
+ * holds C / W of them, the first C % W one more: h2load's split of -c over
+ * threads. The connect rate and a per-client request count are split the
+ * same way (h2load's -r and -n); a pooled budget and an arrival rate in
+ * proportion to the connections each worker holds.
+ */
 export function splitTasks(profile: NormalizedProfile, address: string): WorkerTask[] {
   const W = profile.workers;
   const C = profile.connections;
   const counts = Array.from({ length: W }, (_, w) => localCount(C, w, W));
   let requests: (number | null)[] = counts.map(() => null);
-  if (profile.requests !== null) {
+  if (profile.requests !== null && profile.budget === "per-client") {
+    requests = counts.map((_, w) => h2loadSplit(profile.requests!, w, W));
+  } else if (profile.requests !== null) {
     const n = profile.requests;
     const base = counts.map((c) => Math.floor((n * c) / C));
     let rest = n - base.reduce((a, b) => a + b, 0);
@@ -63,7 +76,7 @@ export function splitTasks(profile: NormalizedProfile, address: string): WorkerT
     workerCount: W,
     requests: requests[w] ?? null,
     arrivalRate: profile.arrivalRate !== null ? (profile.arrivalRate * c) / C : null,
-    connectRate: profile.connectRate !== null ? (profile.connectRate * c) / C : null,
+    connectRate: profile.connectRate !== null ? h2loadSplit(profile.connectRate, w, W) : null,
   }));
 }
 

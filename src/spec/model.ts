@@ -93,7 +93,11 @@ export interface LoadSpec {
   protocol: Protocol;
   connections: number;
   streams: number;
+  /** h2load --rate: connections per burst; null: all at the start. */
   connectRate: number | null;
+  /** h2load --rate-period. */
+  connectPeriodMs: number;
+  budget: "per-client" | "pooled";
   requests: number | null;
   durationMs: number | null;
   warmupMs: number;

@@ -130,10 +130,23 @@ export const backendSchema = z.strictObject({
 const stage = z.strictObject({ duration, target: count(0, 100_000) });
 
 export const loadSchema = z.strictObject({
+  h2load: z
+    .string()
+    .min(1)
+    .max(1000)
+    .optional()
+    .describe("An h2load command line without the URL (e.g. \"-c310 -m40 -n40000 --rate=310\"), run on spillway's driver; replaces connections, streams, requests, duration, connect_rate, connect_period, workers, warmup and protocol"),
   protocol: z.enum(PROTOCOLS).optional(),
-  connections: count(1, 100_000),
+  connections: count(1, 100_000).optional().describe("Required unless h2load is given"),
   streams: count(1, 10_000).optional(),
-  connect_rate: count(1, 1_000_000).optional(),
+  connect_rate: count(1, 100_000)
+    .optional()
+    .describe("h2load --rate: this many connections open at once at the start, then as many again every connect_period, up to connections (at least workers, at most connections)"),
+  connect_period: duration.optional().describe("h2load --rate-period: the period of connect_rate's bursts (default 1s)"),
+  budget: z
+    .enum(["per-client", "pooled"])
+    .optional()
+    .describe("per-client (default with requests): requests split over connections as h2load -n is, each connection closing when its share is done; pooled: one pool, connections stay open"),
   requests: count(1, 100_000_000).optional(),
   duration: duration.optional(),
   warmup: duration.optional(),
