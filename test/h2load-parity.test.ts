@@ -3,7 +3,15 @@
  * h2load flags, against one real HAProxy started from fixtures/classic.yaml
  * (maxconn 310, `use_backend pbcoffee if { fe_conn gt 300 }`). For every cell
  * the overflow share is read from HAProxy's own per-backend req_tot, for both
- * tools, and the two shares must agree within 5 percentage points.
+ * tools, and the two must agree within 5 percentage points.
+ *
+ * At 300 connections or fewer one run of each tool decides it. Above 300 the
+ * share is decided at the end of the run (see perClient), and h2load itself
+ * gives 88% in one run and 100% in the next with the same flags: one run of
+ * each would compare two draws, not two tools. There each tool runs ROUNDS
+ * times and the ranges of their shares must meet within 5 points; a driver
+ * that routes differently (spillway's old evenly spread --connect-rate gave
+ * 43-58% where h2load gave 100%) fails that as surely as a single run would.
  *
  * Between runs the test waits until HAProxy holds no client connection, so
  * no run's fe_conn counts another's connections.
@@ -37,12 +45,17 @@ function perClient(c: number, m: number): number {
   return m === 1 ? 80 : 160;
 }
 const MARGIN_PP = 5;
+const ROUNDS = 3;
 
 interface Cell {
   args: string;
-  h2load: number;
-  spillway: number;
+  h2load: number[];
+  spillway: number[];
 }
+
+const range = (xs: number[]) => `${Math.min(...xs).toFixed(1)}${xs.length > 1 ? `-${Math.max(...xs).toFixed(1)}` : ""}%`;
+/** How far apart two sets of shares are: 0 when their ranges overlap. */
+const gap = (a: number[], b: number[]) => Math.max(0, Math.min(...a) - Math.max(...b), Math.min(...b) - Math.max(...a));
 
 /** `show stat` over the stats socket: req_tot per backend and scur per frontend. */
 function showStat(address: { host: string; port: number }): Promise<{ req: Record<string, number>; scur: Record<string, number> }> {
@@ -111,7 +124,7 @@ describe("h2load and spillway's driver agree on HAProxy's overflow share", () =>
 
   afterAll(async () => {
     // Every cell's two shares, for the record (also when a cell fails).
-    console.log(["cell                              h2load  spillway", ...cells.map((c) => `${c.args.padEnd(32)}  ${c.h2load.toFixed(1).padStart(6)}%  ${c.spillway.toFixed(1).padStart(7)}%`)].join("\n"));
+    console.log(["cell                              h2load        spillway", ...cells.map((c) => `${c.args.padEnd(32)}  ${range(c.h2load).padStart(12)}  ${range(c.spillway).padStart(12)}`)].join("\n"));
     expect((await run.teardown.run()).failed).toEqual([]);
   });
 
@@ -131,17 +144,24 @@ describe("h2load and spillway's driver agree on HAProxy's overflow share", () =>
   it.each(matrix)("-c$c -m$m rate=$rate", async ({ c, m, rate }) => {
     const n = c * perClient(c, m);
     const args = [`-c${c}`, `-m${m}`, `-n${n}`, ...(rate ? [`--rate=${c}`] : [])];
-    const h2 = await measure(n, async () => {
-      const out = await runH2load(args, url);
-      expect(out).toContain(`requests: ${n} total, ${n} started, ${n} done, ${n} succeeded`);
-    });
     const parsed = parseH2loadCommand(args.join(" "));
     expect(parsed.problems).toEqual([]);
-    const sp = await measure(n, async () => {
-      const r = await runLoad({ url, ...parsed.profile, timeoutMs: 30_000 });
-      expect(r.requests.succeeded).toBe(n);
-    });
-    cells.push({ args: args.join(" "), h2load: h2, spillway: sp });
-    expect(Math.abs(h2 - sp), `h2load ${h2.toFixed(1)}% vs spillway ${sp.toFixed(1)}%`).toBeLessThanOrEqual(MARGIN_PP);
-  }, 60_000);
+    const cell: Cell = { args: args.join(" "), h2load: [], spillway: [] };
+    cells.push(cell);
+    for (let round = 0; round < (c > 300 ? ROUNDS : 1); round++) {
+      cell.h2load.push(
+        await measure(n, async () => {
+          const out = await runH2load(args, url);
+          expect(out).toContain(`requests: ${n} total, ${n} started, ${n} done, ${n} succeeded`);
+        }),
+      );
+      cell.spillway.push(
+        await measure(n, async () => {
+          const r = await runLoad({ url, ...parsed.profile, timeoutMs: 30_000 });
+          expect(r.requests.succeeded).toBe(n);
+        }),
+      );
+    }
+    expect(gap(cell.h2load, cell.spillway), `h2load ${range(cell.h2load)} vs spillway ${range(cell.spillway)}`).toBeLessThanOrEqual(MARGIN_PP);
+  }, 180_000);
 });
