@@ -140,6 +140,31 @@ describe("HPACK decoder", () => {
     expect(out).toEqual({ status: 503, backend: "ade", server: "ade/s1", proxyConns: "301", route: "pbcoffee" });
   });
 
+  it("gives the same values and table when a repeated block is replayed (nginx's response block)", () => {
+    // nginx 1.22 `return 200` with three add_header lines: server, date and content-type enter the table every time.
+    const nginx = hex(
+      "887689aa6355e580ae212e1f6196d07abe94132a693f75040138a05cb827ee32ca98b46f5f87497ca58ae819aa5c0130008ef2b22b3514781fa5a3193a96a93f848cb5127f008cf2b22b3514781fa5ac3da92f848cb5127f0091f2b22b3514781fa5abb0fe7d2c43d5523f0131",
+    );
+    // A block that refers to the dynamic table (index 62: the newest entry) must never be replayed from memory.
+    const dyn = hex("88be");
+    const memo = new HpackDecoder(wanted);
+    const full = new HpackDecoder(wanted);
+    const seq = [nginx, nginx, dyn, dyn, nginx, nginx, nginx];
+    for (const [i, b] of seq.entries()) {
+      const a = fresh();
+      const c = fresh();
+      // A copy at an offset inside a larger buffer, as blocks arrive inside a read.
+      const inside = Buffer.concat([Buffer.from([1, 2, 3]), b, Buffer.from([4])]);
+      memo.decode(inside, 3, 3 + b.length, a);
+      full.decode(b, 0, b.length, c, []);
+      expect(a, `block ${i}`).toEqual(c);
+      expect([memo.tableSize, memo.tableEntries], `block ${i}`).toEqual([full.tableSize, full.tableEntries]);
+    }
+    const out = fresh();
+    memo.decode(nginx, 0, nginx.length, out);
+    expect(out).toEqual({ status: 200, backend: "bench", server: null, proxyConns: "1", route: "bench" });
+  });
+
   it("rejects malformed blocks", () => {
     const bad = ["80", "bf", "3fe21f", "0f", "0085f2b24a84"];
     for (const h of bad) {

@@ -171,6 +171,22 @@ export class HpackDecoder {
   private maxSize: number;
   /** Upper bound the peer may raise the table to (our SETTINGS_HEADER_TABLE_SIZE). */
   private readonly limit: number;
+  /*
+   * The last block decoded, when its meaning does not depend on the table
+   * (static references and literals only, no size update): a server sends
+   * the same block on almost every response (nginx: only the date changes,
+   * once a second), and replaying its inserts and wanted values skips the
+   * parse, the Huffman cache look-ups and the name matching.
+   */
+  private memo: Buffer | null = null;
+  private memoOk = false;
+  private memoIns: Array<string | number> = [];
+  private memoMask = 0;
+  private memoStatus = 0;
+  private memoBackend: string | null = null;
+  private memoServer: string | null = null;
+  private memoProxyConns: string | null = null;
+  private memoRoute: string | null = null;
 
   constructor(names: WantedNames, tableSize = 4096) {
     this.limit = tableSize;
@@ -200,6 +216,38 @@ export class HpackDecoder {
    * header is also decoded and appended there (tests, debugging).
    */
   decode(buf: Buffer, start: number, end: number, out: DecodedHeaders, all: Array<[string, string]> | null = null): void {
+    const memo = this.memo;
+    // A plain loop: Buffer#compare's argument checks cost more than the bytes (~110 from nginx).
+    if (all === null && memo !== null && memo.length === end - start && sameBytes(buf, start, end - start, memo)) {
+      this.replay(out);
+      return;
+    }
+    this.memo = null;
+    this.memoOk = all === null;
+    this.memoIns.length = 0;
+    this.memoMask = 0;
+    this.decodeBlock(buf, start, end, out, all);
+    if (this.memoOk) {
+      const m = Buffer.allocUnsafe(end - start);
+      buf.copy(m, 0, start, end);
+      this.memo = m;
+    }
+  }
+
+  private replay(out: DecodedHeaders): void {
+    const ins = this.memoIns;
+    for (let i = 0; i < ins.length; i += 4) this.insert(ins[i] as string, ins[i + 1] as string, ins[i + 2] as number, ins[i + 3] as number);
+    const mask = this.memoMask;
+    if (mask !== 0) {
+      if (mask & (1 << KIND_STATUS)) out.status = this.memoStatus;
+      if (mask & (1 << KIND_COUNT_BY)) out.backend = this.memoBackend;
+      if (mask & (1 << KIND_SERVER)) out.server = this.memoServer;
+      if (mask & (1 << KIND_PROXY_CONNS)) out.proxyConns = this.memoProxyConns;
+      if (mask & (1 << KIND_ROUTE)) out.route = this.memoRoute;
+    }
+  }
+
+  private decodeBlock(buf: Buffer, start: number, end: number, out: DecodedHeaders, all: Array<[string, string]> | null): void {
     let p = start;
     let sizeUpdateAllowed = true;
     while (p < end) {
@@ -234,12 +282,12 @@ export class HpackDecoder {
         if (kind !== KIND_OTHER || all !== null) {
           const value = this.readString(buf, p, end);
           p = this.pos;
-          this.insert(name, value, value.length, kind);
+          this.insertDecoded(name, value, value.length, kind);
           this.emit(kind, value, out);
           if (all !== null) all.push([name, value]);
         } else {
           p = this.skipString(buf, p, end);
-          this.insert(name, "", this.skippedLength, kind);
+          this.insertDecoded(name, "", this.skippedLength, kind);
         }
         sizeUpdateAllowed = false;
       } else if (b & 0x20) {
@@ -250,6 +298,7 @@ export class HpackDecoder {
         if (size > this.limit) throw new HpackError(`dynamic table size update ${size} above the limit ${this.limit}`);
         this.maxSize = size;
         this.evict(0);
+        this.memoOk = false;
       } else {
         // Literal without indexing (0000) or never indexed (0001): the table is untouched,
         // so a value is only decoded when it is one the driver reads.
@@ -326,28 +375,32 @@ export class HpackDecoder {
   private emit(kind: number, value: string, out: DecodedHeaders): void {
     switch (kind) {
       case KIND_STATUS:
-        out.status = parseStatus(value);
+        out.status = this.memoStatus = parseStatus(value);
         break;
       case KIND_COUNT_BY:
-        out.backend = value;
+        out.backend = this.memoBackend = value;
         break;
       case KIND_SERVER:
-        out.server = value;
+        out.server = this.memoServer = value;
         break;
       case KIND_PROXY_CONNS:
-        out.proxyConns = value;
+        out.proxyConns = this.memoProxyConns = value;
         break;
       case KIND_ROUTE:
-        out.route = value;
+        out.route = this.memoRoute = value;
         break;
       default:
-        break;
+        return;
     }
+    this.memoMask |= 1 << kind;
   }
 
   private emitIndexed(idx: number, out: DecodedHeaders): void {
     if (idx <= STATIC_LEN) {
-      if (idx >= 8 && idx <= 14) out.status = STATIC_STATUS[idx - 8]!;
+      if (idx >= 8 && idx <= 14) {
+        out.status = this.memoStatus = STATIC_STATUS[idx - 8]!;
+        this.memoMask |= 1 << KIND_STATUS;
+      }
       return;
     }
     const slot = this.slotOf(idx);
@@ -356,6 +409,7 @@ export class HpackDecoder {
   }
 
   private slotOf(idx: number): number {
+    this.memoOk = false;
     const i = idx - STATIC_LEN - 1;
     if (i >= this.count) throw new HpackError(`header index ${idx} beyond the dynamic table (${this.count} entries)`);
     const cap = this.dynNames.length;
@@ -378,6 +432,11 @@ export class HpackDecoder {
   }
 
   /** Adds an entry; `value` is "" for headers the driver does not read (only its length counts). */
+  private insertDecoded(name: string, value: string, valueLength: number, kind: number): void {
+    if (this.memoOk) this.memoIns.push(name, value, valueLength, kind);
+    this.insert(name, value, valueLength, kind);
+  }
+
   private insert(name: string, value: string, valueLength: number, kind: number): void {
     const entrySize = name.length + valueLength + 32;
     if (entrySize > this.maxSize) {
