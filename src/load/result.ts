@@ -147,15 +147,8 @@ export interface BackendData {
   latency: HistogramData;
 }
 
-export interface RoutedData {
-  count: number;
-  served: Record<string, number>;
-  proxyStatuses: Record<string, number>;
-  minConns: number | null;
-  maxConns: number | null;
-  firstMs: number;
-  lastMs: number;
-}
+/** Routed counts are plain data already: a worker hands them back as they are. */
+export type RoutedData = RoutedResult;
 
 export interface RunData {
   requests: { sent: number; completed: number; succeeded: number; retried: number };
