@@ -134,6 +134,8 @@ async function h2load(url, c, m, n) {
 }
 
 async function driver(profile, hold = 0) {
+  // --rate means h2load's: a burst of that many connections every period, never more than -c.
+  if (profile.connectRate > profile.connections) profile = { ...profile, connectRate: profile.connections };
   const [cmd, args] = timed(process.execPath, ["--expose-gc", join(here, "driver.js"), JSON.stringify(profile), String(hold)]);
   const r = await run(cmd, args);
   const line = r.out.trim().split("\n").at(-1) ?? "";
