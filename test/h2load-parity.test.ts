@@ -21,9 +21,9 @@ import { connect } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseH2loadCommand } from "../src/load/h2load-args.js";
 import { runLoad } from "../src/load/index.js";
-import { createRun, createRuntime, planPorts, runContext, startProxy, startStubs, type Run, type RunningProxy } from "../src/runtime/index.js";
-import { loadSpecFile } from "../src/spec/load.js";
+import type { Run, RunningProxy } from "../src/runtime/index.js";
 import { waitFor } from "./helpers/processes.js";
+import { startHaproxyStack } from "./helpers/stack.js";
 
 const CLIENTS = [299, 300, 301, 310];
 const STREAMS = [1, 40];
@@ -111,12 +111,7 @@ describe("h2load and spillway's driver agree on HAProxy's overflow share", () =>
   const cells: Cell[] = [];
 
   beforeAll(async () => {
-    const { model } = loadSpecFile("fixtures/classic.yaml");
-    run = createRun("process");
-    const ctx = runContext(run, createRuntime("process", run.registry), { readyTimeoutMs: 15_000 });
-    const plan = (await planPorts(model, ["haproxy"], false)).haproxy;
-    await startStubs(model, plan.stubs, ctx);
-    proxy = await startProxy(model, "haproxy", plan, ctx);
+    ({ run, proxy } = await startHaproxyStack("fixtures/classic.yaml"));
     if (proxy.stats.kind !== "haproxy-socket") throw new Error("no stats socket");
     stats = proxy.stats.address;
     url = `${proxy.frontends.find((f) => f.name === "webserver")!.url}/`;

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createRun, createRuntime, planPorts, runContext, startProxy, startStubs, type Run, type RunningProxy } from "../src/runtime/index.js";
-import { loadSpecFile } from "../src/spec/load.js";
+import type { Run, RunningProxy } from "../src/runtime/index.js";
 import { readHaproxyStats } from "../src/verify/counters.js";
 import { runCli, runCliAsync } from "./helpers/cli.js";
+import { startHaproxyStack } from "./helpers/stack.js";
 
 const cli = runCliAsync;
 
@@ -11,12 +11,7 @@ describe("spillway load against a running HAProxy", () => {
   let proxy: RunningProxy;
 
   beforeAll(async () => {
-    const { model } = loadSpecFile("fixtures/test/small.yaml");
-    run = createRun("process");
-    const ctx = runContext(run, createRuntime("process", run.registry), { readyTimeoutMs: 15_000 });
-    const plan = (await planPorts(model, ["haproxy"], false)).haproxy;
-    await startStubs(model, plan.stubs, ctx);
-    proxy = await startProxy(model, "haproxy", plan, ctx);
+    ({ run, proxy } = await startHaproxyStack("fixtures/test/small.yaml"));
   });
 
   afterAll(async () => {
