@@ -50,11 +50,6 @@ function digitClass(a: string, b: string): string {
   return a === b ? a : `[${a}-${b}]`;
 }
 
-/** One regex for a set of ranges, anchored, for nginx `map` (`~^(...)$`). */
-export function intervalsRegex(set: Interval[]): string {
-  return `^(${set.map((i) => rangeRegex(i.lo, i.hi)).join("|")})$`;
-}
-
 /**
  * The same set as several anchored regexes, each at most `max` characters
  * where one range allows it: nginx reads a token into a 4096-byte buffer, so

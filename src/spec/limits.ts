@@ -172,9 +172,3 @@ export const PROXY_LIMITS: readonly ProxyLimit[] = [
     handling: "refused at validation",
   },
 ];
-
-export function limitById(id: string): ProxyLimit {
-  const found = PROXY_LIMITS.find((l) => l.id === id);
-  if (!found) throw new Error(`no such limit: ${id}`);
-  return found;
-}
