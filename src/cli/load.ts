@@ -7,6 +7,7 @@ import { durationArg as duration, intArg as int } from "./args.js";
 import type { Io } from "./io.js";
 import { checkOutputFiles, writeAll } from "./output.js";
 import { basename, dirname } from "node:path";
+import { BACKEND_HEADER } from "../wire.js";
 
 interface LoadCliOptions {
   clients: number;
@@ -85,7 +86,7 @@ export function addLoadCommand(program: Command, io: Io, setExit: (code: number)
     .addOption(new Option("-p, --protocol <p>", "h2c, h1 (keep-alive), h1-close, h2 (TLS)").choices(["h2c", "h1", "h1-close", "h2"]))
     .option("-t, --workers <n>", "worker threads", int("-t"), 1)
     .option("--source-address <ip...>", "local 127.0.0.x addresses to spread connections over")
-    .option("--count-by <header>", "response header that names the backend", "x-spillway-backend")
+    .option("--count-by <header>", "response header that names the backend", BACKEND_HEADER)
     .option("-T, --timeout <duration>", "per-request timeout, also the connect timeout", duration("--timeout"), 10_000)
     .option("--drain <duration>", "after -d ends, let requests in flight finish for this long; then they count as cut-by-duration", duration("--drain"), 0)
     .option("--max-run <duration>", "hard bound on the whole run", duration("--max-run"), 300_000)

@@ -4,7 +4,8 @@
  * user (the cause, with counts) and what to do; the caller decides the exit.
  */
 import type { LoadProtocol } from "./profile.js";
-import { CAUSES, type LoadResult } from "./result.js";
+import type { LoadResult } from "./result.js";
+import { CAUSES } from "../wire.js";
 
 export interface RunFailure {
   message: string;

@@ -11,8 +11,9 @@ import { CLOSED, CONNECTING, OPEN, Req, type Conn, type ConnOwner, type ConnTarg
 import { buildH1Shared, H1Conn, type H1Shared } from "./h1.js";
 import { buildH2Shared, H2Conn, type H2Shared } from "./h2.js";
 import { WantedNames } from "./hpack.js";
-import { PROXY_CONNS_HEADER, ROUTE_HEADER, SERVER_HEADER, type NormalizedProfile } from "./profile.js";
-import { CAUSES, Recorder, type RunData } from "./result.js";
+import { type NormalizedProfile } from "./profile.js";
+import { Recorder, type RunData } from "./result.js";
+import { CAUSES, PROXY_CONNS_HEADER, ROUTE_HEADER, SERVER_HEADER } from "../wire.js";
 
 /** Running counts, sent with every `tick` (about every 250 ms). */
 export interface TickInfo {

@@ -6,6 +6,7 @@
 import { readFileSync } from "node:fs";
 import { BlockList, isIP } from "node:net";
 import { UsageError } from "../errors.js";
+import { BACKEND_HEADER, isLoopbackIp } from "../wire.js";
 
 export type LoadProtocol = "h2c" | "h1" | "h1-close" | "h2";
 
@@ -118,10 +119,6 @@ export interface NormalizedProfile {
   ndjson: boolean;
 }
 
-export const DEFAULT_COUNT_BY = "x-spillway-backend";
-export const SERVER_HEADER = "x-spillway-server";
-export const PROXY_CONNS_HEADER = "x-spillway-proxy-conns";
-export const ROUTE_HEADER = "x-spillway-route";
 const DEFAULT_TIMEOUT_MS = 10_000;
 /** Bound for a run given only a request count. */
 const DEFAULT_REQUESTS_ONLY_MAX_MS = 10 * 60_000;
@@ -249,7 +246,7 @@ export function normalizeProfile(p: LoadProfile): NormalizedProfile {
   } else if (p.connectPeriodMs !== undefined) {
     bad("connectPeriodMs: the period of connectRate's bursts; give connectRate too");
   }
-  const countBy = (p.countBy ?? DEFAULT_COUNT_BY).toLowerCase();
+  const countBy = (p.countBy ?? BACKEND_HEADER).toLowerCase();
   if (!TOKEN.test(countBy)) bad(`countBy: "${p.countBy}" is not a valid header name`);
   const workers = p.workers ?? 1;
   if (isInt(workers) && isInt(connections) && workers > connections) bad(`workers: ${workers} workers for ${connections} connections; use at most one worker per connection`);
@@ -258,7 +255,7 @@ export function normalizeProfile(p: LoadProfile): NormalizedProfile {
   if (!Array.isArray(sourceAddresses)) bad("sourceAddresses: must be a list of loopback addresses");
   else {
     for (const a of sourceAddresses) {
-      if (typeof a !== "string" || !isLoopbackAddress(a)) bad(`sourceAddresses: "${String(a)}" is not a loopback address (127.0.0.0/8 or ::1)`);
+      if (typeof a !== "string" || !isLoopbackIp(a)) bad(`sourceAddresses: "${String(a)}" is not a loopback address (127.0.0.0/8 or ::1)`);
     }
   }
   const limit = openFileLimit();
@@ -328,19 +325,6 @@ export function lastBurstMs(connections: number, rate: number, workers: number, 
   return Math.max(0, bursts - 1) * periodMs;
 }
 
-/** 127.0.0.0/8, ::1, and 127.0.0.0/8 mapped into IPv6 (::ffff:127.x.y.z, in any spelling). */
-const LOOPBACK = new BlockList();
-LOOPBACK.addSubnet("127.0.0.0", 8, "ipv4");
-LOOPBACK.addAddress("::1", "ipv6");
-
-/** True for an IP literal (parsed, never prefix-matched) in 127.0.0.0/8 or ::1; false for anything else, names included. */
-export function isLoopbackAddress(addr: string): boolean {
-  const a = addr.startsWith("[") && addr.endsWith("]") ? addr.slice(1, -1) : addr;
-  const kind = isIP(a);
-  if (kind === 0) return false;
-  return LOOPBACK.check(a, kind === 4 ? "ipv4" : "ipv6");
-}
-
 /**
  * The address to send load to, or a UsageError (exit 1). Only loopback IP
  * literals and the name `localhost` (taken as 127.0.0.1) are accepted, and no
@@ -350,7 +334,7 @@ export function isLoopbackAddress(addr: string): boolean {
 export async function resolveLoopback(host: string): Promise<string> {
   const h = host.startsWith("[") && host.endsWith("]") ? host.slice(1, -1) : host;
   if (isIP(h) !== 0) {
-    if (!isLoopbackAddress(h)) {
+    if (!isLoopbackIp(h)) {
       throw new UsageError(
         `refusing to send load to ${h}: spillway only drives load at loopback addresses (127.0.0.0/8 or ::1)`,
         "point the URL at 127.0.0.1, [::1] or localhost",

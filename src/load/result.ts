@@ -13,6 +13,7 @@
  * a stub served it or the proxy answered it itself.
  */
 import { Histogram, mergeHistogramData, type HistogramData } from "./histogram.js";
+import { noHeaderCause } from "../wire.js";
 
 export interface LatencySummary {
   min: number;
@@ -112,31 +113,6 @@ export interface StoppedEarly {
   afterMs: number;
 }
 
-/** Outcome causes for requests without an attributed response. */
-export const CAUSES = {
-  refused: "refused",
-  connectTimeout: "connect-timeout",
-  connectError: "connect-error",
-  reset: "reset",
-  timeout: "timeout",
-  goaway: "goaway",
-  refusedStream: "refused-stream",
-  closed: "closed",
-  protocol: "protocol-error",
-  aborted: "aborted",
-  /** In flight when the duration (and the drain after it) ended. */
-  cutByDuration: "cut-by-duration",
-  /** TCP connected, but the TLS handshake or the HTTP/2 preface did not complete within the connect timeout. */
-  handshakeTimeout: "handshake-timeout",
-  /** An h2c or h2 attempt answered in HTTP/1.x (or TLS without h2 in ALPN): the server does not speak HTTP/2 there. */
-  notHttp2: "not-http2",
-  /** An HTTP/1.1 request answered with something that is not HTTP/1.x (an HTTP/2 frame, say). */
-  notHttp1: "not-http1",
-} as const;
-
-export function noHeaderCause(status: number): string {
-  return `status-${status}-no-header`;
-}
 
 // ---- serialisable run data ----
 

@@ -3,7 +3,8 @@
  * Returns a string; the caller prints it.
  */
 import type { LoadProfile } from "./profile.js";
-import { CAUSES, type LoadResult } from "./result.js";
+import type { LoadResult } from "./result.js";
+import { CAUSES } from "../wire.js";
 
 function pad(s: string, n: number): string {
   return s.length >= n ? s : s + " ".repeat(n - s.length);

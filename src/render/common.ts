@@ -1,5 +1,6 @@
 import type { Backend, Frontend, HostPort, Model } from "../spec/model.js";
 import { safeAddress } from "./safe.js";
+import { formatHostPort } from "../wire.js";
 
 /** What the runtimes add to a config; plain `render` leaves it out. */
 export interface RuntimeRenderOptions {
@@ -13,13 +14,10 @@ export interface RuntimeRenderOptions {
   nginxRlimitNofile: number | null;
 }
 
-export const STAMP_HEADER = "x-spillway-proxy-conns";
-/** The backend the proxy routed a request to, stamped on every response, including the ones the proxy makes itself. */
-export const ROUTE_HEADER = "x-spillway-route";
 
 /** host:port with IPv6 in brackets, as both proxies write it. */
 export function hostPort(hp: HostPort): string {
-  return safeAddress(hp.host.includes(":") ? `[${hp.host}]:${hp.port}` : `${hp.host}:${hp.port}`);
+  return safeAddress(formatHostPort(hp));
 }
 
 /** Timeouts of the server side come from the frontends that route to a backend: the longest wins. */

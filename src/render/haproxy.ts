@@ -4,9 +4,10 @@ import { ACL_NAME_MAX } from "../spec/limits.js";
 import { formatDuration } from "../spec/duration.js";
 import type { Backend, Frontend, HostPort, Model } from "../spec/model.js";
 import type { FidelityNote } from "./fidelity.js";
-import { backendTimeouts, fitName, hostPort, shortHash, ROUTE_HEADER, STAMP_HEADER, type RuntimeRenderOptions } from "./common.js";
+import { backendTimeouts, fitName, hostPort, shortHash, type RuntimeRenderOptions } from "./common.js";
 import { safeInt, safeName } from "./safe.js";
 import { atLeast, type Version } from "./version.js";
+import { PROXY_CONNS_HEADER, ROUTE_HEADER } from "../wire.js";
 
 interface HaproxyView {
   header: string;
@@ -141,7 +142,7 @@ export function buildHaproxyView(model: Model, version: Version, runtime: Runtim
         { name: "http-request", value: formatDuration(f.timeouts.httpRequestMs) },
         { name: "http-keep-alive", value: formatDuration(f.timeouts.httpKeepAliveMs) },
       ],
-      stamp: runtime?.stamp ? STAMP_HEADER : null,
+      stamp: runtime?.stamp ? PROXY_CONNS_HEADER : null,
       routeStamp: ROUTE_HEADER,
       acls,
       useBackends,

@@ -7,7 +7,6 @@ import { renderTemplate } from "./templates.js";
 import { DEFAULT_VERSIONS, versionText, type Version } from "./version.js";
 
 export type { RuntimeRenderOptions } from "./common.js";
-export { ROUTE_HEADER, STAMP_HEADER } from "./common.js";
 export { formatFidelity, type FidelityEntry, type FidelityLevel } from "./fidelity.js";
 export { DEFAULT_VERSIONS, parseVersion, versionText, type Version } from "./version.js";
 

@@ -3,11 +3,12 @@ import { formatDuration } from "../spec/duration.js";
 import { complement, feConnSet, intersect } from "../spec/intervals.js";
 import type { Model } from "../spec/model.js";
 import type { FidelityNote } from "./fidelity.js";
-import { backendTimeouts, hostPort, ROUTE_HEADER, STAMP_HEADER, type RuntimeRenderOptions } from "./common.js";
+import { backendTimeouts, hostPort, type RuntimeRenderOptions } from "./common.js";
 import { intervalsRegexChunks } from "./int-regex.js";
 import { NGINX_MAP_REGEX_MAX, nginxZoneKib } from "../spec/limits.js";
 import { safeInt, safeName, safeRegex } from "./safe.js";
 import { atLeast, type Version } from "./version.js";
+import { PROXY_CONNS_HEADER, ROUTE_HEADER } from "../wire.js";
 
 /** nginx closes a client connection after keepalive_requests; HAProxy never does, so this mirrors HAProxy unless the spec sets one. */
 export const NGINX_UNLIMITED_REQUESTS = 10_000_000;
@@ -109,7 +110,7 @@ export function buildNginxView(model: Model, version: Version, runtime: RuntimeR
       routeVar: routes.length > 0 ? `spillway_${f.name.replace(/-/g, "_")}_backend` : null,
       defaultBackend: safeName(f.defaultBackend),
       routes,
-      stamp: runtime?.stamp ? STAMP_HEADER : null,
+      stamp: runtime?.stamp ? PROXY_CONNS_HEADER : null,
       routeStamp: ROUTE_HEADER,
     };
   });

@@ -1,8 +1,8 @@
 import { request as httpRequest } from "node:http";
 import { connect as h2connect, constants } from "node:http2";
 import { InfraError } from "../errors.js";
+import { BACKEND_HEADER, formatHostPort, HEALTH_PATH } from "../wire.js";
 
-const HEALTH_PATH = "/__spillway/health";
 
 /**
  * Calls `attempt` until it returns a value, or until `timeoutMs` has passed.
@@ -41,7 +41,7 @@ function probeH1(host: string, port: number, timeoutMs: number): Promise<ProbeRe
   return new Promise((resolve, reject) => {
     const req = httpRequest({ host, port, path: HEALTH_PATH, agent: false, timeout: timeoutMs, headers: { connection: "close" } }, (res) => {
       res.resume();
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, backend: headerValue(res.headers["x-spillway-backend"]) }));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, backend: headerValue(res.headers[BACKEND_HEADER]) }));
     });
     req.on("timeout", () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
     req.on("error", reject);
@@ -51,7 +51,7 @@ function probeH1(host: string, port: number, timeoutMs: number): Promise<ProbeRe
 
 function probeH2c(host: string, port: number, timeoutMs: number): Promise<ProbeResult> {
   return new Promise((resolve, reject) => {
-    const session = h2connect(`http://${host.includes(":") ? `[${host}]` : host}:${port}`);
+    const session = h2connect(`http://${formatHostPort({ host, port })}`);
     const timer = setTimeout(() => finish(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
     let done = false;
     const finish = (err: Error | null, result?: ProbeResult) => {
@@ -66,7 +66,7 @@ function probeH2c(host: string, port: number, timeoutMs: number): Promise<ProbeR
     const stream = session.request({ [constants.HTTP2_HEADER_PATH]: HEALTH_PATH });
     stream.on("response", (headers) => {
       stream.resume();
-      stream.on("end", () => finish(null, { status: Number(headers[":status"]), backend: headerValue(headers["x-spillway-backend"]) }));
+      stream.on("end", () => finish(null, { status: Number(headers[":status"]), backend: headerValue(headers[BACKEND_HEADER]) }));
     });
     stream.on("error", (err) => finish(err));
     stream.end();
@@ -90,7 +90,7 @@ export async function waitUntilServing(opts: {
   await retryUntil(
     async () => {
       const r = await probe(opts.host, opts.port, opts.protocol);
-      if (r.status !== 200 || !r.backend) throw new Error(`answered ${r.status}${r.backend ? "" : " without x-spillway-backend (no stub behind it yet?)"}`);
+      if (r.status !== 200 || !r.backend) throw new Error(`answered ${r.status}${r.backend ? "" : ` without ${BACKEND_HEADER} (no stub behind it yet?)`}`);
     },
     {
       timeoutMs: opts.timeoutMs,

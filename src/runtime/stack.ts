@@ -1,4 +1,4 @@
-import { formatHostPort, isLoopbackIp } from "../spec/address.js";
+import { formatHostPort, isLoopbackIp, NGINX_STATUS_PATH } from "../wire.js";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { InfraError, UsageError } from "../errors.js";
@@ -66,7 +66,7 @@ function throwIfInterrupted(ctx: RunContext): void {
 }
 
 function url(hp: HostPort): string {
-  return `http://${hp.host.includes(":") ? `[${hp.host}]` : hp.host}:${hp.port}`;
+  return `http://${formatHostPort(hp)}`;
 }
 
 /** Proxies started by spillway listen, and send what they proxy, on loopback only: addresses are parsed, never prefix-matched. */
@@ -207,7 +207,7 @@ export async function startProxy(model: Model, target: Target, plan: PortPlan, c
     config: rendered[target],
     logFile,
     frontends,
-    stats: target === "haproxy" ? { kind: "haproxy-socket", address: plan.haproxyStats } : { kind: "nginx-status", url: `${url(plan.nginxStatus)}/__spillway/status` },
+    stats: target === "haproxy" ? { kind: "haproxy-socket", address: plan.haproxyStats } : { kind: "nginx-status", url: `${url(plan.nginxStatus)}${NGINX_STATUS_PATH}` },
     model: planned,
   };
 }

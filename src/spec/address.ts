@@ -71,25 +71,9 @@ export function isProblem(value: unknown): value is AddressProblem {
   return typeof value === "object" && value !== null && (value as AddressProblem).ok === false;
 }
 
-/** 127.0.0.0/8, ::1, or ::ffff:127.x.y.z; false for anything that is not an IP literal. */
-export function isLoopbackIp(host: string): boolean {
-  const bare = host.startsWith("[") && host.endsWith("]") ? host.slice(1, -1) : host;
-  const v4 = parseIPv4(bare);
-  if (typeof v4 === "string") return v4.split(".")[0] === "127";
-  const v6 = parseIPv6(bare);
-  if (typeof v6 !== "string") return false;
-  if (v6 === "::1") return true;
-  const mapped = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(v6);
-  return mapped !== null && parseInt(mapped[1]!, 16) >> 8 === 127;
-}
-
 /** The wildcard addresses: they overlap every address on the same port. */
 export function isWildcardIp(host: string): boolean {
   return host === "0.0.0.0" || host === "::";
-}
-
-export function formatHostPort(hp: HostPort): string {
-  return hp.host.includes(":") ? `[${hp.host}]:${hp.port}` : `${hp.host}:${hp.port}`;
 }
 
 /**

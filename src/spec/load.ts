@@ -27,6 +27,7 @@ import { locate, locateInScalar, offsetPosition, parseSource, type SpecSource } 
 import { validateShape } from "./validate.js";
 import { parseH2loadCommand } from "../load/h2load-args.js";
 import type { LoadProfile } from "../load/profile.js";
+import { formatHostPort } from "../wire.js";
 
 /** Keys an h2load command line sets; giving one next to `h2load` is an error. */
 const H2LOAD_SETS = ["protocol", "connections", "streams", "connect_rate", "connect_period", "budget", "requests", "duration", "warmup", "stages", "arrival_rate", "think_time", "workers"] as const;
@@ -371,8 +372,7 @@ class ModelBuilder {
       const onPort = byPort.get(hp.port) ?? [];
       const prior = onPort.find((o) => o.host === hp.host || isWildcardIp(o.host) || isWildcardIp(hp.host));
       if (prior) {
-        const shown = hp.host.includes(":") ? `[${hp.host}]:${hp.port}` : `${hp.host}:${hp.port}`;
-        this.report("error", path, `${shown} is used by both ${prior.owner} and ${owner}${prior.host !== hp.host ? ` (${prior.host} and ${hp.host} overlap on port ${hp.port})` : ""}`, {
+        this.report("error", path, `${formatHostPort(hp)} is used by both ${prior.owner} and ${owner}${prior.host !== hp.host ? ` (${prior.host} and ${hp.host} overlap on port ${hp.port})` : ""}`, {
           hint: "Give each frontend and stub its own port (see stubs.base_port).",
         });
       } else {

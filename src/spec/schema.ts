@@ -1,5 +1,6 @@
 import { z } from "zod";
-import { bindProblem, isLoopbackIp, isProblem, parseHostPort, parseIPv4 } from "./address.js";
+import { bindProblem, isProblem, parseHostPort, parseIPv4 } from "./address.js";
+import { isLoopbackIp } from "../wire.js";
 import { DURATION_PATTERN } from "./duration.js";
 export { DURATION_PATTERN } from "./duration.js";
 import { MAX_TIMER_MS, OBJECT_MEMBER_NAMES, reservedAclName } from "./limits.js";

@@ -5,8 +5,9 @@ import { fileURLToPath } from "node:url";
 import { InfraError, UsageError } from "../errors.js";
 import { stubKey, type StubCounts } from "./counts.js";
 import { isChildMessage, type ChildMessage, type ParentMessage } from "./fleet-protocol.js";
-import { formatAddress, resolveStubOptions, type StubOptions } from "./options.js";
+import { resolveStubOptions, type StubOptions } from "./options.js";
 import type { StubAddress } from "./server.js";
+import { formatHostPort } from "../wire.js";
 
 export interface StubFleetOptions {
   /** Node flags for the child (default none; the parent's own execArgv is not inherited). */
@@ -175,7 +176,7 @@ class ChildHandle {
   }
 
   waitReady(stubs: StubOptions[], timeoutMs: number): Promise<StubAddress[]> {
-    const names = stubs.map((s) => `${stubKey(s)} on ${formatAddress(s.host ?? "127.0.0.1", s.port ?? 0)}`);
+    const names = stubs.map((s) => `${stubKey(s)} on ${formatHostPort({ host: s.host ?? "127.0.0.1", port: s.port ?? 0 })}`);
     return new Promise((resolve, reject) => {
       const done = (): void => {
         clearTimeout(timer);

@@ -1,5 +1,5 @@
-import { isIPv4 } from "node:net";
 import { UsageError } from "../errors.js";
+import { isLoopbackIp } from "../wire.js";
 
 /** What a spec's backend can tune on each of its stubs. */
 export interface StubBehaviour {
@@ -36,17 +36,6 @@ export interface ResolvedStubOptions {
 
 export const DEFAULT_HOST = "127.0.0.1";
 export const DEFAULT_FAILURE_STATUS = 503;
-
-/** Load must never leave the machine: a stub binds to loopback only. */
-export function isLoopbackHost(host: string): boolean {
-  if (host === "::1") return true;
-  return isIPv4(host) && host.startsWith("127.");
-}
-
-/** `host:port`, bracketing IPv6 the way URLs and proxies write it. */
-export function formatAddress(host: string, port: number): string {
-  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
-}
 
 /**
  * Request number `seq` (1-based, counted requests only) fails when the running
@@ -85,7 +74,7 @@ export function resolveStubOptions(opts: StubOptions): ResolvedStubOptions {
     problems.push(`server name ${JSON.stringify(server)} must be ${NAME_RULE}`);
   }
   const host = opts.host ?? DEFAULT_HOST;
-  if (typeof host !== "string" || !isLoopbackHost(host)) {
+  if (typeof host !== "string" || host.startsWith("[") || !isLoopbackIp(host)) {
     problems.push(
       `host ${JSON.stringify(host)} is not a loopback address: stubs bind only to 127.0.0.0/8 or ::1 (for example 127.0.0.1)`,
     );

@@ -11,13 +11,13 @@ import { InfraError } from "../errors.js";
 import {
   buildBody,
   failsAt,
-  formatAddress,
   resolveStubOptions,
   type ResolvedStubOptions,
   type StubOptions,
 } from "./options.js";
 import { sniffProtocol } from "./sniff.js";
 import type { StubCounts } from "./counts.js";
+import { BACKEND_HEADER, CONN_HEADER, formatHostPort, HEALTH_PATH, SERVER_HEADER } from "../wire.js";
 
 export interface StubAddress {
   readonly backend: string;
@@ -33,9 +33,6 @@ export interface StartedStub extends StubAddress {
   stop(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
 }
-
-/** Readiness probes use this path; it answers 200 and is never counted. */
-export const HEALTH_PATH = "/__spillway/health";
 
 /** Above nginx's default upstream keepalive_timeout (60 s), so the proxy, not the stub, closes idle connections. */
 const KEEP_ALIVE_TIMEOUT_MS = 65_000;
@@ -115,7 +112,7 @@ class Stub implements StartedStub {
     this.server = opts.server;
     this.host = opts.host;
     this.port = opts.port;
-    this.url = `http://${formatAddress(opts.host, opts.port)}`;
+    this.url = `http://${formatHostPort({ host: opts.host, port: opts.port })}`;
     this.serverId = `${opts.backend}/${opts.server}`;
     this.body = buildBody(opts.backend, opts.server, opts.bodyBytes);
     this.bodyLength = String(this.body.length);
@@ -134,7 +131,7 @@ class Stub implements StartedStub {
   }
 
   listen(): Promise<StartedStub> {
-    const where = formatAddress(this.host, this.opts.port);
+    const where = formatHostPort({ host: this.host, port: this.opts.port });
     return new Promise((resolve, reject) => {
       const onError = (err: NodeJS.ErrnoException): void => {
         reject(listenError(this.serverId, where, this.opts.port, err));
@@ -146,7 +143,7 @@ class Stub implements StartedStub {
         this.net.on("error", noop);
         const addr = this.net.address();
         if (addr !== null && typeof addr === "object") this.port = addr.port;
-        this.url = `http://${formatAddress(this.host, this.port)}`;
+        this.url = `http://${formatHostPort({ host: this.host, port: this.port })}`;
         resolve(this);
       });
     });
@@ -264,9 +261,9 @@ class Stub implements StartedStub {
     return [
       "content-type", "text/plain",
       "content-length", length === this.body.length ? this.bodyLength : String(length),
-      "x-spillway-backend", this.backend,
-      "x-spillway-server", this.serverId,
-      "x-spillway-conn", conn.port,
+      BACKEND_HEADER, this.backend,
+      SERVER_HEADER, this.serverId,
+      CONN_HEADER, conn.port,
     ];
   }
 
@@ -335,9 +332,9 @@ class Stub implements StartedStub {
       ":status": status,
       "content-type": "text/plain",
       "content-length": length,
-      "x-spillway-backend": this.backend,
-      "x-spillway-server": this.serverId,
-      "x-spillway-conn": conn.port,
+      [BACKEND_HEADER]: this.backend,
+      [SERVER_HEADER]: this.serverId,
+      [CONN_HEADER]: conn.port,
     };
   }
 }
