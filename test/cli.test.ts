@@ -1,3 +1,4 @@
+import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -108,5 +109,90 @@ describe("spillway schema, --help and --version", () => {
     const r = runCli(["--version"]);
     expect(r.code).toBe(0);
     expect(r.stdout.trim()).toBe(JSON.parse(readFileSync("package.json", "utf8")).version);
+  });
+});
+
+/** Each option's help entry on one line: commander wraps them at 80 columns. */
+function helpEntries(help: string): string[] {
+  const options = help.slice(help.indexOf("Options:"));
+  return options
+    .split(/\n(?=  -)/)
+    .slice(1)
+    .map((e) => e.replace(/\s+/g, " ").trim());
+}
+
+describe("--help shows durations as durations", () => {
+  const commands = ["render", "check", "schema", "up", "verify", "load", "stubs", "down"];
+
+  it("every duration default reads as a user would type it (5m, not 300000)", () => {
+    const defaults: string[] = [];
+    for (const cmd of commands) {
+      const r = runCli([cmd, "--help"]);
+      expect(r.code).toBe(0);
+      for (const entry of helpEntries(r.stdout).filter((e) => e.includes("<duration>") && /\(default: [0-9]/.test(e))) {
+        expect(entry, `${cmd}: ${entry}`).toMatch(/\(default: [0-9]+(ms|s|m|h)\)$/);
+        defaults.push(`${cmd} ${entry.split(" ")[0]} ${/\(default: (\S+)\)$/.exec(entry)![1]}`);
+      }
+    }
+    expect(defaults).toEqual([
+      "up --ready-timeout 15s",
+      "verify --max-run 5m",
+      "verify --ready-timeout 15s",
+      "load --timeout 10s",
+      "load --drain 0s",
+      "load --max-run 5m",
+      "load --window 1s",
+    ]);
+  });
+});
+
+describe("short flags", () => {
+  it("a letter means one thing in every command, and what it means in h2load", async () => {
+    const { buildProgram } = await import("../src/cli/main.js");
+    const program = buildProgram({ out: () => undefined, err: () => undefined, isTTY: false }, () => undefined);
+    const meaning = new Map<string, string>();
+    for (const cmd of [program, ...program.commands]) {
+      for (const o of cmd.options) {
+        if (o.hidden || !o.short) continue;
+        const before = meaning.get(o.short);
+        expect(before ?? o.long, `${o.short} in spillway ${cmd.name()}`).toBe(o.long);
+        meaning.set(o.short, o.long!);
+      }
+    }
+    const h2load = spawnSync("h2load", ["--help"], { encoding: "utf8" });
+    expect(h2load.status).toBe(0);
+    const theirs = new Map([...h2load.stdout.matchAll(/^\s+(-[A-Za-z]), (--[a-z-]+)/gm)].map((m) => [m[1]!, m[2]!]));
+    // h2load's long name on the left, spillway's on the right: the same meaning, spelled for spillway.
+    const same: Record<string, string> = {
+      "--requests": "--requests",
+      "--clients": "--clients",
+      "--threads": "--workers",
+      "--max-concurrent-streams": "--max-concurrent-streams",
+      "--no-tls-proto": "--protocol",
+      "--rate": "--rate",
+      "--duration": "--duration",
+    };
+    const shared = [...meaning.keys()].filter((s) => theirs.has(s)).sort();
+    expect(shared).toEqual(["-D", "-c", "-m", "-n", "-p", "-r", "-t"]);
+    for (const s of shared) expect(meaning.get(s), `${s}: h2load's ${theirs.get(s)}`).toBe(same[theirs.get(s)!]);
+  });
+
+  it.each([
+    [["render", "fixtures/classic.yaml", "-o", "-", "-t", "nginx"], "-t no longer stands for --target in spillway render", "Use --target."],
+    [["check", "fixtures/classic.yaml", "-thaproxy"], "-t no longer stands for --target in spillway check", "Use --target."],
+    [["up", "fixtures/classic.yaml", "-t", "nginx"], "-t no longer stands for --target in spillway up", "Use --target."],
+    [["verify", "fixtures/classic.yaml", "-t", "nginx"], "-t no longer stands for --target in spillway verify", "Use --target."],
+    [["up", "fixtures/classic.yaml", "-r", "docker"], "-r no longer stands for --runtime in spillway up", "Use --runtime."],
+    [["verify", "fixtures/classic.yaml", "-r", "docker"], "-r no longer stands for --runtime in spillway verify", "Use --runtime."],
+    [["load", "-n", "1", "-d", "5s", "http://127.0.0.1:9/"], "-d no longer stands for --duration in spillway load", "Use -D or --duration."],
+    [["load", "-n", "1", "-T", "5s", "http://127.0.0.1:9/"], "-T no longer stands for --timeout in spillway load", "Use --timeout."],
+  ])("a retired short flag exits 1 and names the long one: %j", (args, message, hint) => {
+    const r = runCli(args);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(message);
+    expect(r.stderr).toContain(`\n${hint}\n`);
+    expect(r.stderr).toContain("what they mean in h2load");
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+    expect(r.stdout).toBe("");
   });
 });

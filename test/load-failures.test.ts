@@ -160,7 +160,7 @@ function expectSummaryAddsUp(text: string): { started: number; done: number; cut
 // A request timeout far beyond every duration below: an outcome of "timeout" would mean the run waited for it.
 const LONG = 60_000;
 
-describe("-d bounds every protocol: what is in flight at the end is counted, with a cause", () => {
+describe("-D bounds every protocol: what is in flight at the end is counted, with a cause", () => {
   it("HTTP/1.1 keep-alive and close against a server that never answers: one request per connection, cut by the duration", async () => {
     const port = await silentServer();
     for (const protocol of ["h1", "h1-close"] as const) {
@@ -225,7 +225,7 @@ describe("-d bounds every protocol: what is in flight at the end is counted, wit
 
   it("the CLI's summary and JSON add up the same way", async () => {
     const s = await h2cServer((n) => n % 3 !== 0);
-    const r = await cli(["load", `http://127.0.0.1:${s.port}/`, "-c", "2", "-m", "3", "-d", "500ms", "-T", "60s", "--json", "-"]);
+    const r = await cli(["load", `http://127.0.0.1:${s.port}/`, "-c", "2", "-m", "3", "-D", "500ms", "--timeout", "60s", "--json", "-"]);
     expect(r.code, r.stderr).toBe(0);
     const json = JSON.parse(r.stdout) as LoadResult;
     expectAccounted(json);
@@ -248,7 +248,7 @@ describe("runs that cannot work stop early, say why and exit 3", () => {
     expect(r.connections.failed + r.connections.unfinished.handshaking).toBeGreaterThanOrEqual(2);
     expect(Object.keys(r.connections.failedByCause)).toEqual(["handshake-timeout"]);
 
-    const c = await cli(["load", `http://127.0.0.1:${port}/`, "-d", "60s", "-T", "300ms"]);
+    const c = await cli(["load", `http://127.0.0.1:${port}/`, "-D", "60s", "--timeout", "300ms"]);
     expect(c.code, c.stderr).toBe(3);
     expect(c.stderr).toContain("never completed the HTTP/2 connection preface");
     expect(c.stderr).toContain("stopped early");
@@ -259,7 +259,7 @@ describe("runs that cannot work stop early, say why and exit 3", () => {
 
   it("h2c against an HTTP/1.1-only server (it answers the preface with 400): the cause is not-http2, the hint -p h1", async () => {
     const s = await h1Server();
-    const c = await cli(["load", `http://127.0.0.1:${s.port}/`, "-d", "60s", "-T", "300ms", "--json", "-"]);
+    const c = await cli(["load", `http://127.0.0.1:${s.port}/`, "-D", "60s", "--timeout", "300ms", "--json", "-"]);
     expect(c.code, c.stderr).toBe(3);
     const r = JSON.parse(c.stdout) as LoadResult;
     expectAccounted(r);
@@ -286,7 +286,7 @@ describe("runs that cannot work stop early, say why and exit 3", () => {
 
   it("nothing listens: stops after the connect timeout with the cause refused", async () => {
     const port = await deadPort();
-    const c = await cli(["load", `http://127.0.0.1:${port}/`, "-d", "60s", "-T", "300ms", "--json", "-"]);
+    const c = await cli(["load", `http://127.0.0.1:${port}/`, "-D", "60s", "--timeout", "300ms", "--json", "-"]);
     expect(c.code, c.stderr).toBe(3);
     const r = JSON.parse(c.stdout) as LoadResult;
     expectAccounted(r);

@@ -4,7 +4,7 @@ import type { LoadResult } from "../src/load/index.js";
 import { toJson } from "../src/report/json.js";
 import { toJunit } from "../src/report/junit.js";
 import { timelineSvg, toHtml } from "../src/report/html.js";
-import { formatRun, formatSummary } from "../src/report/terminal.js";
+import { formatElapsed, formatRun, formatSummary } from "../src/report/terminal.js";
 import { loadSpecFile, parseThreshold } from "../src/spec/load.js";
 import type { Expectations } from "../src/spec/model.js";
 import { evaluateExpectations } from "../src/verify/evaluate.js";
@@ -52,12 +52,19 @@ describe("expectations", () => {
     const r = result({ ade: 950, pbcoffee: 50 });
     const out = evaluateExpectations(expectations({ backends: { pbcoffee: ">= 90%", ade: ">= 900" }, errors: "0", p99: "< 200ms", maxConns: ">= 301" }), r);
     expect(out).toEqual([
-      { name: "backends.pbcoffee", expected: ">= 90%", actual: "5.0% (50 of 1000)", passed: false },
-      { name: "backends.ade", expected: ">= 900", actual: "950 (95.0% of 1000)", passed: true },
-      { name: "errors", expected: "0", actual: "0 (0% of 1000)", passed: true },
-      { name: "latency.p99", expected: "< 200ms", actual: "12.0ms", passed: true },
-      { name: "max_connections_seen", expected: ">= 301", actual: "310", passed: true },
+      { name: "backends.pbcoffee", expected: ">= 90%", actual: "5.0% (50 of 1000)", passed: false, op: ">=", threshold: 90, value: 5, unit: "%" },
+      { name: "backends.ade", expected: ">= 900", actual: "950 (95.0% of 1000)", passed: true, op: ">=", threshold: 900, value: 950, unit: "count" },
+      { name: "errors", expected: "0", actual: "0 (0% of 1000)", passed: true, op: "==", threshold: 0, value: 0, unit: "count" },
+      { name: "latency.p99", expected: "< 200ms", actual: "12.0ms", passed: true, op: "<", threshold: 200, value: 12, unit: "ms" },
+      { name: "max_connections_seen", expected: ">= 301", actual: "310", passed: true, op: ">=", threshold: 301, value: 310, unit: "count" },
     ]);
+  });
+
+  it("carries the numbers unrounded, in the spec's unit: a share of every request sent, seconds as ms", () => {
+    const r = result({ ade: 6464, pbcoffee: 17684 });
+    const [share, p99] = evaluateExpectations(expectations({ backends: { ade: "< 30%" }, p99: "<= 2s" }), r);
+    expect(share).toMatchObject({ actual: "26.8% (6464 of 24148)", value: (6464 / 24148) * 100, threshold: 30, unit: "%", passed: true });
+    expect(p99).toMatchObject({ expected: "<= 2s", threshold: 2000, unit: "ms" });
   });
 
   it("counts unattributed requests against a 100% share and as errors", () => {
@@ -72,7 +79,7 @@ describe("expectations", () => {
 
   it("fails a connections-seen expectation when the proxy did not stamp it", () => {
     const r = { ...result({ ade: 1 }), maxProxyConnsSeen: null };
-    expect(evaluateExpectations(expectations({ maxConns: ">= 1" }), r)[0]).toMatchObject({ passed: false, actual: "not stamped by the proxy" });
+    expect(evaluateExpectations(expectations({ maxConns: ">= 1" }), r)[0]).toMatchObject({ passed: false, actual: "not stamped by the proxy", value: null, threshold: 1 });
   });
 });
 
@@ -270,7 +277,7 @@ describe("reports", () => {
     status: "passed",
     error: null,
     load: result({ ade: 40 }),
-    expectations: [{ name: "backends.ade", expected: "100%", actual: "100% (40 of 40)", passed: true }],
+    expectations: [{ name: "backends.ade", expected: "100%", actual: "100% (40 of 40)", passed: true, op: "==", threshold: 100, value: 100, unit: "%" }],
     reconciliation: { ok: true, rows: [{ backend: "ade", driver: 40, stubs: 40, routed: null, proxy: 40 }], proxyTotal: null, problems: [] },
     proxyFailures: [],
     flips: [],
@@ -280,7 +287,7 @@ describe("reports", () => {
     ...passed,
     scenario: "over",
     status: "failed",
-    expectations: [{ name: "backends.pbcoffee", expected: ">= 50%", actual: "10.0% (4 of 40)", passed: false }],
+    expectations: [{ name: "backends.pbcoffee", expected: ">= 50%", actual: "10.0% (4 of 40)", passed: false, op: ">=", threshold: 50, value: 10, unit: "%" }],
   };
   const broken: ScenarioRun = { ...passed, target: "nginx", status: "error", error: "nginx did not answer <in time> & died", load: null, expectations: [], reconciliation: null };
   const report: VerifyReport = { spec: "classic.yaml", startedAt: "2026-11-23T00:00:00.000Z", runs: [passed, failed, broken], passed: false };
@@ -300,7 +307,7 @@ describe("reports", () => {
       backends: { ade: 40 },
       unattributed: 0,
       errors: { unattributed: {}, statuses: { "200": 40 } },
-      expectations: [{ name: "backends.ade", expected: "100%", actual: "100% (40 of 40)", passed: true }],
+      expectations: [{ name: "backends.ade", expected: "100%", actual: "100% (40 of 40)", passed: true, op: "==", threshold: 100, value: 100, unit: "%" }],
       passed: true,
     });
     expect(json.results[1].passed).toBe(false);
@@ -320,6 +327,25 @@ describe("reports", () => {
     expect(formatRun(failed)).toContain("FAIL  backends.pbcoffee >= 50%: got 10.0% (4 of 40)");
     expect(formatRun(passed)).toContain("reconciled: driver, stubs and HAProxy's req_tot agree on every backend");
     expect(formatSummary(report)).toMatch(/1 passed, 1 failed, 1 errored$/);
+  });
+
+  it("terminal: PASS, FAIL and ERROR in colour only when asked, the summary's columns still aligned", () => {
+    const plain = formatSummary(report);
+    expect(plain).not.toContain("\u001b[");
+    expect(formatRun(failed)).not.toContain("\u001b[");
+    expect(formatRun(failed, { color: true })).toMatch(/^\u001b\[31mFAIL\u001b\[39m  haproxy \/ over/);
+    expect(formatRun(failed, { color: true })).toContain("\u001b[31mFAIL\u001b[39m  backends.pbcoffee >= 50%");
+    expect(formatRun(passed, { color: true })).toContain("\u001b[32mok\u001b[39m    backends.ade 100%");
+    const coloured = formatSummary(report, { color: true });
+    expect(coloured).toContain("\u001b[32mPASS\u001b[39m");
+    expect(coloured).toContain("\u001b[31mERROR\u001b[39m");
+    // Without its escape codes, the coloured table is the plain one, byte for byte.
+    expect(coloured.replace(/\u001b\[[0-9]+m/g, "")).toBe(plain);
+  });
+
+  it("terminal: measured times as durations", () => {
+    expect([0, 0.4, 850, 1234, 59_949, 65_000, 300_000, 3_725_000].map(formatElapsed)).toEqual(["0s", "0ms", "850ms", "1.2s", "59.9s", "1m5s", "5m", "1h2m5s"]);
+    expect(formatSummary(report)).toMatch(/^haproxy\s+under\s+PASS\s+40\s+1\/1\s+1\.2s$/m);
   });
 
   it("HTML: one timeline chart per run that has a load, every text escaped", () => {

@@ -6,6 +6,8 @@ export interface Io {
   err: (text: string) => void;
   /** Whether stderr is a terminal: progress is drawn only there. */
   isTTY: boolean;
+  /** Whether stdout is a terminal: text printed there may then be coloured. */
+  outIsTTY?: boolean;
   /**
    * Waits until everything given to out() has been written, and throws an
    * InfraError if stdout failed (a reader that closed the pipe, a full disk).
@@ -48,5 +50,6 @@ export const processIo: Io = {
   out: writeOut,
   err: (t) => process.stderr.write(t),
   isTTY: Boolean(process.stderr.isTTY),
+  outIsTTY: Boolean(process.stdout.isTTY),
   flushOut,
 };

@@ -36,6 +36,7 @@ interface LoadCliOptions {
   window: number;
   json?: string;
   ndjson?: string;
+  quiet?: boolean;
 }
 
 /** h2load's duration grammar: an integer with s, m, ms or h (any case), or seconds without a unit. */
@@ -70,7 +71,7 @@ export function addLoadCommand(program: Command, io: Io, setExit: (code: number)
     .option("-c, --clients <n>", "connections", int("-c"), 1)
     .option("-m, --max-concurrent-streams <n>", "concurrent streams per connection", int("-m"), 1)
     .option("-n, --requests <n>", "requests in all", int("-n"))
-    .option("-d, --duration <duration>", "run this long", duration("-d"))
+    .option("-D, --duration <duration>", "run this long", duration("-D"))
     .option("-r, --rate <n>", "h2load --rate: open n connections at once at the start, then n more every --rate-period, up to -c", int("--rate"))
     .option("--rate-period <duration>", "h2load --rate-period: the period of --rate's bursts (default 1s; a bare number is seconds, as in h2load)", h2loadDurationArg("--rate-period"))
     .addOption(new Option("--budget <how>", "per-client: -n split over connections as h2load does, each closing when its share is done (default with -n); pooled: one pool, connections stay open").choices(["per-client", "pooled"]))
@@ -87,20 +88,21 @@ export function addLoadCommand(program: Command, io: Io, setExit: (code: number)
     .option("-t, --workers <n>", "worker threads", int("-t"), 1)
     .option("--source-address <ip...>", "local 127.0.0.x addresses to spread connections over")
     .option("--count-by <header>", "response header that names the backend", BACKEND_HEADER)
-    .option("-T, --timeout <duration>", "per-request timeout, also the connect timeout", duration("--timeout"), 10_000)
-    .option("--drain <duration>", "after -d ends, let requests in flight finish for this long; then they count as cut-by-duration", duration("--drain"), 0)
+    .option("--timeout <duration>", "per-request timeout, also the connect timeout", duration("--timeout"), 10_000)
+    .option("--drain <duration>", "after -D ends, let requests in flight finish for this long; then they count as cut-by-duration", duration("--drain"), 0)
     .option("--max-run <duration>", "hard bound on the whole run", duration("--max-run"), 300_000)
     .option("--window <duration>", "timeline window in the JSON result (1s, or 100ms)", duration("--window"), 1000)
     .option("--json <file>", "write the result as JSON, or - for stdout")
     .option("--ndjson <file>", "write one JSON line per request")
+    .option("-q, --quiet", "print only errors: no summary or progress")
     .addHelpText(
       "after",
       [
         "",
-        "With -d the run ends when the duration does: requests still in flight then count as",
-        "cut-by-duration (or timeout, if older than -T), so every request sent has one outcome.",
+        "With -D the run ends when the duration does: requests still in flight then count as",
+        "cut-by-duration (or timeout, if older than --timeout), so every request sent has one outcome.",
         "A run that cannot work stops early: when no connection has opened, or nothing has",
-        "answered, within the connect timeout (-T).",
+        "answered, within the connect timeout (--timeout).",
         "",
         "Exit status:",
         "  0  at least one request got a 2xx response",
@@ -121,7 +123,7 @@ export function addLoadCommand(program: Command, io: Io, setExit: (code: number)
       let fromH2load: Omit<LoadProfile, "url"> | null = null;
       if (o.h2load !== undefined) {
         const shaping = ["clients", "maxConcurrentStreams", "requests", "duration", "rate", "ratePeriod", "budget", "stages", "arrivalRate", "warmup", "thinkTime", "protocol", "workers"];
-        const flags: Record<string, string> = { clients: "-c", maxConcurrentStreams: "-m", requests: "-n", duration: "-d", rate: "-r", ratePeriod: "--rate-period", budget: "--budget", stages: "--stages", arrivalRate: "--arrival-rate", warmup: "--warmup", thinkTime: "--think-time", protocol: "-p", workers: "-t" };
+        const flags: Record<string, string> = { clients: "-c", maxConcurrentStreams: "-m", requests: "-n", duration: "-D", rate: "-r", ratePeriod: "--rate-period", budget: "--budget", stages: "--stages", arrivalRate: "--arrival-rate", warmup: "--warmup", thinkTime: "--think-time", protocol: "-p", workers: "-t" };
         const clash = shaping.filter(given).map((k) => flags[k]);
         if (clash.length > 0) throw new UsageError(`--h2load sets the load itself; ${clash.join(", ")} cannot be given with it`, "put every h2load option inside --h2load, or drop --h2load and use spillway's flags");
         const { parseH2loadCommand } = await import("../load/h2load-args.js");
@@ -139,7 +141,7 @@ export function addLoadCommand(program: Command, io: Io, setExit: (code: number)
       }
       if (url === undefined) throw new UsageError("give the URL to send load to, e.g. spillway load -c 10 -n 1000 http://127.0.0.1:8080/");
       if (fromH2load === null && o.requests === undefined && o.duration === undefined && o.stages === undefined) {
-        throw new UsageError("give -n requests, -d duration or --stages: every run is bounded");
+        throw new UsageError("give -n requests, -D duration or --stages: every run is bounded");
       }
       if (!/^[A-Za-z0-9_-]{1,100}$/.test(o.countBy)) throw new UsageError(`--count-by ${JSON.stringify(o.countBy)} is not a header name`);
       await checkOutputFiles([["--json", o.json], ["--ndjson", o.ndjson]]);
@@ -177,15 +179,15 @@ export function addLoadCommand(program: Command, io: Io, setExit: (code: number)
       const { diagnoseRun, formatLoadSummary, startLoad } = await import("../load/index.js");
       const { attachProgress } = await import("../report/progress.js");
       const run = startLoad(profile);
-      if (io.isTTY) attachProgress(run, "load", profile.requests ?? null, io.err);
+      if (io.isTTY && !o.quiet) attachProgress(run, "load", profile.requests ?? null, io.err);
       const result = await run.done;
       if (ndjson) await new Promise<void>((r) => ndjson.end(r));
       const summary = formatLoadSummary(result, profile);
       if (o.json === "-") {
-        io.err(`${summary}\n`);
+        if (!o.quiet) io.err(`${summary}\n`);
         io.out(`${JSON.stringify(result, null, 2)}\n`);
       } else {
-        io.out(`${summary}\n`);
+        if (!o.quiet) io.out(`${summary}\n`);
         if (o.json) await writeAll(dirname(o.json), { [basename(o.json)]: `${JSON.stringify(result, null, 2)}\n` });
       }
       const failure = diagnoseRun(result, { url, protocol: profile.protocol, timeoutMs: o.timeout });

@@ -6,10 +6,13 @@ import type { LoadedSpec } from "../spec/load.js";
 import type { Target } from "../spec/model.js";
 import { DEFAULT_VERSIONS, parseVersion, versionText, type Version } from "../render/version.js";
 import { formatDiagnostics, SpecError } from "../spec/diagnostics.js";
+import { formatDuration } from "../spec/duration.js";
+import type { CheckReport } from "../report/commands.js";
 import { durationArg } from "./args.js";
+import { colorFor } from "./color.js";
 import { processIo, type Io } from "./io.js";
 import { addLoadCommand } from "./load.js";
-import { writeAll } from "./output.js";
+import { checkOutputFile, writeAll } from "./output.js";
 import { PACKAGE_ROOT, PACKAGE_VERSION } from "./package-info.js";
 import type { SessionOptions } from "./session.js";
 
@@ -35,7 +38,7 @@ function versionOption(target: Target) {
 /** --runtime, --image, --keep-ports, --ready-timeout: how a command brings a stack up. */
 function addRuntimeOptions(cmd: Command): Command {
   return cmd
-    .addOption(new Option("-r, --runtime <kind>", "run the proxies as local processes or in Docker").choices(["process", "docker"]).default("process"))
+    .addOption(new Option("--runtime <kind>", "run the proxies as local processes or in Docker").choices(["process", "docker"]).default("process"))
     .option("--image <name>", "image holding haproxy and nginx, for --runtime docker (default spillway/proxies:bookworm, built by .ci/docker-setup.sh)")
     .option("--keep-ports", "listen on the spec's own ports instead of free ones")
     .option("--ready-timeout <duration>", "how long a proxy may take to answer through to a stub", durationArg("--ready-timeout"), 15_000);
@@ -46,7 +49,71 @@ function sessionOptions(opts: { runtime: "process" | "docker"; image?: string; k
 }
 
 function targetOption() {
-  return new Option("-t, --target <target...>", "only these proxies (default: the spec's targets)").choices(["haproxy", "nginx"]);
+  return new Option("--target <target...>", "only these proxies (default: the spec's targets)").choices(["haproxy", "nginx"]);
+}
+
+function jsonOption(what: string) {
+  return new Option("--json <file>", `write ${what} as JSON to a file, or - for stdout (then the text goes to stderr)`);
+}
+
+/** Writes a command's JSON result to stdout (`-`) or a file, whole or not at all. */
+async function writeJson(path: string, value: unknown, io: Io, text = `${JSON.stringify(value, null, 2)}\n`): Promise<void> {
+  if (path === "-") {
+    io.out(text);
+    await io.flushOut?.();
+    return;
+  }
+  await writeAll(dirname(path), { [basename(path)]: text }, { option: "--json", given: path, hint: "Give --json a file in a directory you can write to (created if missing), or - for stdout." });
+}
+
+/** Where a command's text goes: stdout, stderr when --json - holds stdout, nowhere with -q. */
+function textOut(io: Io, opts: { quiet?: boolean; json?: string }): (text: string) => void {
+  if (opts.quiet) return () => undefined;
+  return opts.json === "-" ? io.err : io.out;
+}
+
+/*
+ * Short flags mean what they mean in h2load, in every command: `spillway load`
+ * mirrors it. These letters meant something else before; given now, they stop
+ * with a message naming the flag to use instead of a bare "unknown option".
+ */
+const THREADS = "where -t is the number of worker threads (spillway load -t)";
+const RATE = "where -r is --rate (spillway load -r)";
+const RETIRED_SHORT_FLAGS: Record<string, { flag: string; was: string; why: string; use: string }[]> = {
+  render: [{ flag: "-t", was: "--target", why: THREADS, use: "--target" }],
+  check: [{ flag: "-t", was: "--target", why: THREADS, use: "--target" }],
+  up: [
+    { flag: "-t", was: "--target", why: THREADS, use: "--target" },
+    { flag: "-r", was: "--runtime", why: RATE, use: "--runtime" },
+  ],
+  verify: [
+    { flag: "-t", was: "--target", why: THREADS, use: "--target" },
+    { flag: "-r", was: "--runtime", why: RATE, use: "--runtime" },
+  ],
+  load: [
+    { flag: "-d", was: "--duration", why: "where -d is a file of request data and the duration is -D", use: "-D or --duration" },
+    { flag: "-T", was: "--timeout", why: "where -T is a connection-active timeout, which spillway does not have", use: "--timeout" },
+  ],
+};
+
+function retireShortFlags(program: Command): void {
+  for (const cmd of program.commands) {
+    for (const r of RETIRED_SHORT_FLAGS[cmd.name()] ?? []) {
+      cmd.addOption(
+        new Option(r.flag).hideHelp().argParser(() => {
+          throw new UsageError(`${r.flag} no longer stands for ${r.was} in spillway ${cmd.name()}: short flags mean what they mean in h2load, ${r.why}`, `Use ${r.use}.`);
+        }),
+      );
+    }
+  }
+}
+
+/** Help shows a duration's default as the duration a user would type (5m), not milliseconds. */
+function showDurationDefaults(cmd: Command): void {
+  for (const o of cmd.options) {
+    if (o.flags.includes("<duration>") && typeof o.defaultValue === "number" && o.defaultValueDescription === undefined) o.defaultValueDescription = formatDuration(o.defaultValue);
+  }
+  for (const c of cmd.commands) showDurationDefaults(c);
 }
 
 /** Versions from the flags, else the installed binaries, else Debian 12's. */
@@ -95,13 +162,16 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
     .addOption(targetOption())
     .addOption(versionOption("haproxy"))
     .addOption(versionOption("nginx"))
-    .option("-q, --quiet", "do not print the fidelity report")
+    .option("-q, --quiet", "print only errors: no fidelity report, notes or warnings")
+    .addOption(jsonOption("the files written, the versions rendered for and the fidelity report"))
     .option("--compose", "also write docker-compose.yml running the stubs and the proxies with these configs")
-    .action(async (file: string, opts: { out: string; target?: Target[]; haproxyVersion?: Version; nginxVersion?: Version; quiet?: boolean; compose?: boolean }) => {
+    .action(async (file: string, opts: { out: string; target?: Target[]; haproxyVersion?: Version; nginxVersion?: Version; quiet?: boolean; json?: string; compose?: boolean }) => {
+      if (opts.out === "-" && opts.json === "-") throw new UsageError("--out - and --json - would both write to stdout", "Give one of them a file or directory.");
+      const quiet = opts.quiet ?? false;
       const spec = await loadSpecFile(file);
-      printWarnings(spec, io);
+      if (!quiet) printWarnings(spec, io);
       const targets = selectTargets(spec, opts.target);
-      const versions = await resolveVersions(opts, io, opts.quiet ?? false);
+      const versions = await resolveVersions(opts, io, quiet);
       const { render, formatFidelity } = await import("../render/index.js");
       const rendered = render(spec.model, { versions, generator: PACKAGE_VERSION });
       const files: Record<string, string> = Object.fromEntries(targets.map((t) => [FILE_NAME[t], rendered[t]]));
@@ -117,14 +187,20 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
         if (!targets.includes("haproxy")) files["haproxy.cfg"] = rendered.haproxy;
         if (!targets.includes("nginx")) files["nginx.conf"] = rendered.nginx;
       }
+      let written: string[] = [];
       if (opts.out === "-") {
         io.out(targets.map((t) => (targets.length > 1 ? `# ==> ${FILE_NAME[t]} <==\n${rendered[t]}` : rendered[t])).join("\n"));
         await io.flushOut?.();
       } else {
-        const written = await writeAll(opts.out, files, { option: "--out", hint: "Give --out a directory (it is created if missing), or - for stdout." });
-        io.err(`wrote ${written.join(", ")}\n`);
+        written = await writeAll(opts.out, files, { option: "--out", hint: "Give --out a directory (it is created if missing), or - for stdout." });
+        if (!quiet) io.err(`wrote ${written.join(", ")}\n`);
       }
-      if (!opts.quiet) io.err(`${formatFidelity(rendered.fidelity, targets)}\n`);
+      if (!quiet) io.err(`${formatFidelity(rendered.fidelity, targets)}\n`);
+      if (opts.json) {
+        const { renderReport } = await import("../report/commands.js");
+        const shown = Object.fromEntries(targets.map((t) => [t, versionText(versions[t])]));
+        await writeJson(opts.json, renderReport({ spec: file, targets, versions: shown, files: written, fidelity: rendered.fidelity }), io);
+      }
       setExit(ExitCode.Ok);
     });
 
@@ -135,20 +211,26 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
     .addOption(targetOption())
     .addOption(versionOption("haproxy"))
     .addOption(versionOption("nginx"))
-    .action(async (file: string, opts: { target?: Target[]; haproxyVersion?: Version; nginxVersion?: Version }) => {
+    .option("-q, --quiet", "print only errors: a rejected config is shown, a valid one is not")
+    .addOption(jsonOption("each proxy's verdict, in its own words when it rejects"))
+    .action(async (file: string, opts: { target?: Target[]; haproxyVersion?: Version; nginxVersion?: Version; quiet?: boolean; json?: string }) => {
+      const quiet = opts.quiet ?? false;
+      const say = textOut(io, opts);
       const spec = await loadSpecFile(file);
-      printWarnings(spec, io);
+      if (!quiet) printWarnings(spec, io);
       const targets = selectTargets(spec, opts.target);
-      const versions = await resolveVersions(opts, io, false);
+      const versions = await resolveVersions(opts, io, quiet);
       const { render } = await import("../render/index.js");
       const { LocalConfigChecker } = await import("../check/index.js");
       const rendered = render(spec.model, { versions, generator: PACKAGE_VERSION });
       const checker = new LocalConfigChecker();
       let failed = 0;
+      const results: CheckReport["results"] = [];
       for (const target of targets) {
         const result = await checker.check(target, rendered[target]);
+        results.push({ target, version: versionText(versions[target]), file: FILE_NAME[target], valid: result.ok, output: result.output, places: result.places });
         if (result.ok) {
-          io.out(`${target} ${versionText(versions[target])}: ${FILE_NAME[target]} is valid\n`);
+          say(`${target} ${versionText(versions[target])}: ${FILE_NAME[target]} is valid\n`);
           continue;
         }
         failed++;
@@ -157,6 +239,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
           io.err(`  ${FILE_NAME[target]}:${p.configLine}: ${p.text}\n    produced by ${p.origin ?? "spillway's fixed part of the config"}\n`);
         }
       }
+      if (opts.json) await writeJson(opts.json, { spec: file, passed: failed === 0, results } satisfies CheckReport, io);
       setExit(failed > 0 ? ExitCode.InvalidSpec : ExitCode.Ok);
     });
 
@@ -182,14 +265,25 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
       .description("bring the proxies up in front of backend stubs and keep them up until Ctrl-C")
       .argument("<spec>", "spec file (YAML)")
       .addOption(targetOption())
-      .option("--for <duration>", "stop by itself after this long", durationArg("--for")),
-  ).action(async (file: string, opts: { target?: Target[]; for?: number; runtime: "process" | "docker"; image?: string; keepPorts?: boolean; readyTimeout: number }) => {
+      .option("--for <duration>", "stop by itself after this long", durationArg("--for"))
+      .option("-q, --quiet", "print only errors: no address table (--json - gives it to a script)")
+      .addOption(jsonOption("the addresses, once everything is up, on one line,")),
+  ).action(async (file: string, opts: { target?: Target[]; for?: number; runtime: "process" | "docker"; image?: string; keepPorts?: boolean; readyTimeout: number; quiet?: boolean; json?: string }) => {
+    await checkOutputFile("--json", opts.json);
     const spec = await loadSpecFile(file);
-    printWarnings(spec, io);
+    if (!opts.quiet) printWarnings(spec, io);
     const targets = selectTargets(spec, opts.target);
     const { withSession } = await import("./session.js");
     const { up } = await import("./up.js");
-    await withSession(sessionOptions(opts), io, (ctx) => up(spec.model, targets, ctx, io, opts.for ?? null));
+    const { formatUp } = await import("../report/terminal.js");
+    const say = textOut(io, opts);
+    await withSession({ ...sessionOptions(opts), quiet: opts.quiet ?? false }, io, (ctx) =>
+      up(spec.model, targets, ctx, opts.for ?? null, async (report) => {
+        // One line, so a script can read it while the stack stays up.
+        if (opts.json) await writeJson(opts.json, report, io, `${JSON.stringify(report)}\n`);
+        say(formatUp(report));
+      }),
+    );
     setExit(ExitCode.Ok);
   });
 
@@ -200,7 +294,8 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
       .argument("<spec>", "spec file (YAML)")
       .addOption(targetOption())
       .option("-s, --scenario <name...>", "only these scenarios")
-      .option("--json <file>", "write the JSON report to a file, or - for stdout")
+      .addOption(jsonOption("the report"))
+      .option("-q, --quiet", "print only errors: no tables or progress; a run that broke is still named, and the exit code and reports tell the rest")
       .option("--junit <file>", "write a JUnit XML report")
       .option("--html <file>", "write an HTML page with a timeline chart per target and scenario")
       .option("--ndjson <file>", "write one JSON line per request")
@@ -209,23 +304,25 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
   ).action(
     async (
       file: string,
-      opts: { target?: Target[]; scenario?: string[]; json?: string; junit?: string; html?: string; ndjson?: string; maxRun: number; window?: number; runtime: "process" | "docker"; image?: string; keepPorts?: boolean; readyTimeout: number },
+      opts: { target?: Target[]; scenario?: string[]; json?: string; junit?: string; html?: string; ndjson?: string; maxRun: number; window?: number; runtime: "process" | "docker"; image?: string; keepPorts?: boolean; readyTimeout: number; quiet?: boolean },
     ) => {
       const spec = await loadSpecFile(file);
-      printWarnings(spec, io);
+      if (!opts.quiet) printWarnings(spec, io);
       const { verify } = await import("./verify.js");
       const code = await verify(
         spec.model,
         {
           targets: selectTargets(spec, opts.target),
           scenarios: opts.scenario,
-          session: sessionOptions(opts),
+          session: { ...sessionOptions(opts), quiet: opts.quiet ?? false },
           maxRunMs: opts.maxRun,
           windowMs: opts.window ?? null,
           ...(opts.json ? { json: opts.json } : {}),
           ...(opts.junit ? { junit: opts.junit } : {}),
           ...(opts.html ? { html: opts.html } : {}),
           ...(opts.ndjson ? { ndjson: opts.ndjson } : {}),
+          quiet: opts.quiet ?? false,
+          color: colorFor(opts.json === "-" ? io.isTTY : (io.outIsTTY ?? false)),
         },
         io,
       );
@@ -251,12 +348,19 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
     .command("down")
     .description("remove what crashed runs left behind: proxy and stub processes, containers, run directories")
     .option("--all", "also stop runs that are still in progress")
-    .action(async (opts: { all?: boolean }) => {
-      const { runDown } = await import("./up.js");
-      await runDown(io, opts.all ?? false);
+    .option("-q, --quiet", "print only errors, not what was removed")
+    .addOption(jsonOption("what was stopped and removed"))
+    .action(async (opts: { all?: boolean; quiet?: boolean; json?: string }) => {
+      const { down } = await import("../runtime/index.js");
+      const { formatDown } = await import("../report/terminal.js");
+      const result = await down({ all: opts.all ?? false });
+      if (opts.json) await writeJson(opts.json, result, io);
+      textOut(io, opts)(formatDown(result));
       setExit(ExitCode.Ok);
     });
 
+  retireShortFlags(program);
+  showDurationDefaults(program);
   return program;
 }
 

@@ -8,6 +8,8 @@ export interface SessionOptions {
   image?: string;
   keepPorts: boolean;
   readyTimeoutMs: number;
+  /** -q: warnings are not printed; errors still are. */
+  quiet?: boolean;
 }
 
 /**
@@ -22,7 +24,7 @@ export async function withSession<T>(opts: SessionOptions, io: Io, fn: (ctx: Run
   const ctx = runContext(run, createRuntime(opts.runtime, run.registry, opts.image ? { image: opts.image } : {}), {
     keepPorts: opts.keepPorts,
     readyTimeoutMs: opts.readyTimeoutMs,
-    warn: io.err,
+    warn: opts.quiet ? () => undefined : io.err,
     generator: PACKAGE_VERSION,
   });
   let kept = false;

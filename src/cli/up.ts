@@ -1,26 +1,21 @@
 import type { Model, Target } from "../spec/model.js";
-import { down, planPorts, startProxy, startStubs, type RunContext } from "../runtime/index.js";
+import { planPorts, startProxy, startStubs, type RunContext } from "../runtime/index.js";
 import type { Io } from "./io.js";
+import type { UpReport } from "../report/commands.js";
 import { formatTable } from "../report/table.js";
 
-/** Brings every target up in front of one set of stubs and prints where everything is. */
-export async function up(model: Model, targets: Target[], ctx: RunContext, io: Io, holdMs: number | null): Promise<void> {
+/** Brings every target up in front of one set of stubs and hands `show` where everything is. */
+export async function up(model: Model, targets: Target[], ctx: RunContext, holdMs: number | null, show: (report: UpReport) => Promise<void>): Promise<void> {
   const plans = await planPorts(model, targets, ctx.keepPorts);
   const stubs = await startStubs(model, plans[targets[0]!].stubs, ctx);
-  const rows: string[][] = [];
-  const logs: string[] = [];
+  const report: UpReport = { runId: ctx.runId, runtime: ctx.runtime.kind, frontends: [], stubs: {}, logs: {}, stopsAfterMs: holdMs };
   for (const target of targets) {
     const running = await startProxy(model, target, plans[target], ctx);
-    for (const f of running.frontends) rows.push([target, f.name, f.url, f.speaks, running.proxy.where]);
-    logs.push(`${target}: ${running.logFile}${ctx.runtime.kind === "docker" ? " (written at stop; `docker logs` meanwhile)" : ""}`);
+    for (const f of running.frontends) report.frontends.push({ target, frontend: f.name, url: f.url, speaks: f.speaks, proxy: running.proxy.where });
+    report.logs[target] = running.logFile;
   }
-  io.out(`spillway up: run ${ctx.runId}, ${ctx.runtime.kind} runtime\n\n`);
-  io.out(`${formatTable(["target", "frontend", "url", "speaks", "proxy"], rows)}\n\n`);
-  io.out(`${formatTable(["stub", "url"], Object.entries(stubs.addresses).map(([k, a]) => [k, `http://${a.host}:${a.port}`]))}\n\n`);
-  io.out(`logs:\n  ${logs.join("\n  ")}\n\n`);
-  const first = rows[0];
-  if (first) io.out(`Try: h2load -c10 -m10 -n1000 ${first[2]}/   or   curl --http2-prior-knowledge -si ${first[2]}/\n`);
-  io.out(holdMs === null ? "Press Ctrl-C to stop; everything this run started stops with it.\n" : `Stopping by itself in ${Math.round(holdMs / 1000)} s (or on Ctrl-C).\n`);
+  report.stubs = Object.fromEntries(Object.entries(stubs.addresses).map(([k, a]) => [k, `http://${a.host}:${a.port}`]));
+  await show(report);
   await new Promise<void>((resolve) => {
     if (holdMs !== null) setTimeout(resolve, holdMs);
     // Otherwise the signal handler tears down and exits.
@@ -35,16 +30,4 @@ export async function runStubs(model: Model, ctx: RunContext, io: Io): Promise<v
   await new Promise<void>(() => {
     // Ends with the process, through the run's signal handler.
   });
-}
-
-export async function runDown(io: Io, all: boolean): Promise<void> {
-  const r = await down({ all });
-  const lines = [
-    ...r.killed.map((k) => `stopped ${k}`),
-    ...r.containers.map((c) => `removed container ${c}`),
-    ...r.removedDirs.map((d) => `removed ${d}`),
-    ...r.skipped.map((s) => `left alone: run ${s}`),
-  ];
-  if (r.dockerNote) lines.push(r.dockerNote);
-  io.out(`${lines.length > 0 ? lines.join("\n") : "nothing left behind"}\n`);
 }

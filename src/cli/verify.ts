@@ -25,6 +25,10 @@ export interface VerifyOptions {
   junit?: string;
   html?: string;
   ndjson?: string;
+  /** -q: no tables, no progress; a run that broke is still named on stderr. */
+  quiet?: boolean;
+  /** Colour PASS/FAIL in the tables: decided by the CLI for the stream they go to. */
+  color?: boolean;
 }
 
 /** Which scenarios run: all, or the named ones (each must exist). */
@@ -72,25 +76,27 @@ export async function verify(model: Model, opts: VerifyOptions, io: Io): Promise
     ["--ndjson", opts.ndjson],
   ]);
   const report: VerifyReport = { spec: model.file, startedAt: new Date().toISOString(), runs: [], passed: false };
-  const tables = opts.json === "-" ? io.err : io.out;
+  const tables = opts.quiet ? () => undefined : opts.json === "-" ? io.err : io.out;
+  const progress = io.isTTY && !opts.quiet;
   const ndjson = opts.ndjson ? await openOutputStream("--ndjson", opts.ndjson) : null;
   try {
     for (const scenario of scenarios) {
       for (const target of opts.targets) {
         if (!scenario.targets.includes(target)) continue;
-        if (!io.isTTY) io.err(`spillway: ${target} / ${scenario.name}: starting\n`);
+        if (!io.isTTY && !opts.quiet) io.err(`spillway: ${target} / ${scenario.name}: starting\n`);
         const run = await withSession(opts.session, io, (ctx) =>
           runScenario(model, target, scenario, ctx, {
             maxRunMs: opts.maxRunMs,
             windowMs: opts.windowMs,
             onLoad: (load) => {
-              if (io.isTTY) attachProgress(load, `${target} / ${scenario.name}`, scenario.load.requests, io.err);
+              if (progress) attachProgress(load, `${target} / ${scenario.name}`, scenario.load.requests, io.err);
             },
             ...(ndjson ? { ndjson: (line: string) => ndjson!.write(`${line.replace(/^\{/, `{"target":"${target}","scenario":"${scenario.name}",`)}\n`) } : {}),
           }),
         );
         report.runs.push(run);
-        tables(`${formatRun(run)}\n\n`);
+        tables(`${formatRun(run, { color: opts.color ?? false })}\n\n`);
+        if (opts.quiet && run.status === "error") io.err(`spillway: ${target} / ${scenario.name}: ${run.error ?? "the run broke"}\n`);
       }
     }
   } catch (err) {
@@ -98,7 +104,7 @@ export async function verify(model: Model, opts: VerifyOptions, io: Io): Promise
     throw err;
   }
   report.passed = report.runs.length > 0 && report.runs.every((r) => r.status === "passed");
-  tables(`${formatSummary(report)}\n`);
+  tables(`${formatSummary(report, { color: opts.color ?? false })}\n`);
   const reports: OutputFile[] = [];
   if (opts.json) reports.push({ option: "--json", path: opts.json, text: toJson(report) });
   if (opts.junit) reports.push({ option: "--junit", path: opts.junit, text: toJunit(report) });

@@ -57,7 +57,7 @@ export function diagnoseRun(result: LoadResult, target: { url: string; protocol?
   const other = otherProtocol(protocol);
   const c = result.connections;
   const early = result.stoppedEarly;
-  const when = early !== null ? `within the timeout (-T ${seconds(target.timeoutMs)}), so the run stopped early` : `in the ${seconds(result.durationMs)} run`;
+  const when = early !== null ? `within the timeout (--timeout ${seconds(target.timeoutMs)}), so the run stopped early` : `in the ${seconds(result.durationMs)} run`;
 
   if (c.opened === 0) {
     const attempts: Record<string, number> = { ...c.failedByCause };
@@ -81,11 +81,11 @@ export function diagnoseRun(result: LoadResult, target: { url: string; protocol?
     if (main === CAUSES.handshakeTimeout || main === UNFINISHED_HANDSHAKE) {
       return {
         message: `${lead}: the server accepted TCP connections but never completed the ${tls ? "TLS handshake" : "HTTP/2 connection preface"}${tried}`,
-        hint: `the server may not speak ${name} here: try ${other}${tls ? " or an http:// URL" : ""}; or give it longer with -T`,
+        hint: `the server may not speak ${name} here: try ${other}${tls ? " or an http:// URL" : ""}; or give it longer with --timeout`,
       };
     }
     if (main === CAUSES.connectTimeout || main === UNFINISHED_TCP) {
-      return { message: `${lead}: TCP connections did not complete${tried}`, hint: "check that the server accepts connections (is its listen queue full?), or give it longer with -T" };
+      return { message: `${lead}: TCP connections did not complete${tried}`, hint: "check that the server accepts connections (is its listen queue full?), or give it longer with --timeout" };
     }
     return {
       message: `${lead}: the server closed or reset every attempt before it opened${tried}`,
@@ -97,7 +97,7 @@ export function diagnoseRun(result: LoadResult, target: { url: string; protocol?
   if (r.sent === 0) {
     return {
       message: `${c.opened} connection(s) to ${target.url} opened but no request was counted ${when}`,
-      hint: "make the run longer than the warm-up (-d, -n, --warmup)",
+      hint: "make the run longer than the warm-up (-D, -n, --warmup)",
     };
   }
   const noAnswer: Record<string, number> = {};
@@ -120,7 +120,7 @@ export function diagnoseRun(result: LoadResult, target: { url: string; protocol?
   if (r.completed === 0 && (main === CAUSES.timeout || main === CAUSES.cutByDuration || main === CAUSES.aborted)) {
     return {
       message: `${lead}: the server accepts connections but never answered a request`,
-      hint: `the server may not speak ${name} here: try ${other}; or give it longer with -T and -d`,
+      hint: `the server may not speak ${name} here: try ${other}; or give it longer with --timeout and -D`,
     };
   }
   return {

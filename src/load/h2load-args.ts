@@ -66,7 +66,7 @@ const OPTIONS: OptionSpec[] = [
     long: "connection-active-timeout",
     short: "T",
     kind: "duration",
-    refuse: "spillway bounds each request by its own timeout (-T in spillway's flags, --timeout), not a connection by the time since its last request; h2load's -T has no equivalent here",
+    refuse: "spillway bounds each request by its own timeout (spillway's --timeout), not a connection by the time since its last request; h2load's -T has no equivalent here",
   },
   {
     long: "connection-inactivity-timeout",

@@ -1,4 +1,5 @@
 import type { LoadRun } from "../load/index.js";
+import { formatElapsed } from "./terminal.js";
 
 /**
  * Draws one progress line on a terminal from a load's `tick` events; in CI
@@ -11,7 +12,7 @@ export function attachProgress(run: LoadRun, label: string, total: number | null
     // includes responses without the backend header: those are in `completed` too).
     const done = Object.values(t.byBackend).reduce((a, b) => a + b, 0) + t.unattributed;
     const frac = total ? Math.min(1, done / total) : 0;
-    const bar = total ? `[${"#".repeat(Math.round(frac * width)).padEnd(width, ".")}] ${Math.round(frac * 100)}%` : `${(t.elapsedMs / 1000).toFixed(0)}s`;
+    const bar = total ? `[${"#".repeat(Math.round(frac * width)).padEnd(width, ".")}] ${Math.round(frac * 100)}%` : formatElapsed(t.elapsedMs);
     const backends = Object.entries(t.byBackend).map(([b, n]) => `${b} ${n}`).join(" ");
     write(`\r\u001b[2K${label} ${bar} ${done} done, ${t.openConnections} conns${backends ? `, ${backends}` : ""}`);
   });

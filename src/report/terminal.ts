@@ -1,9 +1,41 @@
+import { formatDuration } from "../spec/duration.js";
+import type { DownReport, UpReport } from "./commands.js";
 import { formatTable } from "./table.js";
 import { formatPercent } from "../verify/evaluate.js";
 import type { ScenarioRun, VerifyReport } from "../verify/types.js";
 import { flipText } from "../verify/routes.js";
 
 const STATUS = { passed: "PASS", failed: "FAIL", error: "ERROR" } as const;
+
+/** How text for a terminal is drawn; the CLI decides (a TTY, and NO_COLOR unset). */
+export interface TerminalOptions {
+  color?: boolean;
+}
+
+// Foreground only, reset with 39, so a coloured word never changes the rest of the line.
+const GREEN = 32;
+const RED = 31;
+
+function paint(text: string, colour: number, on: boolean): string {
+  return on ? `\u001b[${colour}m${text}\u001b[39m` : text;
+}
+
+function statusWord(status: ScenarioRun["status"], color: boolean): string {
+  return paint(STATUS[status], status === "passed" ? GREEN : RED, color);
+}
+
+/**
+ * A measured time for people: `850ms`, `3.2s`, `1m5s`. Not for values a user
+ * gives back to spillway: those are whole and go through formatDuration.
+ */
+export function formatElapsed(ms: number): string {
+  if (ms <= 0) return "0s";
+  if (ms < 1000) return `${Math.round(ms)}ms`;
+  if (ms < 59_950) return `${(ms / 1000).toFixed(1)}s`;
+  const total = Math.round(ms / 1000);
+  const [h, m, s] = [Math.floor(total / 3600), Math.floor((total % 3600) / 60), total % 60];
+  return `${h ? `${h}h` : ""}${m ? `${m}m` : ""}${s ? `${s}s` : ""}`;
+}
 
 function ms(v: number): string {
   return v >= 100 ? `${Math.round(v)}ms` : `${v.toFixed(1)}ms`;
@@ -18,8 +50,9 @@ export function proxyFailureLines(run: ScenarioRun): string[] {
 }
 
 /** One target x scenario as a block: counts per backend (routed by the proxy, served by a stub), reconciliation, expectations, flips. */
-export function formatRun(run: ScenarioRun): string {
-  const lines = [`${STATUS[run.status]}  ${run.target} / ${run.scenario}${run.proxy ? `  (${run.target} ${run.proxy.version}, ${run.runtime})` : ""}`];
+export function formatRun(run: ScenarioRun, opts: TerminalOptions = {}): string {
+  const color = opts.color ?? false;
+  const lines = [`${statusWord(run.status, color)}  ${run.target} / ${run.scenario}${run.proxy ? `  (${run.target} ${run.proxy.version}, ${run.runtime})` : ""}`];
   if (run.description) lines.push(`  ${run.description}`);
   if (run.error) lines.push(...run.error.split("\n").map((l) => `  ${l}`));
   const load = run.load;
@@ -54,7 +87,7 @@ export function formatRun(run: ScenarioRun): string {
         .join("\n"),
     );
     lines.push(
-      `  ${total} sent, ${load.requests.completed} answered, ${load.requests.failed} failed, ${Math.round(load.rps)} req/s over ${(load.durationMs / 1000).toFixed(1)} s; ` +
+      `  ${total} sent, ${load.requests.completed} answered, ${load.requests.failed} failed, ${Math.round(load.rps)} req/s over ${formatElapsed(load.durationMs)}; ` +
         `${load.connections.opened} connections opened (max ${load.connections.maxOpen} open)` +
         (load.maxProxyConnsSeen !== null ? `; the proxy routed at up to ${load.maxProxyConnsSeen} connections` : ""),
     );
@@ -66,17 +99,53 @@ export function formatRun(run: ScenarioRun): string {
     if (rec.ok) {
       const extra = rec.proxyTotal ? `, nginx counted ${rec.proxyTotal.proxy} requests` : "";
       lines.push(`  reconciled: driver, stubs${rec.rows.some((r) => r.proxy !== null) ? " and HAProxy's req_tot" : ""} agree on every backend${extra}`);
-    } else for (const p of rec.problems) lines.push(`  RECONCILIATION FAILED: ${p}`);
+    } else for (const p of rec.problems) lines.push(`  ${paint("RECONCILIATION FAILED", RED, color)}: ${p}`);
   }
-  for (const e of run.expectations) lines.push(`  ${e.passed ? "ok  " : "FAIL"}  ${e.name} ${e.expected}: got ${e.actual}`);
+  for (const e of run.expectations) lines.push(`  ${e.passed ? `${paint("ok", GREEN, color)}  ` : paint("FAIL", RED, color)}  ${e.name} ${e.expected}: got ${e.actual}`);
   return lines.join("\n");
 }
 
-export function formatSummary(report: VerifyReport): string {
-  const rows = report.runs.map((r) => [r.target, r.scenario, STATUS[r.status], r.load ? String(r.load.requests.sent) : "-", `${r.expectations.filter((e) => e.passed).length}/${r.expectations.length}`, (r.durationMs / 1000).toFixed(1)]);
+export function formatSummary(report: VerifyReport, opts: TerminalOptions = {}): string {
+  const rows = report.runs.map((r) => [r.target, r.scenario, STATUS[r.status], r.load ? String(r.load.requests.sent) : "-", `${r.expectations.filter((e) => e.passed).length}/${r.expectations.length}`, formatElapsed(r.durationMs)]);
   const count = (s: ScenarioRun["status"]) => report.runs.filter((r) => r.status === s).length;
+  const table = formatTable(["target", "scenario", "result", "requests", "expectations", "time"], rows).split("\n");
+  if (opts.color) {
+    // Coloured after the table is laid out: escape codes would count towards the column widths.
+    const at = table[0]!.indexOf("result");
+    report.runs.forEach((r, i) => {
+      const line = table[i + 2]!;
+      const word = STATUS[r.status];
+      table[i + 2] = `${line.slice(0, at)}${statusWord(r.status, true)}${line.slice(at + word.length)}`;
+    });
+  }
   return [
-    formatTable(["target", "scenario", "result", "requests", "expectations", "seconds"], rows),
+    table.join("\n"),
     `${count("passed")} passed, ${count("failed")} failed${count("error") ? `, ${count("error")} errored` : ""}`,
   ].join("\n");
+}
+
+/** What `spillway up` prints once everything is up: every address, the logs, and how to stop. */
+export function formatUp(r: UpReport): string {
+  const logs = Object.entries(r.logs).map(([t, f]) => `${t}: ${f}${r.runtime === "docker" ? " (written at stop; `docker logs` meanwhile)" : ""}`);
+  const first = r.frontends[0];
+  return [
+    `spillway up: run ${r.runId}, ${r.runtime} runtime\n\n`,
+    `${formatTable(["target", "frontend", "url", "speaks", "proxy"], r.frontends.map((f) => [f.target, f.frontend, f.url, f.speaks, f.proxy]))}\n\n`,
+    `${formatTable(["stub", "url"], Object.entries(r.stubs))}\n\n`,
+    `logs:\n  ${logs.join("\n  ")}\n\n`,
+    first ? `Try: h2load -c10 -m10 -n1000 ${first.url}/   or   curl --http2-prior-knowledge -si ${first.url}/\n` : "",
+    r.stopsAfterMs === null ? "Press Ctrl-C to stop; everything this run started stops with it.\n" : `Stopping by itself in ${formatDuration(r.stopsAfterMs)} (or on Ctrl-C).\n`,
+  ].join("");
+}
+
+/** What `spillway down` cleaned, a line each. */
+export function formatDown(r: DownReport): string {
+  const lines = [
+    ...r.killed.map((k) => `stopped ${k}`),
+    ...r.containers.map((c) => `removed container ${c}`),
+    ...r.removedDirs.map((d) => `removed ${d}`),
+    ...r.skipped.map((s) => `left alone: run ${s}`),
+  ];
+  if (r.dockerNote) lines.push(r.dockerNote);
+  return `${lines.length > 0 ? lines.join("\n") : "nothing left behind"}\n`;
 }
