@@ -52,8 +52,9 @@ function targetOption() {
   return new Option("--target <target...>", "only these proxies (default: the spec's targets)").choices(["haproxy", "nginx"]);
 }
 
+/** `what`: "write X as JSON to a file"; the rest is the same for every command. */
 function jsonOption(what: string) {
-  return new Option("--json <file>", `write ${what} as JSON to a file, or - for stdout (then the text goes to stderr)`);
+  return new Option("--json <file>", `${what}, or - for stdout (the text then goes to stderr)`);
 }
 
 /** Writes a command's JSON result to stdout (`-`) or a file, whole or not at all. */
@@ -163,7 +164,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
     .addOption(versionOption("haproxy"))
     .addOption(versionOption("nginx"))
     .option("-q, --quiet", "print only errors: no fidelity report, notes or warnings")
-    .addOption(jsonOption("the files written, the versions rendered for and the fidelity report"))
+    .addOption(jsonOption("write the files written, the versions and the fidelity report as JSON to a file"))
     .option("--compose", "also write docker-compose.yml running the stubs and the proxies with these configs")
     .action(async (file: string, opts: { out: string; target?: Target[]; haproxyVersion?: Version; nginxVersion?: Version; quiet?: boolean; json?: string; compose?: boolean }) => {
       if (opts.out === "-" && opts.json === "-") throw new UsageError("--out - and --json - would both write to stdout", "Give one of them a file or directory.");
@@ -212,7 +213,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
     .addOption(versionOption("haproxy"))
     .addOption(versionOption("nginx"))
     .option("-q, --quiet", "print only errors: a rejected config is shown, a valid one is not")
-    .addOption(jsonOption("each proxy's verdict, in its own words when it rejects"))
+    .addOption(jsonOption("write each proxy's verdict, with its own words, as JSON to a file"))
     .action(async (file: string, opts: { target?: Target[]; haproxyVersion?: Version; nginxVersion?: Version; quiet?: boolean; json?: string }) => {
       const quiet = opts.quiet ?? false;
       const say = textOut(io, opts);
@@ -267,7 +268,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
       .addOption(targetOption())
       .option("--for <duration>", "stop by itself after this long", durationArg("--for"))
       .option("-q, --quiet", "print only errors: no address table (--json - gives it to a script)")
-      .addOption(jsonOption("the addresses, once everything is up, on one line,")),
+      .addOption(jsonOption("once everything is up, write its addresses as one line of JSON to a file")),
   ).action(async (file: string, opts: { target?: Target[]; for?: number; runtime: "process" | "docker"; image?: string; keepPorts?: boolean; readyTimeout: number; quiet?: boolean; json?: string }) => {
     await checkOutputFile("--json", opts.json);
     const spec = await loadSpecFile(file);
@@ -294,7 +295,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
       .argument("<spec>", "spec file (YAML)")
       .addOption(targetOption())
       .option("-s, --scenario <name...>", "only these scenarios")
-      .addOption(jsonOption("the report"))
+      .addOption(jsonOption("write the report as JSON to a file"))
       .option("-q, --quiet", "print only errors: no tables or progress; a run that broke is still named, and the exit code and reports tell the rest")
       .option("--junit <file>", "write a JUnit XML report")
       .option("--html <file>", "write an HTML page with a timeline chart per target and scenario")
@@ -349,7 +350,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
     .description("remove what crashed runs left behind: proxy and stub processes, containers, run directories")
     .option("--all", "also stop runs that are still in progress")
     .option("-q, --quiet", "print only errors, not what was removed")
-    .addOption(jsonOption("what was stopped and removed"))
+    .addOption(jsonOption("write what was stopped and removed as JSON to a file"))
     .action(async (opts: { all?: boolean; quiet?: boolean; json?: string }) => {
       const { down } = await import("../runtime/index.js");
       const { formatDown } = await import("../report/terminal.js");
