@@ -81,6 +81,12 @@ describe("-q: nothing on stdout or stderr when all is well", () => {
     const load = runCli(["load", "http://127.0.0.1:9/", "-n", "1", "-q"]);
     expect(load.code).toBe(3);
     expect(load.stderr).toContain("nothing listens there");
+    // A run that broke is named, with its cause; the tables are not printed.
+    const broken = runCli([...VERIFY_ONE, "--ready-timeout", "1ms", "-q"], { timeoutMs: 120_000 });
+    expect(broken.code).toBe(3);
+    expect(broken.stdout).toBe("");
+    expect(broken.stderr).toMatch(/^spillway: haproxy \/ below: haproxy \(pid \d+\) frontend 'web' did not answer through to a stub/);
+    expect(broken.stderr).not.toContain("ERROR  haproxy");
   });
 });
 
