@@ -120,6 +120,7 @@ export function predictionJson(target: string, scenario: string, p: Prediction):
       first_rule_conns: f.firstRuleConns,
       at_ms: f.atMs,
     })),
+    max_proxy_conns_seen: p.maxConnsAtRouting,
     max_conns: p.maxConns,
     duration_ms: p.durationMs,
     truncated: p.truncated,
