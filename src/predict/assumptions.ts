@@ -22,7 +22,8 @@ export function assumptions(input: PredictInput, sim: SimulationResult): string[
   out.push("A request is routed the moment it is sent, on the count at that moment: the proxy reads every request at once, however busy it is.");
   if (load.arrivals.kind !== "stages" && (load.arrivals.kind === "all-at-once" ? load.connections : load.arrivals.perPeriod) > 1) {
     out.push(
-      "The proxy has counted every connection of a burst before it routes the first request on any of them; in measured runs it routes the first requests of a few connections (under 1% of a 40,000-request run) before it has accepted the whole burst.",
+      `The proxy has counted every connection of a burst before it routes the first request on any of them, ${ms(service.connectMs)} after the burst starts. ` +
+        "In measured runs HAProxy routed the first requests of a few connections (about 1% of a 40,000-request run) before it had accepted the whole burst, and a burst of 310 connections took 40-180 ms to open on a busy 2-core machine.",
     );
   }
   const full = proxy.whenFull === "queue" ? "wait in the backend's queue" : "are refused at once (and still take their turn in the queue)";
@@ -51,7 +52,7 @@ export function assumptions(input: PredictInput, sim: SimulationResult): string[
   if (load.closeAfterIdleMs !== null) out.push(`The client closes a connection idle for ${ms(load.closeAfterIdleMs)}, on its 100 ms sweep.`);
   if (load.budget === "per-client" && load.requests !== null) {
     out.push(
-      "Every connection progresses at the same pace, so the end of the run is a tie: the model routes the last requests before the first finished connection closes. Measured runs lose that race now and then, and send a few percent to the default backend at the end.",
+      "Every connection progresses at the same pace, so the end of the run is a tie: the model routes the last requests before the first finished connection closes. Measured runs lose that race now and then and send a few percent to the default backend at the end; far more when a round of requests takes seconds and the count sits near a rule's edge, as connections that drew quick answers from the default backend finish early (a quarter of one such HAProxy run).",
     );
   }
   out.push("No request fails, times out or is retried, other than refusals by a full backend.");

@@ -4,7 +4,6 @@
  * (src/render/haproxy.ts, src/render/nginx.ts, and their fidelity notes).
  * The only place the model reads the spec's shapes.
  */
-import { conditionText } from "../spec/condition.js";
 import { feConnSet } from "../spec/intervals.js";
 import type { Model, Scenario, Target } from "../spec/model.js";
 import type { PredictInput, PredictProxy, PredictService } from "./types.js";
@@ -103,7 +102,7 @@ export function predictInputFromSpec(model: Model, scenario: Scenario, target: T
     proxy,
     rules: frontend.rules.map((r) => ({
       name: r.name ?? r.text,
-      condition: r.text || conditionText(r.condition),
+      condition: r.text,
       backend: r.useBackend,
       conns: feConnSet(r.condition),
     })),

@@ -18,7 +18,6 @@ const CONNECTING = 1;
 const WAITING = 2;
 const OPEN = 3;
 
-// Event kinds.
 const K_START = 0;
 const K_STAGE = 1;
 const K_CONNECTED = 2;
@@ -34,6 +33,7 @@ const K_END = 9;
 const PRI_STATE = 0;
 const PRI_SEND = 1;
 
+/** Resolution the timeline is kept at before it is cut into windows. */
 const BUCKET_MS = 10;
 export const DEFAULT_EDGE_CONNS = 5;
 const DEFAULT_MAX_EVENTS = 5_000_000;
