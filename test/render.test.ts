@@ -22,7 +22,7 @@ describe.each(FIXTURES)("rendering %s", (fixture) => {
     const out = render(model, { versions });
     expectGolden(join(ROOT, "test", "golden", name, `haproxy-${v(versions.haproxy)}.cfg`), out.haproxy);
     expectGolden(join(ROOT, "test", "golden", name, `nginx-${v(versions.nginx)}.conf`), out.nginx);
-    expectGolden(join(ROOT, "test", "golden", name, `fidelity-${v(versions.haproxy)}-${v(versions.nginx)}.txt`), `${formatFidelity(out.fidelity, ["haproxy", "nginx"])}\n`);
+    expectGolden(join(ROOT, "test", "golden", name, `fidelity-${v(versions.haproxy)}-${v(versions.nginx)}.txt`), `${formatFidelity(out.fidelity, ["haproxy", "nginx"], out.defaults)}\n`);
   });
 
   it("renders byte-identical text twice, also from a fresh load", () => {

@@ -5,6 +5,8 @@
  * be reached. The README's limits table is this one.
  */
 
+import { DEFAULTS } from "./defaults.js";
+
 export interface ProxyLimit {
   id: string;
   /** What is limited, in a few words. */
@@ -68,7 +70,8 @@ export function reservedAclName(name: string): "grammar" | "predefined" | null {
 
 /** nginx upstream zone: 32k minimum; about 16 KiB of overhead and 0.8 KiB per short IPv4 server line (63 servers fill 64k). Twice that per server, for IPv6 lines. */
 export function nginxZoneKib(servers: number): number {
-  return Math.max(64, 32 + 2 * servers);
+  const { minKib, baseKib, perServerKib } = DEFAULTS.nginxZone.value;
+  return Math.max(minKib, baseKib + perServerKib * servers);
 }
 
 /** Names that are members of every JavaScript object: as YAML keys they are dropped or shadow built-ins. */
