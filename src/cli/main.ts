@@ -124,7 +124,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
         const written = await writeAll(opts.out, files, { option: "--out", hint: "Give --out a directory (it is created if missing), or - for stdout." });
         io.err(`wrote ${written.join(", ")}\n`);
       }
-      if (!opts.quiet) io.err(`${formatFidelity(rendered.fidelity, targets)}\n`);
+      if (!opts.quiet) io.err(`${formatFidelity(rendered.fidelity, targets, rendered.defaults)}\n`);
       setExit(ExitCode.Ok);
     });
 
