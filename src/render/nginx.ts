@@ -7,7 +7,7 @@ import type { FidelityNote } from "./fidelity.js";
 import { backendTimeouts, frontendConnections, hostPort, viewReport, type RuntimeRenderOptions } from "./common.js";
 import { intervalsRegexChunks } from "./int-regex.js";
 import { NGINX_MAP_REGEX_MAX, nginxZoneKib } from "../spec/limits.js";
-import { safeInt, safeName, safeRegex } from "./safe.js";
+import { safeHttpVersion, safeInt, safeName, safeRegex } from "./safe.js";
 import { atLeast, type Version } from "./version.js";
 import { PROXY_CONNS_HEADER, ROUTE_HEADER } from "../wire.js";
 
@@ -152,7 +152,8 @@ export function buildNginxView(model: Model, version: Version, runtime: RuntimeR
   const sizing = DEFAULTS.nginxWorkerConnections.value;
   // nginx needs a connection per listening socket before it serves any: "worker_connections are not enough for N listening sockets".
   const listeners = model.frontends.length + (runtime?.nginxStatusListen ? 1 : 0);
-  let wanted = runtime?.nginxWorkerConnections ?? null;
+  const fromRuntime = runtime?.nginxWorkerConnections ?? null;
+  let wanted = fromRuntime;
   if (wanted === null) {
     let upstreamConnections = 0;
     for (const b of model.backends) {
@@ -162,7 +163,8 @@ export function buildNginxView(model: Model, version: Version, runtime: RuntimeR
     wanted = Math.min(sizing.cap, Math.max(sizing.floor, frontendConnections(model, report) + upstreamConnections + sizing.headroom));
   }
   const workerConnections = Math.max(listeners + sizing.headroom, wanted);
-  if (runtime?.nginxWorkerConnections == null || workerConnections !== runtime.nginxWorkerConnections) report.used("nginxWorkerConnections", "", String(workerConnections));
+  // The table's rule decided the number unless the runtime's stands as it gave it.
+  if (workerConnections !== fromRuntime) report.used("nginxWorkerConnections", "", String(workerConnections));
   for (const id of ["nginxWorkerProcesses", "nginxVariablesHashBucketSize", "nginxProxyHttpVersion"] as const) report.used(id);
 
   return {
@@ -171,7 +173,7 @@ export function buildNginxView(model: Model, version: Version, runtime: RuntimeR
       workerProcesses: safeInt(DEFAULTS.nginxWorkerProcesses.value),
       workerConnections: safeInt(workerConnections),
       variablesHashBucketSize: safeInt(DEFAULTS.nginxVariablesHashBucketSize.value),
-      proxyHttpVersion: DEFAULTS.nginxProxyHttpVersion.value,
+      proxyHttpVersion: safeHttpVersion(DEFAULTS.nginxProxyHttpVersion.value),
       rlimitNofile: runtime?.nginxRlimitNofile ? safeInt(runtime.nginxRlimitNofile) : null,
       upstreams,
       servers,

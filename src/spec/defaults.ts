@@ -145,7 +145,7 @@ export const DEFAULTS = {
     value: "roundrobin" as const,
     text: "roundrobin",
     feeds: "HAProxy `balance roundrobin`; nginx writes no method line, which is its own round robin",
-    why: "the one algorithm both proxies implement alike",
+    why: "one of the two algorithms both proxies implement alike (leastconn is the other), and nginx's own when no method is named",
     targets: ["haproxy", "nginx"],
   }),
   upstreamKeepalive: entry({
