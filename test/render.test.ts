@@ -1,4 +1,4 @@
-import { readdirSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { formatFidelity, render, type Version } from "../src/render/index.js";
@@ -22,7 +22,7 @@ describe.each(FIXTURES)("rendering %s", (fixture) => {
     const out = render(model, { versions });
     expectGolden(join(ROOT, "test", "golden", name, `haproxy-${v(versions.haproxy)}.cfg`), out.haproxy);
     expectGolden(join(ROOT, "test", "golden", name, `nginx-${v(versions.nginx)}.conf`), out.nginx);
-    expectGolden(join(ROOT, "test", "golden", name, `fidelity-${v(versions.haproxy)}-${v(versions.nginx)}.txt`), `${formatFidelity(out.fidelity, ["haproxy", "nginx"])}\n`);
+    expectGolden(join(ROOT, "test", "golden", name, `fidelity-${v(versions.haproxy)}-${v(versions.nginx)}.txt`), `${formatFidelity(out.fidelity, ["haproxy", "nginx"], out.defaults)}\n`);
   });
 
   it("renders byte-identical text twice, also from a fresh load", () => {
@@ -216,5 +216,27 @@ describe("nginx map for a rule whose fe_conn set needs a long regex", () => {
       if (matching !== (inSet(n) ? 1 : 0)) wrong.push(`${n}: ${matching} lines`);
     }
     expect(wrong).toEqual([]);
+  });
+});
+
+describe("the render folder's imports", () => {
+  const dir = join(ROOT, "src", "render");
+  const imports = (file: string) => [...readFileSync(join(dir, file), "utf8").matchAll(/^(?:import|export)[^;]*? from "([^"]+)";/gm)].map((m) => m[1]!);
+
+  it("keep the two renderers apart: what both use is in common.ts", () => {
+    expect(imports("haproxy.ts")).toContain("./common.js");
+    expect(imports("nginx.ts")).toContain("./common.js");
+    expect(imports("haproxy.ts")).not.toContain("./nginx.js");
+    expect(imports("nginx.ts")).not.toContain("./haproxy.js");
+  });
+
+  it("point only at the spec, the wire contract and packages, never at runtime, load or the CLI", () => {
+    const files = readdirSync(dir).filter((f) => f.endsWith(".ts"));
+    expect(files.length).toBeGreaterThan(5);
+    for (const file of files) {
+      for (const target of imports(file)) {
+        expect(target.startsWith("./") || target.startsWith("../spec/") || target === "../wire.js" || !target.startsWith("."), `${file} imports ${target}`).toBe(true);
+      }
+    }
   });
 });

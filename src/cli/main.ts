@@ -196,7 +196,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
         written = await writeAll(opts.out, files, { option: "--out", hint: "Give --out a directory (it is created if missing), or - for stdout." });
         if (!quiet) io.err(`wrote ${written.join(", ")}\n`);
       }
-      if (!quiet) io.err(`${formatFidelity(rendered.fidelity, targets)}\n`);
+      if (!quiet) io.err(`${formatFidelity(rendered.fidelity, targets, rendered.defaults)}\n`);
       if (opts.json) {
         const { renderReport } = await import("../report/commands.js");
         const shown = Object.fromEntries(targets.map((t) => [t, versionText(versions[t])]));

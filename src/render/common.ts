@@ -1,4 +1,6 @@
-import type { Backend, Frontend, HostPort, Model } from "../spec/model.js";
+import { DEFAULTS, type DefaultId, type DefaultUse } from "../spec/defaults.js";
+import type { Backend, Frontend, HostPort, Model, Target } from "../spec/model.js";
+import type { FidelityNote } from "./fidelity.js";
 import { safeAddress } from "./safe.js";
 import { formatHostPort } from "../wire.js";
 
@@ -14,6 +16,39 @@ export interface RuntimeRenderOptions {
   nginxRlimitNofile: number | null;
 }
 
+/** What one target's view builder reports besides the view: how faithfully it rendered each construct, and the defaults it wrote. */
+export interface ViewReport {
+  notes: FidelityNote[];
+  defaults: DefaultUse[];
+  note(construct: string, what: string, level: FidelityNote["level"], detail: string): void;
+  /** A default from the table that went into this target's config; `written` when the entry is a rule rather than one value. */
+  used(id: DefaultId, owner?: string, written?: string): void;
+}
+
+export function viewReport(target: Target): ViewReport {
+  const notes: FidelityNote[] = [];
+  const defaults: DefaultUse[] = [];
+  return {
+    notes,
+    defaults,
+    note: (construct, what, level, detail) => notes.push({ target, construct, what, level, detail }),
+    used: (id, owner = "", written) => defaults.push({ id, owner, ...(written !== undefined ? { written } : {}) }),
+  };
+}
+
+/**
+ * The connections a frontend is counted for when a global limit is sized
+ * from the frontends (HAProxy's global maxconn, nginx's worker_connections):
+ * its maxconn, or the table's stand-in, recorded as used.
+ */
+export function frontendConnections(model: Model, report: ViewReport): number {
+  let sum = 0;
+  for (const f of model.frontends) {
+    if (f.maxconn === null) report.used("frontendConnections", f.name);
+    sum += f.maxconn ?? DEFAULTS.frontendConnections.value;
+  }
+  return sum;
+}
 
 /** host:port with IPv6 in brackets, as both proxies write it. */
 export function hostPort(hp: HostPort): string {

@@ -1,4 +1,5 @@
 import { stringify } from "yaml";
+import { DEFAULTS } from "../spec/defaults.js";
 
 export interface ComposeOptions {
   /** Path of the spec as the stubs container sees it, relative to the compose file or absolute. */
@@ -17,11 +18,14 @@ export interface ComposeOptions {
  * also why both proxies cannot run at once on the same frontend ports.
  */
 export function renderCompose(o: ComposeOptions): string {
+  const fallback = DEFAULTS.composeImages.value;
   const images = {
-    haproxy: o.images?.haproxy ?? "${SPILLWAY_HAPROXY_IMAGE:-haproxy:2.6}",
-    nginx: o.images?.nginx ?? "${SPILLWAY_NGINX_IMAGE:-nginx:1.22}",
-    node: o.images?.node ?? "${SPILLWAY_NODE_IMAGE:-node:20-bookworm-slim}",
+    haproxy: o.images?.haproxy ?? `\${SPILLWAY_HAPROXY_IMAGE:-${fallback.haproxy}}`,
+    nginx: o.images?.nginx ?? `\${SPILLWAY_NGINX_IMAGE:-${fallback.nginx}}`,
+    node: o.images?.node ?? `\${SPILLWAY_NODE_IMAGE:-${fallback.node}}`,
   };
+  // A fresh object for each service: yaml would write one shared object as an anchor and an alias.
+  const ulimits = () => ({ nofile: { soft: DEFAULTS.composeNofile.value, hard: DEFAULTS.composeNofile.value } });
   const doc = {
     services: {
       stubs: {
@@ -38,7 +42,7 @@ export function renderCompose(o: ComposeOptions): string {
         depends_on: ["stubs"],
         volumes: [`${o.haproxyConfig}:/etc/spillway/haproxy.cfg:ro`],
         command: ["haproxy", "-db", "-f", "/etc/spillway/haproxy.cfg"],
-        ulimits: { nofile: { soft: 20000, hard: 20000 } },
+        ulimits: ulimits(),
         labels: { "spillway.compose": "haproxy" },
       },
       nginx: {
@@ -48,7 +52,7 @@ export function renderCompose(o: ComposeOptions): string {
         depends_on: ["stubs"],
         volumes: [`${o.nginxConfig}:/etc/spillway/nginx.conf:ro`],
         command: ["nginx", "-p", "/tmp/", "-c", "/etc/spillway/nginx.conf", "-e", "stderr", "-g", "daemon off;"],
-        ulimits: { nofile: { soft: 20000, hard: 20000 } },
+        ulimits: ulimits(),
         labels: { "spillway.compose": "nginx" },
       },
     },

@@ -1,3 +1,4 @@
+import { DEFAULTS, type DefaultEntry, type DefaultId, type DefaultUse } from "../spec/defaults.js";
 import type { Target } from "../spec/model.js";
 
 export type FidelityLevel = "exact" | "approximate" | "unsupported";
@@ -46,8 +47,12 @@ function compareConstruct(a: string, b: string): number {
 
 const MARK: Record<FidelityLevel, string> = { exact: "exact", approximate: "APPROX", unsupported: "UNSUPPORTED" };
 
-/** The fidelity report as text for a terminal: one block per construct, the differences spelled out. */
-export function formatFidelity(entries: readonly FidelityEntry[], targets: readonly Target[]): string {
+/**
+ * The fidelity report as text for a terminal: one block per construct, the
+ * differences spelled out; then the defaults that stood in for this spec and
+ * reach one of `targets` or act at run time.
+ */
+export function formatFidelity(entries: readonly FidelityEntry[], targets: readonly Target[], defaults: readonly DefaultUse[] = []): string {
   const lines: string[] = ["Fidelity (how each proxy renders each construct):"];
   for (const e of entries) {
     const cells = targets.map((t) => {
@@ -67,5 +72,27 @@ export function formatFidelity(entries: readonly FidelityEntry[], targets: reado
     if (c && c.level !== "exact") counts[c.level]++;
   }
   lines.push(`  ${counts.approximate} approximate, ${counts.unsupported} unsupported.`);
+  const used = formatDefaults(defaults, targets);
+  if (used.length > 0) lines.push("Defaults (values the spec did not give; the README's Defaults table says why each):", ...used);
   return lines.join("\n");
+}
+
+/** One line per table entry used, in the table's order: `name = value`, and whom it stood in for. */
+function formatDefaults(defaults: readonly DefaultUse[], targets: readonly Target[]): string[] {
+  const byId = new Map<DefaultId, { entry: DefaultEntry; parts: string[]; owners: string[] }>();
+  for (const use of defaults) {
+    const entry: DefaultEntry = DEFAULTS[use.id];
+    if (entry.targets.length > 0 && !entry.targets.some((t) => (targets as readonly string[]).includes(t))) continue;
+    let group = byId.get(use.id);
+    if (!group) {
+      group = { entry, parts: [], owners: [] };
+      byId.set(use.id, group);
+    }
+    const part = use.written !== undefined ? (use.owner ? `${use.owner} ${use.written}` : use.written) : null;
+    if (part !== null && !group.parts.includes(part)) group.parts.push(part);
+    if (part === null && use.owner && !group.owners.includes(use.owner)) group.owners.push(use.owner);
+  }
+  const order = Object.keys(DEFAULTS);
+  return [...byId.entries()].sort(([a], [b]) => order.indexOf(a) - order.indexOf(b)).map(([, { entry, parts, owners }]) =>
+    `  ${entry.name} = ${parts.length > 0 ? parts.join(", ") : entry.text}${owners.length > 0 ? ` (${owners.join(", ")})` : ""}`);
 }

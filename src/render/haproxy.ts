@@ -1,10 +1,11 @@
 import type { Comparison } from "../spec/condition.js";
 import { simplifiedAlternatives } from "../spec/intervals.js";
 import { ACL_NAME_MAX } from "../spec/limits.js";
+import { DEFAULTS, type DefaultUse } from "../spec/defaults.js";
 import { formatDuration } from "../spec/duration.js";
-import type { Backend, Frontend, HostPort, Model } from "../spec/model.js";
+import type { Model } from "../spec/model.js";
 import type { FidelityNote } from "./fidelity.js";
-import { backendTimeouts, fitName, hostPort, shortHash, type RuntimeRenderOptions } from "./common.js";
+import { backendTimeouts, fitName, frontendConnections, hostPort, shortHash, viewReport, type RuntimeRenderOptions } from "./common.js";
 import { safeInt, safeName } from "./safe.js";
 import { atLeast, type Version } from "./version.js";
 import { PROXY_CONNS_HEADER, ROUTE_HEADER } from "../wire.js";
@@ -12,6 +13,8 @@ import { PROXY_CONNS_HEADER, ROUTE_HEADER } from "../wire.js";
 interface HaproxyView {
   header: string;
   global: { maxconn: string; tune: string[]; statsSocket: string | null };
+  /** The `defaults` section's timeouts: every frontend and backend sets its own, so these reach only what spillway does not write. */
+  defaults: { timeouts: { name: string; value: string }[] };
   frontends: {
     name: string;
     origin: string;
@@ -45,10 +48,9 @@ function aclContentName(c: Comparison): string {
   return `${metric}_${HAPROXY_OP[c.op]}_${c.value}`;
 }
 
-export function buildHaproxyView(model: Model, version: Version, runtime: RuntimeRenderOptions | null, header: string): { view: HaproxyView; notes: FidelityNote[] } {
-  const notes: FidelityNote[] = [];
-  const note = (construct: string, what: string, level: FidelityNote["level"], detail: string) =>
-    notes.push({ target: "haproxy", construct, what, level, detail });
+export function buildHaproxyView(model: Model, version: Version, runtime: RuntimeRenderOptions | null, header: string): { view: HaproxyView; notes: FidelityNote[]; defaults: DefaultUse[] } {
+  const report = viewReport("haproxy");
+  const { note } = report;
 
   const tune: string[] = [];
   const streamValues = [...new Set(model.frontends.filter((f) => f.http2.enabled && f.http2.maxConcurrentStreams !== null).map((f) => f.http2.maxConcurrentStreams!))];
@@ -85,9 +87,13 @@ export function buildHaproxyView(model: Model, version: Version, runtime: Runtim
     note(`backends.${b.name}`, `keepalive ${b.keepalive}`, "approximate", "HAProxy keeps idle server connections and reuses them on its own (http-reuse safe); their number is not set");
   }
 
-  const frontendMaxconn = model.frontends.reduce((sum, f) => sum + (f.maxconn ?? 2000), 0);
-  // HAProxy reads maxconn with atol() into an int: a sum past 2^31-1 would wrap to a negative value.
-  const globalMaxconn = runtime?.haproxyGlobalMaxconn ?? Math.min(2_147_483_647, Math.max(frontendMaxconn, 256));
+  let globalMaxconn = runtime?.haproxyGlobalMaxconn ?? null;
+  if (globalMaxconn === null) {
+    // HAProxy reads maxconn with atol() into an int: a sum past 2^31-1 would wrap to a negative value.
+    globalMaxconn = Math.min(2_147_483_647, Math.max(frontendConnections(model, report), DEFAULTS.haproxyGlobalMaxconn.value.floor));
+    report.used("haproxyGlobalMaxconn", "", String(globalMaxconn));
+  }
+  report.used("haproxyTimeoutQueue");
 
   const frontends = model.frontends.map((f) => {
     const fpath = `frontends.${f.name}`;
@@ -181,9 +187,18 @@ export function buildHaproxyView(model: Model, version: Version, runtime: Runtim
         tune,
         statsSocket: runtime?.haproxyStats ? `ipv4@${hostPort(runtime.haproxyStats)}` : null,
       },
+      defaults: {
+        timeouts: [
+          { name: "connect", value: formatDuration(DEFAULTS.timeoutConnect.value) },
+          { name: "client", value: formatDuration(DEFAULTS.timeoutClient.value) },
+          { name: "server", value: formatDuration(DEFAULTS.timeoutServer.value) },
+          { name: "queue", value: formatDuration(DEFAULTS.haproxyTimeoutQueue.value) },
+        ],
+      },
       frontends,
       backends,
     },
-    notes,
+    notes: report.notes,
+    defaults: report.defaults,
   };
 }

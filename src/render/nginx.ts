@@ -1,21 +1,22 @@
 import { conditionText } from "../spec/condition.js";
+import { DEFAULTS, type DefaultUse } from "../spec/defaults.js";
 import { formatDuration } from "../spec/duration.js";
 import { complement, feConnSet, intersect } from "../spec/intervals.js";
 import type { Model } from "../spec/model.js";
 import type { FidelityNote } from "./fidelity.js";
-import { backendTimeouts, hostPort, type RuntimeRenderOptions } from "./common.js";
+import { backendTimeouts, frontendConnections, hostPort, viewReport, type RuntimeRenderOptions } from "./common.js";
 import { intervalsRegexChunks } from "./int-regex.js";
 import { NGINX_MAP_REGEX_MAX, nginxZoneKib } from "../spec/limits.js";
-import { safeInt, safeName, safeRegex } from "./safe.js";
+import { safeHttpVersion, safeInt, safeName, safeRegex } from "./safe.js";
 import { atLeast, type Version } from "./version.js";
 import { PROXY_CONNS_HEADER, ROUTE_HEADER } from "../wire.js";
 
-/** nginx closes a client connection after keepalive_requests; HAProxy never does, so this mirrors HAProxy unless the spec sets one. */
-export const NGINX_UNLIMITED_REQUESTS = 10_000_000;
-
 interface NginxView {
   header: string;
+  workerProcesses: string;
   workerConnections: string;
+  variablesHashBucketSize: string;
+  proxyHttpVersion: string;
   rlimitNofile: string | null;
   upstreams: { name: string; origin: string; method: string | null; keepalive: string | null; zoneKib: string; servers: { address: string; maxConns: string | null }[] }[];
   servers: {
@@ -43,10 +44,9 @@ interface NginxView {
 
 const UPSTREAM_METHOD = { roundrobin: null, leastconn: "least_conn", source: "ip_hash", random: "random", first: null } as const;
 
-export function buildNginxView(model: Model, version: Version, runtime: RuntimeRenderOptions | null, header: string): { view: NginxView; notes: FidelityNote[] } {
-  const notes: FidelityNote[] = [];
-  const note = (construct: string, what: string, level: FidelityNote["level"], detail: string) =>
-    notes.push({ target: "nginx", construct, what, level, detail });
+export function buildNginxView(model: Model, version: Version, runtime: RuntimeRenderOptions | null, header: string): { view: NginxView; notes: FidelityNote[]; defaults: DefaultUse[] } {
+  const report = viewReport("nginx");
+  const { note } = report;
   const http2Directive = atLeast(version, 1, 25, 1);
 
   const servers = model.frontends.map((f) => {
@@ -90,8 +90,10 @@ export function buildNginxView(model: Model, version: Version, runtime: RuntimeR
     if (f.http2.enabled && f.http2.maxConcurrentStreams !== null) {
       note(`${fpath}.http2`, `max_concurrent_streams ${f.http2.maxConcurrentStreams}`, "exact", "http2_max_concurrent_streams in the server block");
     }
+    const keepaliveRequests = f.keepAliveRequests ?? DEFAULTS.keepAliveRequests.value;
+    if (f.keepAliveRequests === null) report.used("keepAliveRequests", f.name);
     note(`${fpath}.keep_alive`, `requests ${f.keepAliveRequests ?? "unlimited"}`, "exact",
-      `keepalive_requests ${f.keepAliveRequests ?? NGINX_UNLIMITED_REQUESTS}` + (f.keepAliveRequests === null ? " (nginx's default of 1000 would close busy connections that HAProxy keeps)" : ""));
+      `keepalive_requests ${keepaliveRequests}` + (f.keepAliveRequests === null ? " (nginx's default of 1000 would close busy connections that HAProxy keeps)" : ""));
     const t = backendTimeouts(model, model.backends.find((b) => b.name === f.defaultBackend)!);
     return {
       name: safeName(f.name),
@@ -101,7 +103,7 @@ export function buildNginxView(model: Model, version: Version, runtime: RuntimeR
       http2On: f.http2.enabled && http2Directive,
       maxStreams: f.http2.enabled && f.http2.maxConcurrentStreams !== null ? safeInt(f.http2.maxConcurrentStreams) : null,
       keepaliveTimeout: formatDuration(f.timeouts.httpKeepAliveMs),
-      keepaliveRequests: safeInt(f.keepAliveRequests ?? NGINX_UNLIMITED_REQUESTS),
+      keepaliveRequests: safeInt(keepaliveRequests),
       clientHeaderTimeout: formatDuration(f.timeouts.httpRequestMs),
       clientTimeout: formatDuration(f.timeouts.clientMs),
       connectTimeout: formatDuration(Math.max(f.timeouts.connectMs, t.connectMs)),
@@ -134,32 +136,50 @@ export function buildNginxView(model: Model, version: Version, runtime: RuntimeR
       b.keepalive > 0
         ? `keepalive ${b.keepalive}: idle upstream connections kept per worker (HAProxy reuses server connections on its own)`
         : "no keepalive directive: nginx keeps no idle upstream connection (it refuses keepalive 0)");
+    const zoneKib = nginxZoneKib(b.servers.length);
+    report.used("nginxZone", b.name, `${zoneKib}k`);
     return {
       name: safeName(b.name),
       origin: `${bpath} (line ${b.origin.line})`,
       method,
       // nginx refuses `keepalive 0`; without the directive it keeps no idle upstream connection, which is what 0 asks for.
       keepalive: b.keepalive > 0 ? safeInt(b.keepalive) : null,
-      zoneKib: safeInt(nginxZoneKib(b.servers.length)),
+      zoneKib: safeInt(zoneKib),
       servers: b.servers.map((s) => ({ address: hostPort(s.address), maxConns: s.maxconn === null ? null : safeInt(s.maxconn) })),
     };
   });
 
-  const frontendConnections = model.frontends.reduce((sum, f) => sum + (f.maxconn ?? 2000), 0);
-  const upstreamConnections = model.backends.reduce((sum, b) => sum + b.servers.reduce((s, srv) => s + (srv.maxconn ?? 256), 0), 0);
+  const sizing = DEFAULTS.nginxWorkerConnections.value;
   // nginx needs a connection per listening socket before it serves any: "worker_connections are not enough for N listening sockets".
   const listeners = model.frontends.length + (runtime?.nginxStatusListen ? 1 : 0);
-  const workerConnections = Math.max(listeners + 64, runtime?.nginxWorkerConnections ?? Math.min(16_384, Math.max(1024, frontendConnections + upstreamConnections + 64)));
+  const fromRuntime = runtime?.nginxWorkerConnections ?? null;
+  let wanted = fromRuntime;
+  if (wanted === null) {
+    let upstreamConnections = 0;
+    for (const b of model.backends) {
+      if (b.servers.some((srv) => srv.maxconn === null)) report.used("serverConnections", b.name);
+      for (const srv of b.servers) upstreamConnections += srv.maxconn ?? DEFAULTS.serverConnections.value;
+    }
+    wanted = Math.min(sizing.cap, Math.max(sizing.floor, frontendConnections(model, report) + upstreamConnections + sizing.headroom));
+  }
+  const workerConnections = Math.max(listeners + sizing.headroom, wanted);
+  // The table's rule decided the number unless the runtime's stands as it gave it.
+  if (workerConnections !== fromRuntime) report.used("nginxWorkerConnections", "", String(workerConnections));
+  for (const id of ["nginxWorkerProcesses", "nginxVariablesHashBucketSize", "nginxProxyHttpVersion"] as const) report.used(id);
 
   return {
     view: {
       header,
+      workerProcesses: safeInt(DEFAULTS.nginxWorkerProcesses.value),
       workerConnections: safeInt(workerConnections),
+      variablesHashBucketSize: safeInt(DEFAULTS.nginxVariablesHashBucketSize.value),
+      proxyHttpVersion: safeHttpVersion(DEFAULTS.nginxProxyHttpVersion.value),
       rlimitNofile: runtime?.nginxRlimitNofile ? safeInt(runtime.nginxRlimitNofile) : null,
       upstreams,
       servers,
       status: runtime?.nginxStatusListen ? { listen: hostPort(runtime.nginxStatusListen) } : null,
     },
-    notes,
+    notes: report.notes,
+    defaults: report.defaults,
   };
 }

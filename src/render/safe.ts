@@ -32,6 +32,12 @@ export function safeInt(value: number): string {
   return String(value);
 }
 
+/** An HTTP version nginx's proxy_http_version takes. */
+export function safeHttpVersion(value: string): string {
+  if (value !== "1.0" && value !== "1.1") throw new Error(`refusing to render HTTP version ${JSON.stringify(value)}`);
+  return value;
+}
+
 /** A generated integer-matching regular expression, for an nginx `map`. */
 export function safeRegex(value: string): string {
   if (!REGEX.test(value)) throw new Error(`refusing to render regex ${JSON.stringify(value)}`);

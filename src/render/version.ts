@@ -1,3 +1,5 @@
+import { DEFAULTS } from "../spec/defaults.js";
+
 /** A proxy version such as 2.6.12, compared numerically. */
 export interface Version {
   major: number;
@@ -21,8 +23,5 @@ export function atLeast(v: Version, major: number, minor: number, patch = 0): bo
   return v.patch >= patch;
 }
 
-/** Debian 12's packages: what spillway renders for when nothing is installed and no version is given. */
-export const DEFAULT_VERSIONS = {
-  haproxy: { major: 2, minor: 6, patch: 0 },
-  nginx: { major: 1, minor: 22, patch: 0 },
-} as const satisfies Record<string, Version>;
+/** What spillway renders for when nothing is installed and no version is given (the defaults table's `proxyVersions`). */
+export const DEFAULT_VERSIONS: { readonly haproxy: Version; readonly nginx: Version } = DEFAULTS.proxyVersions.value;

@@ -5,6 +5,8 @@
  * be reached. The README's limits table is this one.
  */
 
+import { DEFAULTS } from "./defaults.js";
+
 export interface ProxyLimit {
   id: string;
   /** What is limited, in a few words. */
@@ -14,6 +16,8 @@ export interface ProxyLimit {
   source: string;
   /** What spillway does about it. */
   handling: string;
+  /** Where a spec meets it, for the spec reference: keys in its notation, and value types (`duration`, `address`). Empty when the renderer keeps every spec clear of it. */
+  appliesTo: { keys?: readonly string[]; types?: readonly string[] };
 }
 
 /** HAProxy refuses a timer of 2^31 ms or more after unit conversion; nginx parses up to 2^63-1 but compares timers as wrapping differences, and Node's setTimeout fires at once past 2^31-1. One cap for all. */
@@ -68,7 +72,8 @@ export function reservedAclName(name: string): "grammar" | "predefined" | null {
 
 /** nginx upstream zone: 32k minimum; about 16 KiB of overhead and 0.8 KiB per short IPv4 server line (63 servers fill 64k). Twice that per server, for IPv6 lines. */
 export function nginxZoneKib(servers: number): number {
-  return Math.max(64, 32 + 2 * servers);
+  const { minKib, baseKib, perServerKib } = DEFAULTS.nginxZone.value;
+  return Math.max(minKib, baseKib + perServerKib * servers);
 }
 
 /** Names that are members of every JavaScript object: as YAML keys they are dropped or shadow built-ins. */
@@ -83,6 +88,7 @@ export const PROXY_LIMITS: readonly ProxyLimit[] = [
     source:
       "HAProxy parse_time_err() (src/tools.c): 'timer overflow ... (maximum value is 2147483647 ms or ~24.8 days)'; nginx ngx_parse_time() takes up to 2^63-1 ms, but its timers are compared as wrapping differences; Node's setTimeout() fires at once past 2^31-1 ms",
     handling: "refused at validation (exit 2)",
+    appliesTo: { types: ["duration"] },
   },
   {
     id: "line-words",
@@ -90,6 +96,7 @@ export const PROXY_LIMITS: readonly ProxyLimit[] = [
     value: String(HAPROXY_MAX_LINE_WORDS),
     source: "HAProxy MAX_LINE_ARGS (include/haproxy/defaults.h): 'too many words, truncating after word 64'; line length itself is unlimited (LINESIZE is only the first buffer)",
     handling: `each alternative of a condition gets its own use_backend line, comparisons on one metric are merged into one range, and an alternative of more than ${MAX_TERMS_PER_ALTERNATIVE} comparisons is refused at validation (a 500-character condition cannot reach it)`,
+    appliesTo: { keys: ["frontends.<frontend>.rules[].if"] },
   },
   {
     id: "acl-name",
@@ -98,6 +105,7 @@ export const PROXY_LIMITS: readonly ProxyLimit[] = [
     source:
       "HAProxy cfgparse-listen.c: \"acl name 'or' will never match\"; acl.c default_acl_list: a user ACL named like a predefined one shadows it, unless the name was used before the acl line, where the expressions are OR-ed",
     handling: `a rule \`name\` that is one of them is refused at validation; generated names are never one, and at most ${ACL_NAME_MAX} characters (a prefix and a short hash when needed)`,
+    appliesTo: { keys: ["frontends.<frontend>.rules[].name"] },
   },
   {
     id: "nginx-names",
@@ -106,6 +114,7 @@ export const PROXY_LIMITS: readonly ProxyLimit[] = [
     source:
       "nginx ngx_http_upstream_add(): 'duplicate upstream \"ADE\"'; ngx_http_add_variable() folds case, so two maps defining $web_x and $WEB_x pass nginx -t and both read the last map (a silent misroute)",
     handling: "backend names that differ only in case, and frontend names that differ only in case or in '-' and '_', are refused at validation",
+    appliesTo: { keys: ["frontends.<frontend>", "backends.<backend>"] },
   },
   {
     id: "variables-hash",
@@ -113,6 +122,7 @@ export const PROXY_LIMITS: readonly ProxyLimit[] = [
     value: "46 characters with the default variables_hash_bucket_size 64; 110 with 128",
     source: "nginx ngx_hash_init(): 'could not build variables_hash, you should increase variables_hash_bucket_size: 64'",
     handling: "the rendered nginx.conf sets variables_hash_bucket_size 128, which holds spillway's longest variable name (80 characters)",
+    appliesTo: {},
   },
   {
     id: "nginx-token",
@@ -120,6 +130,7 @@ export const PROXY_LIMITS: readonly ProxyLimit[] = [
     value: `${NGINX_MAX_TOKEN_CHARS - 1} bytes`,
     source: "nginx NGX_CONF_BUFFER (src/core/ngx_conf_file.c): 'too long parameter'",
     handling: `a map regex longer than ${NGINX_MAP_REGEX_MAX} characters is split over several map lines that choose the same backend`,
+    appliesTo: {},
   },
   {
     id: "nginx-keepalive",
@@ -127,6 +138,7 @@ export const PROXY_LIMITS: readonly ProxyLimit[] = [
     value: "at least 1; nginx allocates 152 bytes per slot at load time",
     source: "nginx ngx_http_upstream_keepalive(): 'invalid value \"0\" in \"keepalive\" directive'",
     handling: "backend keepalive 0 leaves the directive out: nginx then keeps no idle upstream connection, which is what 0 asks for; the spec allows at most 10000",
+    appliesTo: { keys: ["backends.<backend>.keepalive"] },
   },
   {
     id: "nginx-zone",
@@ -134,6 +146,7 @@ export const PROXY_LIMITS: readonly ProxyLimit[] = [
     value: "at least 32k; 64k holds 63 short IPv4 server lines",
     source: "nginx ngx_http_upstream_zone_module.c: 'zone \"z\" is too small'; 'ngx_slab_alloc() failed: no memory in upstream zone'",
     handling: "each upstream's zone is sized from its server count: max(64k, 32k + 2k per server)",
+    appliesTo: {},
   },
   {
     id: "nginx-worker-connections",
@@ -141,6 +154,7 @@ export const PROXY_LIMITS: readonly ProxyLimit[] = [
     value: "at least the number of listening sockets + 1",
     source: "nginx ngx_event.c: '1 worker_connections are not enough for 1 listening sockets'",
     handling: "worker_connections is at least the number of listeners + 64",
+    appliesTo: {},
   },
   {
     id: "address",
@@ -149,6 +163,7 @@ export const PROXY_LIMITS: readonly ProxyLimit[] = [
     source:
       "both proxies resolve anything else as a host name (HAProxy str2ip2(), nginx ngx_parse_url()): 'host not found in \"127.0.0.256:18090\"'; HAProxy reads 127.0.0.010 as octal (127.0.0.8), nginx as decimal (127.0.0.10); nginx's bind() fails with EINVAL on the three IPv6 kinds",
     handling: "refused at validation; addresses are normalised (IPv6 canonical form, wildcards overlap every address) before the port-collision check",
+    appliesTo: { types: ["address", "loopback address"] },
   },
   {
     id: "condition-alternatives",
@@ -156,6 +171,7 @@ export const PROXY_LIMITS: readonly ProxyLimit[] = [
     value: "64",
     source: "spillway: HAProxy conditions have no parentheses, so each alternative becomes a use_backend line; `not (a or b ...)` of n equalities has 2^n",
     handling: "refused at validation; split the rule into several rules",
+    appliesTo: { keys: ["frontends.<frontend>.rules[].if"] },
   },
   {
     id: "zero-timeout",
@@ -163,6 +179,7 @@ export const PROXY_LIMITS: readonly ProxyLimit[] = [
     value: "refused",
     source: "HAProxy takes 0 as no timeout at all ('missing timeouts for backend ... please ensure that all following timeouts are set to a non-zero value'), nginx as an immediate one",
     handling: "refused at validation; http_keep_alive and http_request may be 0",
+    appliesTo: { keys: ["frontends.<frontend>.timeouts.client", "frontends.<frontend>.timeouts.connect", "frontends.<frontend>.timeouts.server"] },
   },
   {
     id: "stub-ports",
@@ -170,5 +187,6 @@ export const PROXY_LIMITS: readonly ProxyLimit[] = [
     value: "stubs.base_port + stubs - 1 <= 65535",
     source: "TCP ports are 16 bits",
     handling: "refused at validation",
+    appliesTo: { keys: ["stubs.base_port", "backends.<backend>.servers"] },
   },
 ];

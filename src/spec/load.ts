@@ -7,8 +7,8 @@ import { isProblem, isWildcardIp, parseHostPort } from "./address.js";
 import { didYouMean, listSome, pathText, SpecError, type Diagnostic } from "./diagnostics.js";
 import { parseDuration } from "./duration.js";
 import { comparisonInterval, feConnSet, intersect, intervalsText, simplifiedAlternatives } from "./intervals.js";
+import { DEFAULTS, type DefaultId, type DefaultUse } from "./defaults.js";
 import {
-  DEFAULT_TIMEOUTS,
   type Backend,
   type Expectations,
   type Frontend,
@@ -195,6 +195,7 @@ export function parseThreshold(text: string, defaultUnit: Threshold["unit"]): Th
 
 class ModelBuilder {
   readonly diagnostics: Diagnostic[] = [];
+  private readonly defaults: DefaultUse[] = [];
   constructor(
     private readonly source: SpecSource,
     private readonly spec: SpecInput,
@@ -205,14 +206,20 @@ class ModelBuilder {
     this.diagnostics.push({ severity, message, path: pathText(path), file: this.source.file, line: pos.line, col: pos.col, ...(opts.hint ? { hint: opts.hint } : {}) });
   }
 
+  /** The table's value for a key the spec left out, recorded for the fidelity report unless it cannot act (stub behaviour of a backend without stubs). */
+  private fill<K extends DefaultId>(id: K, owner = "", acts = true): (typeof DEFAULTS)[K]["value"] {
+    if (acts) this.defaults.push({ id, owner });
+    return DEFAULTS[id].value;
+  }
+
   private origin(path: PropertyKey[]) {
     return { path: pathText(path), line: locate(this.source, path, { key: true }).line };
   }
 
   build(): Model {
     const spec = this.spec;
-    const stubs = { host: spec.stubs?.host ?? "127.0.0.1", basePort: spec.stubs?.base_port ?? 9001 };
-    const targets: Target[] = spec.targets ? [...new Set(spec.targets)] : [...TARGETS];
+    const targets: Target[] = spec.targets ? [...new Set(spec.targets)] : [...this.fill("targets")];
+    const stubs = { host: spec.stubs?.host ?? this.fill("stubsHost"), basePort: spec.stubs?.base_port ?? this.fill("stubsBasePort") };
     const backends = this.buildBackends(spec.backends, stubs);
     const backendNames = new Set(backends.map((b) => b.name));
     const frontends = Object.entries(spec.frontends).map(([name, f]) => this.buildFrontend(name, f, backendNames, backends));
@@ -222,7 +229,7 @@ class ModelBuilder {
     this.checkNginxNames(frontends, backends);
     this.checkUnusedBackends(frontends, backends);
     const scenarios = Object.entries(spec.scenarios ?? {}).map(([name, s]) => this.buildScenario(name, s, targets, backendNames, frontends));
-    return { file: this.source.file, targets, stubs, frontends, backends, scenarios };
+    return { file: this.source.file, targets, stubs, frontends, backends, scenarios, defaults: this.defaults };
   }
 
   private buildBackends(input: Record<string, BackendInput>, stubs: { host: string; basePort: number }): Backend[] {
@@ -248,17 +255,18 @@ class ModelBuilder {
         });
       }
       const stub = b.stub ?? {};
+      const hasStubs = servers.some((s) => s.stub);
       return {
         name,
-        balance: b.balance ?? "roundrobin",
+        balance: b.balance ?? this.fill("balance", name),
         maxconn: b.maxconn ?? null,
-        keepalive: b.keepalive ?? 64,
+        keepalive: b.keepalive ?? this.fill("upstreamKeepalive", name),
         servers,
         stub: {
-          latencyMs: stub.latency ? parseDuration(stub.latency) : 0,
-          bodyBytes: stub.body_bytes ?? null,
-          failureRate: stub.failure_rate ?? 0,
-          failureStatus: stub.failure_status ?? 503,
+          latencyMs: stub.latency ? parseDuration(stub.latency) : this.fill("stubLatency", name, hasStubs),
+          bodyBytes: stub.body_bytes ?? this.fill("stubBodyBytes", name, hasStubs),
+          failureRate: stub.failure_rate ?? this.fill("stubFailureRate", name, hasStubs),
+          failureStatus: stub.failure_status ?? this.fill("stubFailureStatus", name, hasStubs),
         },
         origin: this.origin(path),
       };
@@ -278,11 +286,11 @@ class ModelBuilder {
     const path = ["frontends", name];
     const t = f.timeouts ?? {};
     const timeouts = {
-      clientMs: t.client ? parseDuration(t.client) : DEFAULT_TIMEOUTS.clientMs,
-      httpKeepAliveMs: t.http_keep_alive ? parseDuration(t.http_keep_alive) : DEFAULT_TIMEOUTS.httpKeepAliveMs,
-      httpRequestMs: t.http_request ? parseDuration(t.http_request) : DEFAULT_TIMEOUTS.httpRequestMs,
-      connectMs: t.connect ? parseDuration(t.connect) : DEFAULT_TIMEOUTS.connectMs,
-      serverMs: t.server ? parseDuration(t.server) : DEFAULT_TIMEOUTS.serverMs,
+      clientMs: t.client ? parseDuration(t.client) : this.fill("timeoutClient", name),
+      httpKeepAliveMs: t.http_keep_alive ? parseDuration(t.http_keep_alive) : this.fill("timeoutHttpKeepAlive", name),
+      httpRequestMs: t.http_request ? parseDuration(t.http_request) : this.fill("timeoutHttpRequest", name),
+      connectMs: t.connect ? parseDuration(t.connect) : this.fill("timeoutConnect", name),
+      serverMs: t.server ? parseDuration(t.server) : this.fill("timeoutServer", name),
     };
     for (const [key, value] of Object.entries({ client: timeouts.clientMs, connect: timeouts.connectMs, server: timeouts.serverMs })) {
       if (value === 0) this.report("error", [...path, "timeouts", key], `timeout ${key} of 0 would mean "wait forever" (limit: zero-timeout)`, { hint: "Give a positive duration such as 30s." });
@@ -316,12 +324,13 @@ class ModelBuilder {
       this.checkBackendRef(r.use_backend, [...rpath, "use_backend"], backendNames);
       return { index, name: r.name ?? null, text: r.if, condition, useBackend: r.use_backend, origin: this.origin(rpath) };
     });
+    const http2Enabled = f.http2?.enabled ?? this.fill("http2Enabled", name);
     const frontend: Frontend = {
       name,
       bind: hostPortOf(f.bind),
       maxconn: f.maxconn ?? null,
       timeouts,
-      http2: { enabled: f.http2?.enabled ?? true, maxConcurrentStreams: f.http2?.max_concurrent_streams ?? null },
+      http2: { enabled: http2Enabled, maxConcurrentStreams: f.http2?.max_concurrent_streams ?? this.fill("maxConcurrentStreams", name, http2Enabled) },
       keepAliveRequests: f.keep_alive?.requests ?? null,
       rules,
       defaultBackend: f.default_backend,
@@ -425,11 +434,16 @@ class ModelBuilder {
   private buildScenario(name: string, s: ScenarioInput, specTargets: Target[], backendNames: Set<string>, frontends: Frontend[]): Scenario {
     const path = ["scenarios", name];
     const frontendNames = frontends.map((f) => f.name);
-    const frontend = s.frontend ?? frontendNames[0] ?? "";
+    let frontend = s.frontend ?? "";
+    if (s.frontend === undefined && frontendNames[0] !== undefined) {
+      this.fill("scenarioFrontend", name);
+      frontend = frontendNames[0];
+    }
     if (s.frontend !== undefined && !frontendNames.includes(s.frontend)) {
       const guess = this.guess(s.frontend, frontendNames);
       this.report("error", [...path, "frontend"], `frontend '${s.frontend}' is not defined${guess ? `; did you mean '${guess}'?` : ""}`);
     }
+    if (s.targets === undefined) this.fill("scenarioTargets", name);
     const targets = s.targets ? [...new Set(s.targets)] : specTargets;
     s.targets?.forEach((t, i) => {
       if (!specTargets.includes(t)) this.report("error", [...path, "targets", i], `target '${t}' is not among the spec's targets (${specTargets.join(", ")})`);

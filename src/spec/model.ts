@@ -1,4 +1,5 @@
 import type { Condition } from "./condition.js";
+import type { DefaultUse } from "./defaults.js";
 import type { BALANCE, PROTOCOLS, TARGETS } from "./schema.js";
 
 /** The validated spec, with defaults applied and every duration in milliseconds. */
@@ -129,12 +130,6 @@ export interface Model {
   frontends: Frontend[];
   backends: Backend[];
   scenarios: Scenario[];
+  /** The defaults (see defaults.ts) that stood in for keys this spec left out. */
+  defaults: DefaultUse[];
 }
-
-export const DEFAULT_TIMEOUTS: Timeouts = {
-  clientMs: 30_000,
-  httpKeepAliveMs: 10_000,
-  httpRequestMs: 10_000,
-  connectMs: 5_000,
-  serverMs: 30_000,
-};

@@ -14,11 +14,13 @@ import { MAX_TIMER_MS, OBJECT_MEMBER_NAMES, reservedAclName } from "./limits.js"
 
 export const NAME_PATTERN = /^[A-Za-z][A-Za-z0-9_-]{0,62}$/;
 /** For editors only: validation parses addresses (see address.ts) and says what is wrong with one. */
-const ADDRESS_HINT_PATTERN = "^(?:[0-9.]+|\\[[0-9A-Fa-f:.]+\\]):[0-9]{1,5}$";
+export const ADDRESS_HINT_PATTERN = "^(?:[0-9.]+|\\[[0-9A-Fa-f:.]+\\]):[0-9]{1,5}$";
+/** For editors only, as ADDRESS_HINT_PATTERN: validation parses the address. */
+export const LOOPBACK_HINT_PATTERN = "^127\\.[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}$";
 /** `0`, `>= 100`, `>= 90%`, `100%`, `< 1%`, `< 200ms`: an optional comparison, a number and a unit. */
 export const EXPECTATION_PATTERN = /^\s*(>=|<=|==|>|<|=)?\s*([0-9]+(?:\.[0-9]+)?)\s*(%|ms|s|m)?\s*$/;
 /** The rule condition language: checked fully by the condition parser; the pattern only keeps the schema honest for editors. */
-const CONDITION_PATTERN = /^[A-Za-z0-9_()<>=!\s-]{1,500}$/;
+export const CONDITION_PATTERN = /^[A-Za-z0-9_()<>=!\s-]{1,500}$/;
 
 export const TARGETS = ["haproxy", "nginx"] as const;
 export const BALANCE = ["roundrobin", "leastconn", "first", "source", "random"] as const;
@@ -60,73 +62,130 @@ const loopbackIPv4 = z.string({ error: "must be an IPv4 address in 127.0.0.0/8" 
   const parsed = parseIPv4(v);
   if (isProblem(parsed)) ctx.addIssue({ code: "custom", message: `${JSON.stringify(v.length > 60 ? `${v.slice(0, 60)}…` : v)} ${parsed.reason}` });
   else if (!isLoopbackIp(parsed)) ctx.addIssue({ code: "custom", message: `${v} is not on loopback: spillway runs stubs and drives load only within 127.0.0.0/8` });
-}).meta({ pattern: "^127\\.[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}$" });
+}).meta({ pattern: LOOPBACK_HINT_PATTERN });
 const count = (min: number, max: number) => z.number().int().min(min).max(max);
 const expectation = patterned(EXPECTATION_PATTERN, 'must be a quoted comparison such as "0", ">= 100", ">= 90%", "100%", "< 1%" or "< 200ms"');
 
+/** One example for editors and the spec reference, kept next to the description it illustrates. */
+const example = (value: unknown) => ({ examples: [value] });
+
 export const timeoutsSchema = z
   .strictObject({
-    client: duration.optional(),
-    http_keep_alive: duration.optional(),
-    http_request: duration.optional(),
-    connect: duration.optional(),
-    server: duration.optional(),
+    client: duration
+      .optional()
+      .describe("Inactivity on the client side: HAProxy `timeout client`; nginx `client_body_timeout` and `send_timeout`, which count per read or write rather than for the whole connection")
+      .meta(example("2m")),
+    http_keep_alive: duration
+      .optional()
+      .describe("How long an idle client connection waits for its next request: HAProxy `timeout http-keep-alive`; nginx `keepalive_timeout`")
+      .meta(example("10s")),
+    http_request: duration
+      .optional()
+      .describe("Time a client has to send a whole request header: HAProxy `timeout http-request`; nginx `client_header_timeout`")
+      .meta(example("10s")),
+    connect: duration
+      .optional()
+      .describe("Time to open a connection to a server: HAProxy `timeout connect`; nginx `proxy_connect_timeout`. A backend that several frontends route to takes the longest of theirs")
+      .meta(example("5s")),
+    server: duration
+      .optional()
+      .describe("Inactivity on the server side: HAProxy `timeout server`; nginx `proxy_read_timeout` and `proxy_send_timeout`. A backend that several frontends route to takes the longest of theirs")
+      .meta(example("2m")),
   })
   .describe("Proxy timeouts. HAProxy names: timeout client, http-keep-alive, http-request, connect, server.");
 
 export const ruleSchema = z
   .strictObject({
-    name: ruleName.optional().describe("Name for the generated HAProxy ACL"),
+    name: ruleName.optional().describe("Name for the generated HAProxy ACL").meta(example("too_many_connections")),
     if: patterned(CONDITION_PATTERN, 'must be a condition such as "fe_conn > 300"')
-      .describe("fe_conn, be_conn(<backend>), nbsrv(<backend>) compared with > >= < <= == to integers; and, or, not, parentheses"),
-    use_backend: name,
+      .describe("fe_conn, be_conn(<backend>), nbsrv(<backend>) compared with > >= < <= == to integers; and, or, not, parentheses")
+      .meta(example("fe_conn > 300")),
+    use_backend: name.describe("The backend a request goes to when the condition holds").meta(example("pbcoffee")),
   })
-  .describe("A routing rule; rules are tried in order and the first match wins");
+  .describe("A routing rule; rules are tried in order and the first match wins")
+  .meta(example({ if: "fe_conn > 300", use_backend: "pbcoffee" }));
 
-export const frontendSchema = z.strictObject({
-  bind: bindAddress.describe("Listening address, IP:port or [IPv6]:port"),
-  maxconn: count(1, 1_000_000).optional().describe("Frontend connection limit (HAProxy maxconn)"),
-  timeouts: timeoutsSchema.optional(),
-  http2: z
-    .strictObject({
-      enabled: z.boolean().optional(),
-      max_concurrent_streams: count(1, 65_535).optional(),
-    })
-    .optional(),
-  keep_alive: z
-    .strictObject({
-      requests: count(1, 10_000_000).optional().describe("Requests per client connection before the proxy closes it"),
-    })
-    .optional(),
-  rules: z.array(ruleSchema).max(64).optional(),
-  default_backend: name,
-});
+export const frontendSchema = z
+  .strictObject({
+    bind: bindAddress.describe("Listening address, IP:port or [IPv6]:port").meta(example("127.0.0.1:8080")),
+    maxconn: count(1, 1_000_000)
+      .optional()
+      .describe("Frontend connection limit (HAProxy maxconn): connections beyond it wait in the kernel's accept queue. nginx has no such limit and renders none")
+      .meta(example(310)),
+    timeouts: timeoutsSchema.optional().meta(example({ client: "2m", server: "2m" })),
+    http2: z
+      .strictObject({
+        enabled: z.boolean().optional().describe("false serves HTTP/1.1 only; otherwise one port speaks HTTP/1.1 and h2c (HTTP/2 without TLS)").meta(example(false)),
+        max_concurrent_streams: count(1, 65_535)
+          .optional()
+          .describe("Streams one client connection may have open at once: HAProxy `tune.h2.max-concurrent-streams` (one global value, the largest of all frontends; per frontend from 2.7), nginx `http2_max_concurrent_streams`")
+          .meta(example(100)),
+      })
+      .optional()
+      .describe("HTTP/2 on this frontend")
+      .meta(example({ max_concurrent_streams: 100 })),
+    keep_alive: z
+      .strictObject({
+        requests: count(1, 10_000_000)
+          .optional()
+          .describe("Requests per client connection before the proxy closes it (nginx `keepalive_requests`; HAProxy from 2.9 only for HTTP/2, as `tune.h2.fe.max-total-streams`)")
+          .meta(example(1000)),
+      })
+      .optional()
+      .describe("When the proxy closes a client connection that is still in use")
+      .meta(example({ requests: 1000 })),
+    rules: z.array(ruleSchema).max(64).optional().describe("Routing rules, tried in order; the first whose condition holds picks the backend"),
+    default_backend: name.describe("The backend for requests no rule picks").meta(example("ade")),
+  })
+  .describe("A listening address, its limits and its routing rules")
+  .meta(example({ bind: "127.0.0.1:8080", default_backend: "ade" }));
 
-const serverEntry = z.strictObject({
-  name,
-  address,
-  maxconn: count(1, 1_000_000).optional(),
-});
+const serverEntry = z
+  .strictObject({
+    name: name.describe("Server name in HAProxy's `server` line and in reports").meta(example("s1")),
+    address: address.describe("Address of a server spillway does not run: IP:port or [IPv6]:port").meta(example("127.0.0.1:9003")),
+    maxconn: count(1, 1_000_000).optional().describe("Connections to this server at once; replaces the backend's maxconn for this server").meta(example(200)),
+  })
+  .describe("A server given by address; spillway starts no stub for it")
+  .meta(example({ name: "s1", address: "127.0.0.1:9003" }));
 
-export const backendSchema = z.strictObject({
-  servers: z
-    .union([count(1, 64), z.array(serverEntry).min(1).max(64)], {
-      error: "must be a number of stubs (1 to 64) or a list of {name, address}",
-    })
-    .describe("A count of stubs spillway runs, or a list of {name, address}"),
-  maxconn: count(1, 1_000_000).optional().describe("Per-server connection limit"),
-  balance: z.enum(BALANCE).optional(),
-  keepalive: count(0, 10_000).optional().describe("Idle upstream connections nginx keeps per worker (nginx `keepalive`)"),
-  stub: z
-    .strictObject({
-      latency: duration.optional(),
-      body_bytes: count(0, 16 * 1024 * 1024).optional(),
-      failure_rate: z.number().min(0).max(1).optional(),
-      failure_status: count(200, 599).optional(),
-    })
-    .optional()
-    .describe("Behaviour of the stubs spillway starts for this backend"),
-});
+export const backendSchema = z
+  .strictObject({
+    servers: z
+      .union([count(1, 64), z.array(serverEntry).min(1).max(64)], {
+        error: "must be a number of stubs (1 to 64) or a list of {name, address}",
+      })
+      .describe("A count of stubs spillway runs, or a list of {name, address}")
+      .meta(example(2)),
+    maxconn: count(1, 1_000_000)
+      .optional()
+      .describe("Per-server connection limit: HAProxy queues requests beyond it (until `timeout queue`), nginx `max_conns` answers them with 502 at once")
+      .meta(example(200)),
+    balance: z
+      .enum(BALANCE)
+      .optional()
+      .describe("How a server is picked. nginx renders leastconn exactly, source as ip_hash and random with another method, and has no first (round robin instead)")
+      .meta(example("leastconn")),
+    keepalive: count(0, 10_000).optional().describe("Idle upstream connections nginx keeps per worker (nginx `keepalive`)").meta(example(32)),
+    stub: z
+      .strictObject({
+        latency: duration.optional().describe("Delay before each response").meta(example("20ms")),
+        body_bytes: count(0, 16 * 1024 * 1024).optional().describe("Response body size in bytes").meta(example(1024)),
+        failure_rate: z
+          .number()
+          .min(0)
+          .max(1)
+          .optional()
+          .describe("Share of responses, 0 to 1, answered with failure_status instead; spread evenly, the same on every run")
+          .meta(example(0.01)),
+        failure_status: count(200, 599).optional().describe("HTTP status of a failed response").meta(example(500)),
+      })
+      .optional()
+      .describe("Behaviour of the stubs spillway starts for this backend")
+      .meta(example({ latency: "20ms" })),
+  })
+  .describe("A group of servers the proxies balance requests over")
+  .meta(example({ servers: 2, maxconn: 200 }));
 
 const stage = z.strictObject({ duration, target: count(0, 100_000) });
 
@@ -167,42 +226,69 @@ export const loadSchema = z.strictObject({
   path: z.string().regex(/^\/[A-Za-z0-9._~\/-]{0,200}$/, { error: "must be a path such as /api" }).optional(),
 });
 
-export const expectSchema = z.strictObject({
-  backends: z.record(name, expectation).optional(),
-  errors: expectation.optional(),
-  unattributed: expectation.optional(),
-  latency: z
-    .strictObject({ p50: expectation.optional(), p90: expectation.optional(), p99: expectation.optional(), max: expectation.optional() })
-    .optional(),
-  max_connections_seen: expectation.optional(),
-});
+const share = (what: string, e: string) => expectation.optional().describe(what).meta(example(e));
 
-export const scenarioSchema = z.strictObject({
-  description: z.string().max(500).optional().describe("Free text shown in reports, never rendered into a config"),
-  targets: z.array(z.enum(TARGETS)).min(1).optional().describe("Run this scenario only on these targets"),
-  frontend: name.optional().describe("The frontend the load goes to (default: the first one)"),
-  load: loadSchema,
-  expect: expectSchema.optional(),
-  expect_by_target: z
-    .strictObject({ haproxy: expectSchema.optional(), nginx: expectSchema.optional() })
-    .optional()
-    .describe("Expectations for one target only; keys given here replace the same keys of `expect` for that target"),
-});
+export const expectSchema = z
+  .strictObject({
+    backends: z
+      .record(name, expectation.describe("Responses this backend must have given: a count, or a share of all requests sent with %").meta(example(">= 90%")))
+      .optional()
+      .describe("Thresholds on the responses each backend gave, by backend name")
+      .meta(example({ pbcoffee: "0", ade: "100%" })),
+    errors: share("Requests that got no 2xx response: a count, or a share of all requests sent with %", "0"),
+    unattributed: share("Requests no backend answered (the proxy's own errors, resets, timeouts): a count, or a share with %", "< 1%"),
+    latency: z
+      .strictObject({
+        p50: share("Median latency, as a duration", "< 50ms"),
+        p90: share("90th percentile latency, as a duration", "< 100ms"),
+        p99: share("99th percentile latency, as a duration", "< 200ms"),
+        max: share("Highest latency, as a duration", "< 1s"),
+      })
+      .optional()
+      .describe("Thresholds on latency, from send to response")
+      .meta(example({ p99: "< 200ms" })),
+    max_connections_seen: share("Highest connection count the proxy routed a request at (its x-spillway-proxy-conns stamp), as a count", ">= 301"),
+  })
+  .describe("Thresholds a run must meet; verify exits 4 when one fails")
+  .meta(example({ backends: { pbcoffee: "0" }, errors: "0" }));
+
+export const scenarioSchema = z
+  .strictObject({
+    description: z.string().max(500).optional().describe("Free text shown in reports, never rendered into a config").meta(example("300 connections x 40 streams")),
+    targets: z.array(z.enum(TARGETS)).min(1).optional().describe("Run this scenario only on these targets").meta(example(["haproxy"])),
+    frontend: name.optional().describe("The frontend the load goes to (default: the first one)").meta(example("webserver")),
+    load: loadSchema,
+    expect: expectSchema.optional(),
+    expect_by_target: z
+      .strictObject({
+        haproxy: expectSchema.optional().describe("Expectations that replace `expect`'s same keys on HAProxy"),
+        nginx: expectSchema.optional().describe("Expectations that replace `expect`'s same keys on nginx").meta(example({ backends: { ade: ">= 90%" } })),
+      })
+      .optional()
+      .describe("Expectations for one target only; keys given here replace the same keys of `expect` for that target")
+      .meta(example({ nginx: { errors: ">= 50%" } })),
+  })
+  .describe("A load run against one frontend, on each target, and what it must show")
+  .meta(example({ load: { connections: 300, requests: 40000 }, expect: { errors: "0" } }));
 
 export const specSchema = z
   .strictObject({
-    version: z.literal(1),
-    targets: z.array(z.enum(TARGETS)).min(1).optional(),
+    version: z.literal(1).describe("The spec format's version: 1").meta(example(1)),
+    targets: z.array(z.enum(TARGETS)).min(1).optional().describe("The proxies to render, check and verify").meta(example(["haproxy", "nginx"])),
     stubs: z
       .strictObject({
-        host: loopbackIPv4.optional(),
-        base_port: count(1, 65_535).optional(),
+        host: loopbackIPv4.optional().describe("Address every stub listens on, in 127.0.0.0/8").meta(example("127.0.0.1")),
+        base_port: count(1, 65_535)
+          .optional()
+          .describe("Port of the first stub; each further stub takes the next port, in the order the backends are written")
+          .meta(example(9001)),
       })
       .optional()
-      .describe("Where `servers: N` stubs listen: host and first port (default 127.0.0.1:9001)"),
-    frontends: z.record(name, frontendSchema),
-    backends: z.record(name, backendSchema),
-    scenarios: z.record(name, scenarioSchema).optional(),
+      .describe("Where `servers: N` stubs listen: host and first port (default 127.0.0.1:9001)")
+      .meta(example({ host: "127.0.0.1", base_port: 9001 })),
+    frontends: z.record(name, frontendSchema).describe("The listening side, by name: HAProxy frontends and nginx server blocks"),
+    backends: z.record(name, backendSchema).describe("Groups of servers, by name: HAProxy backends and nginx upstreams"),
+    scenarios: z.record(name, scenarioSchema).optional().describe("Load runs for `verify`, by name"),
   })
   .describe("spillway spec, version 1");
 

@@ -1,5 +1,5 @@
 import type { z } from "zod";
-import { didYouMean, pathText, type Diagnostic } from "./diagnostics.js";
+import { pathText, unknownKeyMessage, type Diagnostic } from "./diagnostics.js";
 import { specSchema } from "./schema.js";
 import { locate, type SpecSource } from "./source.js";
 
@@ -73,11 +73,10 @@ function issueToDiagnostics(issue: Issue, source: SpecSource, base: ReadonlyArra
   };
   switch (issue.code) {
     case "unrecognized_keys": {
-      const known = knownKeysAt(path);
+      const input = issue.input !== null && typeof issue.input === "object" ? (issue.input as Record<string, unknown>) : {};
       return issue.keys.map((key) => {
-        const guess = didYouMean(key, known);
-        const message = `unknown key '${key}'${guess ? `; did you mean '${guess}'?` : ""}`;
-        return at([...path, key], message, { key: true, hint: `allowed here: ${known.join(", ")}` });
+        const { message, hint } = unknownKeyMessage(key, (rel) => knownKeysAt([...path, ...rel]), input[key]);
+        return at([...path, key], message, { key: true, hint });
       });
     }
     case "invalid_type": {
