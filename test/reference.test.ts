@@ -142,7 +142,7 @@ describe("spellings that are not keys", () => {
     const r = runCli(["load", "--help"]);
     expect(r.code).toBe(0);
     const flags = [...r.stdout.matchAll(/^\s+(?:-(\w), )?--([a-z0-9-]+)/gm)].flatMap((m) => [m[1], m[2]]).filter((f): f is string => f !== undefined && f !== "help" && f !== "h");
-    expect(flags).toEqual(expect.arrayContaining(["c", "clients", "close-after", "no-reconnect", "T", "timeout"]));
+    expect(flags).toEqual(expect.arrayContaining(["c", "clients", "close-after", "no-reconnect", "D", "duration", "timeout"]));
     const loadKeys = knownKeysAt(load);
     const uncovered = flags.filter((flag) => {
       const spelling = normalizeSpelling(flag);
@@ -162,7 +162,7 @@ describe("spellings that are not keys", () => {
     expect(suggestKey("max_concurrent_streams", keysAt(load))).toMatchObject({ key: "streams" });
     expect(suggestKey("max_concurrent_streams", keysAt(["frontends", "web"]))).toMatchObject({ key: "http2.max_concurrent_streams" });
     expect(suggestKey("t", keysAt(load))).toMatchObject({ key: "workers" });
-    expect(suggestKey("T", keysAt(load))).toMatchObject({ key: "timeout" });
+    expect(suggestKey("D", keysAt(load))).toMatchObject({ key: "duration" });
     expect(suggestKey("keep_alive.close_after_requests", keysAt(load))).toMatchObject({ key: "keep_alive.close_after_requests" });
     expect(suggestKey("--rate-period", keysAt(load))).toMatchObject({ key: "connect_period" });
     expect(suggestKey("count_by", keysAt(load))).toMatchObject({ key: null });
