@@ -1,18 +1,18 @@
 // Runs the spillway load driver in its own process for bench/run.js and
 // prints one JSON line: the result's figures plus memory readings.
-// Usage: node [--expose-gc] bench/driver.js '<profile json>' [holdConnections]
+// Usage: node [--expose-gc] bench/driver.js '<json: url and the spec's load keys>' [holdConnections]
 import { readFileSync } from "node:fs";
-import { startLoad } from "../dist/load/index.js";
+import { parseLoadProfile, startLoad } from "../dist/load/index.js";
 
 function statusKb(field) {
   const m = new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(readFileSync("/proc/self/status", "utf8"));
   return m ? Number(m[1]) : null;
 }
 
-const profile = JSON.parse(process.argv[2]);
+const { url, ...load } = JSON.parse(process.argv[2]);
 const hold = process.argv[3] ? Number(process.argv[3]) : 0;
 const baseRssKb = statusKb("VmRSS");
-const run = startLoad(profile);
+const run = startLoad(parseLoadProfile(load, { url }));
 let heldRssKb = null;
 let sampling = false;
 if (hold > 0) {

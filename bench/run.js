@@ -135,7 +135,7 @@ async function h2load(url, c, m, n) {
 
 async function driver(profile, hold = 0) {
   // --rate means h2load's: a burst of that many connections every period, never more than -c.
-  if (profile.connectRate > profile.connections) profile = { ...profile, connectRate: profile.connections };
+  if (profile.connect_rate > profile.connections) profile = { ...profile, connect_rate: profile.connections };
   const [cmd, args] = timed(process.execPath, ["--expose-gc", join(here, "driver.js"), JSON.stringify(profile), String(hold)]);
   const r = await run(cmd, args);
   const line = r.out.trim().split("\n").at(-1) ?? "";
@@ -285,11 +285,11 @@ http {
     // Same shape for both: `c` connections, each with one request waiting on the hold server.
     const hLo = await h2loadHeld(holdUrl, lo);
     const hHi = await h2loadHeld(holdUrl, hi);
-    const dLo = await driver({ url: holdUrl, connections: lo, streams: 1, requests: lo, connectRate: 4000 }, lo);
-    const dHi = await driver({ url: holdUrl, connections: hi, streams: 1, requests: hi, connectRate: 4000 }, hi);
+    const dLo = await driver({ url: holdUrl, connections: lo, streams: 1, requests: lo, connect_rate: 4000 }, lo);
+    const dHi = await driver({ url: holdUrl, connections: hi, streams: 1, requests: hi, connect_rate: 4000 }, hi);
     // Truly idle: open connections with nothing in flight (h2load cannot hold those; it disconnects when done).
-    const iLo = await driver({ url, connections: lo, streams: 1, arrivalRate: 0.001, durationMs: 60_000, connectRate: 4000 }, lo);
-    const iHi = await driver({ url, connections: hi, streams: 1, arrivalRate: 0.001, durationMs: 60_000, connectRate: 4000 }, hi);
+    const iLo = await driver({ url, connections: lo, streams: 1, arrival_rate: 0.001, duration: "60s", connect_rate: 4000 }, lo);
+    const iHi = await driver({ url, connections: hi, streams: 1, arrival_rate: 0.001, duration: "60s", connect_rate: 4000 }, hi);
     const per = (a, b) => ((b - a) / (hi - lo)).toFixed(1);
     console.log(`memory per open connection (resident size growth from ${lo} to ${hi} connections):`);
     console.log(`  one stream in flight:  h2load ${per(hLo, hHi)} KB, driver ${per(dLo.heldRssKb, dHi.heldRssKb)} KB`);
@@ -304,11 +304,11 @@ http {
         url,
         connections: maxConns,
         streams: 1,
-        arrivalRate: 0.001,
-        durationMs: 120_000,
-        connectRate: 5000,
-        timeoutMs: 30_000,
-        sourceAddresses: ["127.0.0.1", "127.0.0.2", "127.0.0.3"],
+        arrival_rate: 0.001,
+        duration: "120s",
+        connect_rate: 5000,
+        timeout: "30s",
+        source_addresses: ["127.0.0.1", "127.0.0.2", "127.0.0.3"],
       },
       maxConns,
     );

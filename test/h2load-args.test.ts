@@ -1,7 +1,7 @@
 /** Reading an h2load command line as h2load 1.52's getopt_long reads it, and the CLI's --h2load, --rate and --stages. */
 import { describe, expect, it } from "vitest";
 import { parseH2loadCommand, parseH2loadDuration } from "../src/load/h2load-args.js";
-import { normalizeProfile } from "../src/load/profile.js";
+import { parseLoadProfile } from "../src/load/profile.js";
 import { runCli } from "./helpers/cli.js";
 
 function ok(text: string) {
@@ -16,31 +16,35 @@ function problems(text: string): string[] {
 
 describe("parsing an h2load command line", () => {
   it("short, clustered, long, --opt=value and --opt value forms all mean the same", () => {
-    const want = { connections: 310, streams: 40, requests: 40_000, connectRate: 310, workers: 1, budget: "per-client" };
-    expect(ok("-c310 -m40 -n40000 --rate=310").profile).toEqual(want);
-    expect(ok("-c 310 -m 40 -n 40000 -r 310").profile).toEqual(want);
-    expect(ok("--clients=310 --max-concurrent-streams 40 --requests=40000 --rate 310").profile).toEqual(want);
+    const want = { connections: 310, streams: 40, requests: 40_000, connect_rate: 310, workers: 1, budget: "per-client" };
+    expect(ok("-c310 -m40 -n40000 --rate=310").load).toEqual(want);
+    expect(ok("-c 310 -m 40 -n 40000 -r 310").load).toEqual(want);
+    expect(ok("--clients=310 --max-concurrent-streams 40 --requests=40000 --rate 310").load).toEqual(want);
     // getopt_long takes an unambiguous prefix of a long option.
-    expect(ok("--cli 310 --max-c 40 --req 40000 --rate=310").profile).toEqual(want);
+    expect(ok("--cli 310 --max-c 40 --req 40000 --rate=310").load).toEqual(want);
     expect(ok("h2load -c310 -m40 -n40000 --rate=310 http://127.0.0.1:8080/").urls).toEqual([{ url: "http://127.0.0.1:8080/", offset: 37 }]);
   });
 
   it("uses h2load's defaults: -n 1, -c 1, -m 1, -t 1, --rate-period 1s", () => {
-    expect(ok("").profile).toEqual({ connections: 1, streams: 1, requests: 1, workers: 1, budget: "per-client" });
-    const p = normalizeProfile({ url: "http://127.0.0.1/", ...ok("-c4 -n8 -r2").profile });
+    expect(ok("").load).toEqual({ connections: 1, streams: 1, requests: 1, workers: 1, budget: "per-client" });
+    const p = parseLoadProfile({ h2load: "-c4 -n8 -r2" }, { url: "http://127.0.0.1/" });
     expect([p.connectRate, p.connectPeriodMs, p.budget]).toEqual([2, 1000, "per-client"]);
   });
 
   it("reads durations as h2load does: integer and unit, no unit is seconds, no fractions", () => {
     expect(["10", "10s", "1m", "500ms", "1h", "2S", "0"].map(parseH2loadDuration)).toEqual([10_000, 10_000, 60_000, 500, 3_600_000, 2000, 0]);
     expect(["1.5s", "0.5", "10x", "", "-1"].map(parseH2loadDuration)).toEqual([null, null, null, null, null]);
-    expect(ok("-c2 -n4 -r1 --rate-period=500ms").profile.connectPeriodMs).toBe(500);
+    expect(ok("-c2 -n4 -r1 --rate-period=500ms").load.connect_period).toBe("500ms");
+    expect(ok("-c2 -n4 -r1 --rate-period=2").load.connect_period).toBe("2s");
     expect(problems("-c2 -n4 -r1 --rate-period 1.5s")).toEqual([expect.stringContaining('"1.5s" is not a duration')]);
+    // Past the longest timer, as a spec's duration would be.
+    expect(problems("-D 597h -c1")).toEqual([expect.stringContaining("at most 2147483647ms")]);
+    expect(ok("-D 596h -c1").load.duration).toBe("596h");
   });
 
   it("-D: -n is ignored, no per-client budget; --warm-up-time counts only with -D", () => {
-    expect(ok("-D 10 -c 4 -m 8 -n 5 --warm-up-time 2s").profile).toEqual({ connections: 4, streams: 8, workers: 1, durationMs: 10_000, warmupMs: 2000 });
-    expect(ok("-c 4 -n 8 --warm-up-time 2s").profile.warmupMs).toBeUndefined();
+    expect(ok("-D 10 -c 4 -m 8 -n 5 --warm-up-time 2s").load).toEqual({ connections: 4, streams: 8, workers: 1, duration: "10s", warmup: "2s" });
+    expect(ok("-c 4 -n 8 --warm-up-time 2s").load.warmup).toBeUndefined();
   });
 
   it("refuses what h2load refuses, with h2load's reasons, at the offending option", () => {
@@ -90,9 +94,9 @@ describe("parsing an h2load command line", () => {
   });
 
   it("maps -p http/1.1 and --h1 to HTTP/1.1", () => {
-    expect(ok("-c1 -n1 -p http/1.1").profile.protocol).toBe("h1");
-    expect(ok("-c1 -n1 --h1").profile.protocol).toBe("h1");
-    expect(ok("-c1 -n1 -p H2C").profile.protocol).toBeUndefined();
+    expect(ok("-c1 -n1 -p http/1.1").load.protocol).toBe("h1");
+    expect(ok("-c1 -n1 --h1").load.protocol).toBe("h1");
+    expect(ok("-c1 -n1 -p H2C").load.protocol).toBeUndefined();
   });
 
   it("splits words as a shell does and reports an unclosed quote", () => {
@@ -112,7 +116,7 @@ describe("spillway load's h2load flags", () => {
   it("--h2load cannot be mixed with the flags it sets, or given two URLs", () => {
     const mixed = runCli(["load", "--h2load", "-c2 -n4", "-c", "3", "http://127.0.0.1:9/"]);
     expect(mixed.code).toBe(1);
-    expect(mixed.stderr).toContain("-c cannot be given with it");
+    expect(mixed.stderr).toContain("-c cannot be given with --h2load");
     const two = runCli(["load", "--h2load", "-c2 -n4 http://127.0.0.1:8/", "http://127.0.0.1:9/"]);
     expect(two.code).toBe(1);
     expect(two.stderr).toContain("two URLs");
@@ -124,7 +128,7 @@ describe("spillway load's h2load flags", () => {
     expect(over.stderr).toContain("more than the 4 connections");
     const period = runCli(["load", "-c", "4", "-n", "4", "--rate-period", "2", "http://127.0.0.1:9/"]);
     expect(period.code).toBe(1);
-    expect(period.stderr).toContain("give --rate too");
+    expect(period.stderr).toContain("--rate-period is the period of -r's bursts, and -r is not given");
     const old = runCli(["load", "-c", "4", "-n", "4", "--connect-rate", "2", "http://127.0.0.1:9/"]);
     expect(old.code).toBe(1);
     expect(old.stderr).toContain("use --rate N");

@@ -20,7 +20,7 @@ import { spawn } from "node:child_process";
 import { connect } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseH2loadCommand } from "../src/load/h2load-args.js";
-import { runLoad } from "../src/load/index.js";
+import { parseLoadProfile, runLoad } from "../src/load/index.js";
 import type { Run, RunningProxy } from "../src/runtime/index.js";
 import { waitFor } from "./helpers/processes.js";
 import { startHaproxyStack } from "./helpers/stack.js";
@@ -152,7 +152,7 @@ describe("h2load and spillway's driver agree on HAProxy's overflow share", () =>
       );
       cell.spillway.push(
         await measure(n, async () => {
-          const r = await runLoad({ url, ...parsed.profile, timeoutMs: 30_000 });
+          const r = await runLoad(parseLoadProfile({ ...parsed.load, timeout: "30s" }, { url }));
           expect(r.requests.succeeded).toBe(n);
         }),
       );

@@ -57,7 +57,7 @@ describe("spillway load against a running HAProxy", () => {
   it("refuses a load with no bound, and a target outside loopback, with exit 1", () => {
     const unbounded = runCli(["load", proxy.frontends[0]!.url, "-c", "1"]);
     expect(unbounded.code).toBe(1);
-    expect(unbounded.stderr).toContain("give -n requests, -D duration or --stages");
+    expect(unbounded.stderr).toContain("the load is unbounded: give -n, -D or --stages");
     const outside = runCli(["load", "http://192.0.2.1:80/", "-n", "1"]);
     expect(outside.code).toBe(1);
     expect(outside.stderr).toMatch(/loopback/);

@@ -1,9 +1,11 @@
-/** Pure parts of the load driver: histogram, merging, profile mapping and validation. */
+/** Pure parts of the load driver: histogram, merging, the load profile's checks and defaults. */
 import { describe, expect, it } from "vitest";
 import { UsageError } from "../src/errors.js";
 import { Histogram, mergeHistogramData } from "../src/load/histogram.js";
 import { localCount, stageTarget } from "../src/load/engine.js";
-import { normalizeProfile, parseDurationMs, profileFromBlock, resolveLoopback } from "../src/load/profile.js";
+import { fileDescriptorProblem, normalizeProfile, parseLoadProfile, resolveLoopback, SPEC_NAMES, validateLoad } from "../src/load/profile.js";
+import { openFileLimit } from "../src/runtime/limits.js";
+import { pathText } from "../src/spec/diagnostics.js";
 import { mergeRunData, Recorder, toLoadResult, type RunData } from "../src/load/result.js";
 import { splitTasks } from "../src/load/run.js";
 
@@ -178,47 +180,58 @@ describe("adaptive timeline", () => {
 });
 
 describe("profile", () => {
-  it("maps a YAML load block and reports every problem with its path", () => {
-    const ok = profileFromBlock(
-      {
-        connections: 310,
-        streams: 40,
-        connect_rate: 310,
-        requests: 40000,
-        duration: "30s",
-        warmup: "500ms",
-        keep_alive: { close_after_requests: 100, close_after_idle: "2s" },
-        stages: [{ duration: "10s", target: 300 }],
-      },
-      "http://127.0.0.1:8080/",
-    );
+  it("reads a load in the spec's keys and reports every problem with its path", () => {
+    const ok = validateLoad({
+      connections: 310,
+      streams: 40,
+      connect_rate: 310,
+      requests: 40000,
+      duration: "30s",
+      warmup: "500ms",
+      keep_alive: { close_after_requests: 100, close_after_idle: "2s" },
+    });
     expect(ok.problems).toEqual([]);
-    expect(ok.profile).toMatchObject({
+    expect(ok.load).toMatchObject({
       connections: 310,
       streams: 40,
       connectRate: 310,
       durationMs: 30000,
       warmupMs: 500,
-      keepAlive: { closeAfterRequests: 100, closeAfterIdleMs: 2000 },
-      stages: [{ durationMs: 10000, target: 300 }],
+      closeAfterRequests: 100,
+      closeAfterIdleMs: 2000,
+      stages: null,
+      timeoutMs: 30_000,
     });
-    const bad = profileFromBlock({ conections: 3, duration: "soon", stages: [{ target: "x" }], keep_alive: { idle: 1 } }, "http://127.0.0.1/");
-    expect(bad.profile).toBeUndefined();
-    expect(bad.problems.map((p) => p.path)).toEqual(["load.conections", "load.duration", "load.stages[0].duration", "load.stages[0].target", "load.keep_alive.idle"]);
+    const bad = validateLoad({ conections: 3, duration: "soon", stages: [{ target: "x" }], keep_alive: { idle: 1 } });
+    expect(bad.load).toBeNull();
+    expect(bad.problems.map((p) => pathText(p.path)).sort()).toEqual(["conections", "duration", "keep_alive.idle", "stages[0].duration", "stages[0].target"]);
+    expect(bad.problems.find((p) => pathText(p.path) === "conections")?.message).toBe("unknown key 'conections'; did you mean 'connections'?");
+    expect(bad.problems.find((p) => pathText(p.path) === "stages[0].duration")?.message).toBe("stages[0].duration is missing");
   });
 
-  it("parses durations", () => {
-    expect([parseDurationMs("500ms"), parseDurationMs("10s"), parseDurationMs("2m"), parseDurationMs(250), parseDurationMs("x")]).toEqual([500, 10000, 120000, 250, null]);
+  it("checks keys against each other, naming them as the caller names them", () => {
+    const messages = (input: Record<string, unknown>, names = SPEC_NAMES) => validateLoad(input, { names }).problems.map((p) => p.message);
+    expect(messages({ connections: 3, requests: 2 })).toEqual([expect.stringContaining("2 requests for 3 connections: each connection sends its own share")]);
+    expect(messages({ connections: 3, requests: 2, budget: "pooled" })).toEqual([]);
+    expect(messages({ connections: 2 })).toEqual(["the load is unbounded: give requests, duration or stages"]);
+    expect(messages({ connections: 2, duration: "0s", timeout: "0ms" })).toEqual(["duration must be above 0", "timeout must be above 0"]);
+    expect(messages({ connections: 2, requests: 2, workers: 3 })).toEqual([expect.stringContaining("workers 3 is more than the 2 connections")]);
+    expect(messages({ connections: 2, duration: "1s", think_time: "1s", arrival_rate: 5 })).toEqual([expect.stringContaining("think_time is a pause of the closed model")]);
+    // Fractions of a request per second are an arrival rate too: a run that holds connections idle.
+    expect(messages({ connections: 2, duration: "1s", arrival_rate: 0.001 })).toEqual([]);
+    const flags = { name: (path: readonly (string | number)[]) => `--${String(path[0])}`, example: (k: string, v: string | number) => `--${k} ${v}` };
+    expect(messages({ connections: 4, requests: 4, connect_rate: 5 }, flags)).toEqual([expect.stringMatching(/^--connect_rate 5 is more than the 4 connections: each burst opens up to --connect_rate of them/)]);
   });
 
   it("fills defaults and rejects impossible values with exit code 1", () => {
-    const p = normalizeProfile({ url: "http://localhost:8080/a?b=1", requests: 10 });
-    expect(p).toMatchObject({ protocol: "h2c", connections: 1, streams: 1, path: "/a?b=1", authority: "localhost:8080", reconnect: true, countBy: "x-spillway-backend" });
-    expect(normalizeProfile({ url: "https://127.0.0.1/", durationMs: 5 }).protocol).toBe("h2");
-    expect(normalizeProfile({ url: "http://127.0.0.1/", protocol: "h1-close", requests: 1 }).closeAfterRequests).toBe(1);
+    const p = parseLoadProfile({ requests: 10 }, { url: "http://localhost:8080/a?b=1" });
+    expect(p).toMatchObject({ protocol: "h2c", connections: 1, streams: 1, path: "/a?b=1", authority: "localhost:8080", reconnect: true, countBy: "x-spillway-backend", timeoutMs: 30_000, drainMs: 30_000 });
+    expect(parseLoadProfile({ duration: "5ms" }, { url: "https://127.0.0.1/" }).protocol).toBe("h2");
+    expect(parseLoadProfile({ protocol: "h1-close", requests: 1 }, { url: "http://127.0.0.1/" }).closeAfterRequests).toBe(1);
+    expect(parseLoadProfile({ requests: 1, path: "/x" }, { url: "http://127.0.0.1:81/y" }).url).toBe("http://127.0.0.1:81/x");
     const err = (() => {
       try {
-        normalizeProfile({ url: "http://127.0.0.1/", protocol: "h2", requests: 1, arrivalRate: 5, thinkTimeMs: 10, connections: 50000 });
+        parseLoadProfile({ protocol: "h2", requests: 1, arrival_rate: 5, think_time: "10ms", connections: 1 }, { url: "http://127.0.0.1/", countBy: "a b" });
       } catch (e) {
         return e as UsageError;
       }
@@ -226,9 +239,17 @@ describe("profile", () => {
     })();
     expect(err).toBeInstanceOf(UsageError);
     expect(err!.exitCode).toBe(1);
-    expect(err!.message).toContain("protocol: h2 needs an https:// URL");
-    expect(err!.message).toContain("thinkTimeMs");
-    expect(err!.message).toContain("file descriptors");
+    expect(err!.message).toContain("protocol h2 needs an https:// URL");
+    expect(err!.message).toContain("think_time");
+    expect(err!.message).toContain('countBy "a b" is not a header name');
+  });
+
+  it("refuses more connections than this process may open files, when the run starts", () => {
+    const limit = openFileLimit().soft;
+    const p = parseLoadProfile({ connections: 1, duration: "1s" }, { url: "http://127.0.0.1/" });
+    expect(() => normalizeProfile({ ...p, connections: limit - 63 })).toThrow(/connections \d+ needs more file descriptors than this process may open/);
+    expect(normalizeProfile({ ...p, connections: limit - 64 }).connections).toBe(limit - 64);
+    expect(fileDescriptorProblem(limit - 64)).toBeNull();
   });
 
   it("sends load only to loopback literals and localhost", async () => {
@@ -251,7 +272,7 @@ describe("profile", () => {
 
 describe("splitting a run over workers", () => {
   it("deals connections round-robin and budgets in proportion", () => {
-    const p = normalizeProfile({ url: "http://127.0.0.1/", connections: 5, requests: 1001, arrivalRate: 100, workers: 2 });
+    const p = normalizeProfile(parseLoadProfile({ connections: 5, requests: 1001, arrival_rate: 100, workers: 2 }, { url: "http://127.0.0.1/" }));
     const tasks = splitTasks(p, "127.0.0.1");
     expect(tasks.map((t) => t.requests)).toEqual([601, 400]);
     expect(tasks.map((t) => t.arrivalRate)).toEqual([60, 40]);

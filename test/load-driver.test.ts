@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { UsageError } from "../src/errors.js";
-import { formatLoadSummary, runLoad, startLoad, type LoadProfile, type LoadResult, type TickInfo } from "../src/load/index.js";
+import { formatLoadSummary, parseLoadProfile, runLoad, startLoad, type LoadInput, type LoadResult, type TickInfo } from "../src/load/index.js";
 
 const closers: Array<() => Promise<void>> = [];
 afterAll(async () => {
@@ -157,7 +157,7 @@ async function h1Server(o: H1Opts = {}): Promise<Served & { sockets: number }> {
 describe("attribution per protocol", () => {
   it("h2c: counts match what the server sent, per backend and server", async () => {
     const s = await h2cServer({ label: (n) => (n % 3 === 0 ? "ade" : "pbcoffee") });
-    const r = await runLoad({ url: `http://127.0.0.1:${s.port}/`, connections: 4, streams: 16, requests: 3000 });
+    const r = await runLoad(parseLoadProfile({ connections: 4, streams: 16, requests: 3000 }, { url: `http://127.0.0.1:${s.port}/` }));
     expectAccounted(r);
     expect(r.requests.sent).toBe(3000);
     expect(r.requests.succeeded).toBe(3000);
@@ -171,13 +171,13 @@ describe("attribution per protocol", () => {
 
   it("h1 keep-alive and h1-close: Content-Length and chunked bodies", async () => {
     const s = await h1Server({ label: (n) => (n % 2 === 0 ? "a" : "b") });
-    const ka = await runLoad({ url: `http://127.0.0.1:${s.port}/x`, protocol: "h1", connections: 3, requests: 600 });
+    const ka = await runLoad(parseLoadProfile({ protocol: "h1", connections: 3, requests: 600 }, { url: `http://127.0.0.1:${s.port}/x` }));
     expectAccounted(ka);
     expect(ka.requests.succeeded).toBe(600);
     expect(ka.connections.opened).toBe(3);
     expect(s.sockets).toBe(3);
     const before = s.sockets;
-    const cl = await runLoad({ url: `http://127.0.0.1:${s.port}/x`, protocol: "h1-close", connections: 3, requests: 90 });
+    const cl = await runLoad(parseLoadProfile({ protocol: "h1-close", connections: 3, requests: 90 }, { url: `http://127.0.0.1:${s.port}/x` }));
     expectAccounted(cl);
     expect(cl.requests.succeeded).toBe(90);
     expect(cl.connections.opened).toBe(90);
@@ -204,17 +204,17 @@ describe("attribution per protocol", () => {
       res.end("ok");
     });
     const port = await listen(server);
-    const r = await runLoad({ url: `https://localhost:${port}/`, connections: 2, streams: 8, requests: 400 });
+    const r = await runLoad(parseLoadProfile({ connections: 2, streams: 8, requests: 400 }, { url: `https://localhost:${port}/` }));
     expectAccounted(r);
     expect(r.backends["tls"]!.count).toBe(400);
-    const r1 = await runLoad({ url: `https://127.0.0.1:${port}/`, protocol: "h1", connections: 2, requests: 50 });
+    const r1 = await runLoad(parseLoadProfile({ protocol: "h1", connections: 2, requests: 50 }, { url: `https://127.0.0.1:${port}/` }));
     expectAccounted(r1);
     expect(r1.backends["tls1"]!.count).toBe(50);
   });
 
   it("a response without the count-by header is unattributed with its status", async () => {
     const s = await h2cServer({ label: (n) => (n % 4 === 0 ? null : "ade") });
-    const r = await runLoad({ url: `http://127.0.0.1:${s.port}/`, connections: 2, streams: 4, requests: 400 });
+    const r = await runLoad(parseLoadProfile({ connections: 2, streams: 4, requests: 400 }, { url: `http://127.0.0.1:${s.port}/` }));
     expectAccounted(r);
     expect(r.unattributed.byCause).toEqual({ "status-503-no-header": 100 });
     expect(r.backends["ade"]!.count).toBe(300);
@@ -227,14 +227,14 @@ describe("attribution per protocol", () => {
 
   it("reads the backend header out of a header block split over CONTINUATION frames", async () => {
     const s = await h2cServer({ bigHeaders: true, label: () => "big" });
-    const r = await runLoad({ url: `http://127.0.0.1:${s.port}/`, connections: 1, streams: 4, requests: 40 });
+    const r = await runLoad(parseLoadProfile({ connections: 1, streams: 4, requests: 40 }, { url: `http://127.0.0.1:${s.port}/` }));
     expectAccounted(r);
     expect(r.backends["big"]!.count).toBe(40);
   });
 
   it("countBy selects another header", async () => {
     const s = await h2cServer({ label: () => "ade" });
-    const r = await runLoad({ url: `http://127.0.0.1:${s.port}/`, connections: 1, streams: 2, requests: 10, countBy: "X-Spillway-Server" });
+    const r = await runLoad(parseLoadProfile({ connections: 1, streams: 2, requests: 10 }, { url: `http://127.0.0.1:${s.port}/`, countBy: "X-Spillway-Server" }));
     expect(r.backends).toHaveProperty(["ade/s1"]);
     expect(r.backends["ade/s1"]!.count).toBe(10);
   });
@@ -243,7 +243,7 @@ describe("attribution per protocol", () => {
 describe("keep-alive policy and reconnects", () => {
   it("closeAfterRequests opens a new connection every N requests", async () => {
     const s = await h2cServer({ label: () => "ade" });
-    const r = await runLoad({ url: `http://127.0.0.1:${s.port}/`, connections: 2, streams: 1, requests: 200, keepAlive: { closeAfterRequests: 10 } });
+    const r = await runLoad(parseLoadProfile({ connections: 2, streams: 1, requests: 200, keep_alive: { close_after_requests: 10 } }, { url: `http://127.0.0.1:${s.port}/` }));
     expectAccounted(r);
     expect(r.requests.succeeded).toBe(200);
     expect(r.connections.opened).toBe(20);
@@ -253,14 +253,7 @@ describe("keep-alive policy and reconnects", () => {
 
   it("closeAfterIdleMs closes connections idle between think times and reconnects", async () => {
     const s = await h2cServer({ label: () => "ade" });
-    const r = await runLoad({
-      url: `http://127.0.0.1:${s.port}/`,
-      connections: 1,
-      streams: 1,
-      requests: 4,
-      thinkTimeMs: 400,
-      keepAlive: { closeAfterIdleMs: 100 },
-    });
+    const r = await runLoad(parseLoadProfile({ connections: 1, streams: 1, requests: 4, think_time: "400ms", keep_alive: { close_after_idle: "100ms" } }, { url: `http://127.0.0.1:${s.port}/` }));
     expectAccounted(r);
     expect(r.requests.succeeded).toBe(4);
     expect(r.connections.opened).toBeGreaterThan(1);
@@ -268,7 +261,7 @@ describe("keep-alive policy and reconnects", () => {
 
   it("GOAWAY: refused streams are sent again on a new connection, nothing lost", async () => {
     const s = await h2cServer({ label: () => "ade", goawayAfter: 25 });
-    const r = await runLoad({ url: `http://127.0.0.1:${s.port}/`, connections: 2, streams: 10, requests: 500 });
+    const r = await runLoad(parseLoadProfile({ connections: 2, streams: 10, requests: 500 }, { url: `http://127.0.0.1:${s.port}/` }));
     expectAccounted(r);
     expect(r.connections.goaways).toBeGreaterThan(0);
     expect(r.backends["ade"]!.count).toBe(500);
@@ -278,7 +271,7 @@ describe("keep-alive policy and reconnects", () => {
 
   it("GOAWAY without reconnect: the connection's slot ends, refused streams count as goaway", async () => {
     const s = await h2cServer({ label: () => "ade", goawayAfter: 25 });
-    const r = await runLoad({ url: `http://127.0.0.1:${s.port}/`, connections: 2, streams: 10, requests: 500, reconnect: false });
+    const r = await runLoad(parseLoadProfile({ connections: 2, streams: 10, requests: 500, reconnect: false }, { url: `http://127.0.0.1:${s.port}/` }));
     expectAccounted(r);
     expect(r.connections.opened).toBe(2);
     expect(r.backends["ade"]!.count).toBe(50);
@@ -288,7 +281,7 @@ describe("keep-alive policy and reconnects", () => {
 
   it("server closing after N requests (h1 Connection: close): reconnects", async () => {
     const s = await h1Server({ maxRequestsPerSocket: 7 });
-    const r = await runLoad({ url: `http://127.0.0.1:${s.port}/`, protocol: "h1", connections: 2, requests: 140 });
+    const r = await runLoad(parseLoadProfile({ protocol: "h1", connections: 2, requests: 140 }, { url: `http://127.0.0.1:${s.port}/` }));
     expectAccounted(r);
     expect(r.requests.succeeded).toBe(140);
     expect(r.connections.opened).toBe(20);
@@ -296,7 +289,7 @@ describe("keep-alive policy and reconnects", () => {
 
   it("sockets destroyed mid-request: unattributed with a cause, then reconnect", async () => {
     const s = await h1Server({ destroyEvery: 10 });
-    const r = await runLoad({ url: `http://127.0.0.1:${s.port}/`, protocol: "h1", connections: 2, requests: 300 });
+    const r = await runLoad(parseLoadProfile({ protocol: "h1", connections: 2, requests: 300 }, { url: `http://127.0.0.1:${s.port}/` }));
     expectAccounted(r);
     const causes = r.unattributed.byCause;
     expect((causes["closed"] ?? 0) + (causes["reset"] ?? 0)).toBeGreaterThan(0);
@@ -306,7 +299,7 @@ describe("keep-alive policy and reconnects", () => {
 
   it("h2 session destroyed abruptly: in-flight streams end unattributed, load continues", async () => {
     const s = await h2cServer({ label: () => "ade", destroyAfter: 40 });
-    const r = await runLoad({ url: `http://127.0.0.1:${s.port}/`, connections: 2, streams: 8, requests: 400 });
+    const r = await runLoad(parseLoadProfile({ connections: 2, streams: 8, requests: 400 }, { url: `http://127.0.0.1:${s.port}/` }));
     expectAccounted(r);
     expect(r.unattributed.total).toBeGreaterThan(0);
     expect(r.backends["ade"]!.count).toBe(s.byBackend.get("ade"));
@@ -316,7 +309,7 @@ describe("keep-alive policy and reconnects", () => {
   it("requests that get no answer end as timeout", async () => {
     const s = await h2cServer();
     // As many requests as streams: the budget is spent before they time out, so nothing stops the run early.
-    const r = await runLoad({ url: `http://127.0.0.1:${s.port}/hang`, connections: 2, streams: 3, requests: 6, timeoutMs: 200 });
+    const r = await runLoad(parseLoadProfile({ connections: 2, streams: 3, requests: 6, timeout: "200ms" }, { url: `http://127.0.0.1:${s.port}/hang` }));
     expectAccounted(r);
     expect(r.unattributed.byCause).toEqual({ timeout: 6 });
     expect(r.stoppedEarly).toBeNull();
@@ -345,7 +338,7 @@ describe("HTTP/2 connection management", () => {
       }, 2);
     });
     const port = await listen(server);
-    const r = await runLoad({ url: `http://127.0.0.1:${port}/`, connections: 2, streams: 20, requests: 300 });
+    const r = await runLoad(parseLoadProfile({ connections: 2, streams: 20, requests: 300 }, { url: `http://127.0.0.1:${port}/` }));
     expectAccounted(r);
     expect(r.backends["ade"]!.count).toBe(300);
     expect(r.unattributed.total).toBe(0);
@@ -357,7 +350,7 @@ describe("HTTP/2 connection management", () => {
 
   it("maxRunMs stops a run whose requests never finish; they end as aborted", async () => {
     const s = await h2cServer();
-    const r = await runLoad({ url: `http://127.0.0.1:${s.port}/hang`, connections: 2, streams: 5, requests: 10, timeoutMs: 60_000, maxRunMs: 400 });
+    const r = await runLoad(parseLoadProfile({ connections: 2, streams: 5, requests: 10, timeout: "1m" }, { url: `http://127.0.0.1:${s.port}/hang`, maxRunMs: 400 }));
     expectAccounted(r);
     expect(r.unattributed.byCause).toEqual({ aborted: 10 });
   });
@@ -381,7 +374,7 @@ describe("a server killed mid-run", () => {
       child!.stdout!.once("data", (d: Buffer) => resolve(Number(d.toString().trim())));
       child!.once("exit", () => reject(new Error("stub exited early")));
     });
-    const run = startLoad({ url: `http://127.0.0.1:${port}/`, connections: 3, streams: 8, durationMs: 2500, requests: 10_000_000 });
+    const run = startLoad(parseLoadProfile({ connections: 3, streams: 8, duration: "2500ms", requests: 10_000_000 }, { url: `http://127.0.0.1:${port}/` }));
     let killed = false;
     run.on("tick", (t: TickInfo) => {
       if (!killed && t.completed > 500 && child?.pid !== undefined) {
@@ -401,7 +394,7 @@ describe("a server killed mid-run", () => {
 describe("profiles and events", () => {
   it("open model: never sends more than the arrival schedule allows", async () => {
     const s = await h2cServer({ label: () => "ade" });
-    const r = await runLoad({ url: `http://127.0.0.1:${s.port}/`, connections: 2, streams: 4, arrivalRate: 200, durationMs: 1000 });
+    const r = await runLoad(parseLoadProfile({ connections: 2, streams: 4, arrival_rate: 200, duration: "1s" }, { url: `http://127.0.0.1:${s.port}/` }));
     expectAccounted(r);
     expect(r.requests.sent).toBeGreaterThan(0);
     expect(r.requests.sent).toBeLessThanOrEqual(200);
@@ -410,15 +403,19 @@ describe("profiles and events", () => {
 
   it("stages ramp the number of connections", async () => {
     const s = await h2cServer({ label: () => "ade" });
-    const r = await runLoad({
-      url: `http://127.0.0.1:${s.port}/`,
-      streams: 2,
-      stages: [
-        { durationMs: 400, target: 5 },
-        { durationMs: 400, target: 5 },
-        { durationMs: 300, target: 1 },
-      ],
-    });
+    const r = await runLoad(
+      parseLoadProfile(
+        {
+          streams: 2,
+          stages: [
+            { duration: "400ms", target: 5 },
+            { duration: "400ms", target: 5 },
+            { duration: "300ms", target: 1 },
+          ],
+        },
+        { url: `http://127.0.0.1:${s.port}/` },
+      ),
+    );
     expectAccounted(r);
     expect(r.connections.maxOpen).toBe(5);
     expect(r.connections.opened).toBe(5);
@@ -427,7 +424,7 @@ describe("profiles and events", () => {
 
   it("warm-up requests are not counted", async () => {
     const s = await h2cServer({ label: () => "ade" });
-    const r = await runLoad({ url: `http://127.0.0.1:${s.port}/`, connections: 1, streams: 2, warmupMs: 300, requests: 100 });
+    const r = await runLoad(parseLoadProfile({ connections: 1, streams: 2, warmup: "300ms", requests: 100 }, { url: `http://127.0.0.1:${s.port}/` }));
     expectAccounted(r);
     expect(r.requests.sent).toBe(100);
     expect(s.byBackend.get("ade")).toBeGreaterThan(100);
@@ -436,7 +433,7 @@ describe("profiles and events", () => {
   it("emits start, ticks and done; writes one NDJSON line per request", async () => {
     const s = await h2cServer({ label: (n) => (n % 2 ? "a" : "b") });
     const lines: string[] = [];
-    const run = startLoad({ url: `http://127.0.0.1:${s.port}/`, connections: 2, streams: 4, durationMs: 600, ndjson: (l) => lines.push(l) });
+    const run = startLoad(parseLoadProfile({ connections: 2, streams: 4, duration: "600ms" }, { url: `http://127.0.0.1:${s.port}/`, ndjson: (l) => lines.push(l) }));
     const events: string[] = [];
     run.on("start", () => events.push("start"));
     run.on("tick", () => events.push("tick"));
@@ -457,7 +454,7 @@ describe("profiles and events", () => {
 
   it("stop() ends a run early and cleanly", async () => {
     const s = await h2cServer({ label: () => "ade" });
-    const run = startLoad({ url: `http://127.0.0.1:${s.port}/`, connections: 2, streams: 4, durationMs: 60_000 });
+    const run = startLoad(parseLoadProfile({ connections: 2, streams: 4, duration: "1m" }, { url: `http://127.0.0.1:${s.port}/` }));
     run.once("tick", () => run.stop());
     const r = await run.done;
     expectAccounted(r);
@@ -467,7 +464,7 @@ describe("profiles and events", () => {
 
   it("formats an h2load-like summary with the per-backend table", async () => {
     const s = await h2cServer({ label: (n) => (n % 4 === 0 ? "pbcoffee" : "ade") });
-    const profile: LoadProfile = { url: `http://127.0.0.1:${s.port}/`, connections: 1, streams: 4, requests: 100 };
+    const profile = parseLoadProfile({ connections: 1, streams: 4, requests: 100 }, { url: `http://127.0.0.1:${s.port}/` });
     const text = formatLoadSummary(await runLoad(profile), profile);
     expect(text).toMatch(/^finished in \d+\.\d\ds, \d+\.\d\d req\/s$/m);
     expect(text).toContain("requests: 100 total, 100 started, 100 done, 100 succeeded, 0 failed, 0 errored, 0 timeout");
@@ -484,7 +481,7 @@ describe("workers", () => {
     expect(existsSync(worker), "build first: npx tsc -p tsconfig.json").toBe(true);
     const s = await h2cServer({ label: (n) => (n % 2 ? "a" : "b") });
     const lines: string[] = [];
-    const r = await runLoad({ url: `http://127.0.0.1:${s.port}/`, connections: 5, streams: 4, requests: 2001, workers: 2, ndjson: (l) => lines.push(l) });
+    const r = await runLoad(parseLoadProfile({ connections: 5, streams: 4, requests: 2001, workers: 2 }, { url: `http://127.0.0.1:${s.port}/`, ndjson: (l) => lines.push(l) }));
     expectAccounted(r);
     expect(r.requests.sent).toBe(2001);
     expect(r.connections.opened).toBe(5);
@@ -498,20 +495,30 @@ describe("workers", () => {
 describe("safety", () => {
   it("refuses a URL that is not loopback, before opening any socket", async () => {
     for (const url of ["http://10.1.2.3:8080/", "http://[2001:db8::1]/", "http://192.168.0.1/"]) {
-      const err = await runLoad({ url, requests: 1 }).catch((e: unknown) => e);
+      const err = await runLoad(parseLoadProfile({ requests: 1 }, { url })).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(UsageError);
       expect((err as UsageError).exitCode).toBe(1);
       expect((err as UsageError).message).toMatch(/loopback/);
     }
   });
 
-  it("refuses non-loopback source addresses and invalid profiles, listing every problem", async () => {
-    const err = (await runLoad({ url: "ftp://127.0.0.1/", connections: 0, streams: 2, protocol: "h1", sourceAddresses: ["10.0.0.1"] }).catch(
-      (e: unknown) => e,
-    )) as UsageError;
-    expect(err).toBeInstanceOf(UsageError);
-    expect(err.exitCode).toBe(1);
-    for (const part of ["url:", "connections:", "streams:", "sourceAddresses:", "requests or durationMs"]) expect(err.message).toContain(part);
+  it("refuses non-loopback source addresses and invalid profiles, listing every problem", () => {
+    const refusal = (load: LoadInput, url: string): UsageError => {
+      try {
+        parseLoadProfile(load, { url });
+      } catch (e) {
+        return e as UsageError;
+      }
+      throw new Error("accepted");
+    };
+    // First the values the schema refuses, with the run's own problems...
+    const shape = refusal({ connections: 0, streams: 2, protocol: "h1", source_addresses: ["10.0.0.1"] }, "ftp://127.0.0.1/");
+    expect(shape).toBeInstanceOf(UsageError);
+    expect(shape.exitCode).toBe(1);
+    for (const part of ["url: scheme ftp: is not supported", "connections 0: must be at least 1", "source_addresses[0] \"10.0.0.1\": 10.0.0.1 is not on loopback"]) expect(shape.message).toContain(part);
+    // ...then, once every value is well formed, the keys that contradict each other, all of them.
+    const keys = refusal({ connections: 1, streams: 2, protocol: "h1" }, "http://127.0.0.1/");
+    for (const part of ["streams 2 needs protocol h2c or h2", "the load is unbounded: give requests, duration or stages"]) expect(keys.message).toContain(part);
   });
 
   it("binds source addresses in 127.0.0.0/8", async () => {
@@ -522,7 +529,7 @@ describe("safety", () => {
       res.end();
     });
     const port = await listen(server);
-    const r = await runLoad({ url: `http://127.0.0.1:${port}/`, protocol: "h1", connections: 4, requests: 40, sourceAddresses: ["127.0.0.2", "127.0.0.3"] });
+    const r = await runLoad(parseLoadProfile({ protocol: "h1", connections: 4, requests: 40, source_addresses: ["127.0.0.2", "127.0.0.3"] }, { url: `http://127.0.0.1:${port}/` }));
     expectAccounted(r);
     expect([...seen].sort()).toEqual(["127.0.0.2", "127.0.0.3"]);
   });

@@ -12,7 +12,7 @@ import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { runLoad, type LoadProfile, type LoadResult } from "../src/load/index.js";
+import { parseLoadProfile, runLoad, type LoadInput, type LoadResult } from "../src/load/index.js";
 import { runCliAsync } from "./helpers/cli.js";
 import { STACK_LINE } from "./helpers/processes.js";
 
@@ -164,7 +164,7 @@ describe("-D bounds every protocol: what is in flight at the end is counted, wit
   it("HTTP/1.1 keep-alive and close against a server that never answers: one request per connection, cut by the duration", async () => {
     const port = await silentServer();
     for (const protocol of ["h1", "h1-close"] as const) {
-      const r = await runLoad({ url: `http://127.0.0.1:${port}/`, protocol, connections: 3, durationMs: 400, drainMs: 0, timeoutMs: LONG });
+      const r = await runLoad(parseLoadProfile({ protocol, connections: 3, duration: "400ms", timeout: `${LONG}ms` }, { url: `http://127.0.0.1:${port}/`, drainMs: 0 }));
       expectAccounted(r);
       expect(r.requests.sent, protocol).toBe(3);
       expect(r.unattributed.byCause, protocol).toEqual({ "cut-by-duration": 3 });
@@ -176,7 +176,7 @@ describe("-D bounds every protocol: what is in flight at the end is counted, wit
   it("h2c and h2 against a listener that never sends a preface or a TLS handshake: the stuck connections are counted as unfinished, no request as sent", async () => {
     const port = await silentServer();
     for (const url of [`http://127.0.0.1:${port}/`, `https://127.0.0.1:${port}/`]) {
-      const r = await runLoad({ url, connections: 3, streams: 4, durationMs: 400, drainMs: 0, timeoutMs: LONG });
+      const r = await runLoad(parseLoadProfile({ connections: 3, streams: 4, duration: "400ms", timeout: `${LONG}ms` }, { url, drainMs: 0 }));
       expectAccounted(r);
       expect(r.requests.sent, url).toBe(0);
       expect(r.connections, url).toMatchObject({ opened: 0, failed: 0, unfinished: { connecting: 0, handshaking: 3 } });
@@ -186,7 +186,7 @@ describe("-D bounds every protocol: what is in flight at the end is counted, wit
   it("h2c streams that hang are cut at the end, in one thread and over workers", async () => {
     const s = await h2cServer(() => false);
     for (const workers of [1, 2]) {
-      const r = await runLoad({ url: `http://127.0.0.1:${s.port}/`, connections: 2, streams: 5, workers, durationMs: 400, drainMs: 0, timeoutMs: LONG });
+      const r = await runLoad(parseLoadProfile({ connections: 2, streams: 5, workers, duration: "400ms", timeout: `${LONG}ms` }, { url: `http://127.0.0.1:${s.port}/`, drainMs: 0 }));
       expectAccounted(r);
       expect(r.requests.sent, `workers ${workers}`).toBe(10);
       expect(r.unattributed.byCause, `workers ${workers}`).toEqual({ "cut-by-duration": 10 });
@@ -195,7 +195,7 @@ describe("-D bounds every protocol: what is in flight at the end is counted, wit
   });
 
   it("a server answering every other request: answered ones count by backend, the rest are cut, and nothing more is counted than the server answered", async () => {
-    const cases: Array<[string, () => Promise<{ port: number; answered: () => number }>, Partial<LoadProfile>]> = [
+    const cases: Array<[string, () => Promise<{ port: number; answered: () => number }>, LoadInput]> = [
       ["h2c", () => h2cServer((n) => n % 2 === 0), { streams: 4 }],
       ["h2c, 2 workers", () => h2cServer((n) => n % 2 === 0), { streams: 4, workers: 2 }],
       ["h1", () => h1Server((n) => n % 2 === 0), { protocol: "h1" }],
@@ -203,7 +203,7 @@ describe("-D bounds every protocol: what is in flight at the end is counted, wit
     ];
     for (const [name, start, extra] of cases) {
       const s = await start();
-      const r = await runLoad({ url: `http://127.0.0.1:${s.port}/`, connections: 4, durationMs: 500, drainMs: 0, timeoutMs: LONG, ...extra });
+      const r = await runLoad(parseLoadProfile({ connections: 4, duration: "500ms", timeout: `${LONG}ms`, ...extra }, { url: `http://127.0.0.1:${s.port}/`, drainMs: 0 }));
       expectAccounted(r);
       const answered = r.backends[name.startsWith("h2c") ? "h2" : "h1"]?.count ?? 0;
       expect(answered, name).toBeGreaterThan(0);
@@ -217,7 +217,7 @@ describe("-D bounds every protocol: what is in flight at the end is counted, wit
 
   it("the library's default drain lets requests in flight finish: nothing cut when the server answers", async () => {
     const s = await h2cServer();
-    const r = await runLoad({ url: `http://127.0.0.1:${s.port}/`, connections: 2, streams: 4, durationMs: 300 });
+    const r = await runLoad(parseLoadProfile({ connections: 2, streams: 4, duration: "300ms" }, { url: `http://127.0.0.1:${s.port}/` }));
     expectAccounted(r);
     expect(r.unattributed.total).toBe(0);
     expect(r.backends["h2"]!.count).toBe(s.answered());
@@ -239,7 +239,7 @@ describe("-D bounds every protocol: what is in flight at the end is counted, wit
 describe("runs that cannot work stop early, say why and exit 3", () => {
   it("h2c against a listener that never completes the preface: stops after the connect timeout, not the duration", async () => {
     const port = await silentServer();
-    const r = await runLoad({ url: `http://127.0.0.1:${port}/`, connections: 2, durationMs: LONG, timeoutMs: 300 });
+    const r = await runLoad(parseLoadProfile({ connections: 2, duration: `${LONG}ms`, timeout: "300ms" }, { url: `http://127.0.0.1:${port}/` }));
     expectAccounted(r);
     expect(r.stoppedEarly?.reason).toBe("no-connection");
     expect(r.connections.opened).toBe(0);
@@ -297,7 +297,7 @@ describe("runs that cannot work stop early, say why and exit 3", () => {
 
   it("HTTP/1.1 connections that open but are never answered: stops after the request timeout, no-response", async () => {
     const port = await silentServer();
-    const r = await runLoad({ url: `http://127.0.0.1:${port}/`, protocol: "h1", connections: 2, durationMs: LONG, timeoutMs: 300 });
+    const r = await runLoad(parseLoadProfile({ protocol: "h1", connections: 2, duration: `${LONG}ms`, timeout: "300ms" }, { url: `http://127.0.0.1:${port}/` }));
     expectAccounted(r);
     expect(r.stoppedEarly?.reason).toBe("no-response");
     expect(r.requests.completed).toBe(0);

@@ -11,7 +11,7 @@ import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { runLoad, type LoadResult } from "../src/load/index.js";
+import { parseLoadProfile, runLoad, type LoadResult } from "../src/load/index.js";
 
 function expectAccounted(r: LoadResult): void {
   const attributed = Object.values(r.backends).reduce((a, b) => a + b.count, 0);
@@ -127,7 +127,7 @@ http {
 
   it("h2c: every response attributed, and the count agrees with nginx's stub_status", async () => {
     const before = await nginxRequests();
-    const r = await runLoad({ url: `http://127.0.0.1:${ports.h2c}/`, connections: 8, streams: 20, requests: 20_000 });
+    const r = await runLoad(parseLoadProfile({ connections: 8, streams: 20, requests: 20_000 }, { url: `http://127.0.0.1:${ports.h2c}/` }));
     const after = await nginxRequests();
     expectAccounted(r);
     expect(r.backends["ngx-h2c"]!.count).toBe(20_000);
@@ -140,13 +140,13 @@ http {
   });
 
   it("h2c with response bodies (DATA frames counted and dropped)", async () => {
-    const r = await runLoad({ url: `http://127.0.0.1:${ports.h2c}/text`, connections: 2, streams: 10, requests: 2000 });
+    const r = await runLoad(parseLoadProfile({ connections: 2, streams: 10, requests: 2000 }, { url: `http://127.0.0.1:${ports.h2c}/text` }));
     expectAccounted(r);
     expect(r.backends["ngx-text"]!.count).toBe(2000);
   });
 
   it("h2c: nginx's GOAWAY after keepalive_requests is followed by a new connection, nothing lost", async () => {
-    const r = await runLoad({ url: `http://127.0.0.1:${ports.h2cGoaway}/`, connections: 3, streams: 10, requests: 3000 });
+    const r = await runLoad(parseLoadProfile({ connections: 3, streams: 10, requests: 3000 }, { url: `http://127.0.0.1:${ports.h2cGoaway}/` }));
     expectAccounted(r);
     expect(r.backends["ngx-goaway"]!.count).toBe(3000);
     expect(r.connections.goaways).toBeGreaterThanOrEqual(3000 / 50 - 3);
@@ -154,12 +154,12 @@ http {
   });
 
   it("h1 keep-alive and h1-close", async () => {
-    const ka = await runLoad({ url: `http://127.0.0.1:${ports.h1}/`, protocol: "h1", connections: 4, requests: 4000 });
+    const ka = await runLoad(parseLoadProfile({ protocol: "h1", connections: 4, requests: 4000 }, { url: `http://127.0.0.1:${ports.h1}/` }));
     expectAccounted(ka);
     expect(ka.backends["ngx-h1"]!.count).toBe(4000);
     expect(ka.routed["ngx-h1-route"]).toMatchObject({ count: 4000, served: { "ngx-h1": 4000 } });
     expect(ka.connections.opened).toBe(4);
-    const cl = await runLoad({ url: `http://127.0.0.1:${ports.h1}/`, protocol: "h1-close", connections: 4, requests: 200 });
+    const cl = await runLoad(parseLoadProfile({ protocol: "h1-close", connections: 4, requests: 200 }, { url: `http://127.0.0.1:${ports.h1}/` }));
     expectAccounted(cl);
     expect(cl.backends["ngx-h1"]!.count).toBe(200);
     expect(cl.connections.opened).toBe(200);
@@ -205,7 +205,7 @@ frontend fe_h1
   });
 
   it("h2c: attribution, and the proxy's connection count from its own header", async () => {
-    const r = await runLoad({ url: `http://127.0.0.1:${h2}/`, connections: 6, streams: 20, requests: 20_000 });
+    const r = await runLoad(parseLoadProfile({ connections: 6, streams: 20, requests: 20_000 }, { url: `http://127.0.0.1:${h2}/` }));
     expectAccounted(r);
     expect(r.backends["hap"]!.count).toBe(20_000);
     expect(r.backends["hap"]!.servers).toEqual({ "hap/s1": 20_000 });
@@ -215,7 +215,7 @@ frontend fe_h1
   });
 
   it("h1 keep-alive", async () => {
-    const r = await runLoad({ url: `http://127.0.0.1:${h1}/`, protocol: "h1", connections: 3, requests: 3000 });
+    const r = await runLoad(parseLoadProfile({ protocol: "h1", connections: 3, requests: 3000 }, { url: `http://127.0.0.1:${h1}/` }));
     expectAccounted(r);
     expect(r.backends["hap"]!.count).toBe(3000);
     expect(r.routed["hap-route"]).toMatchObject({ count: 3000, served: { hap: 3000 }, maxConns: 3 });

@@ -9,7 +9,7 @@ import type { AddressInfo } from "node:net";
 import { afterAll, describe, expect, it } from "vitest";
 import { UsageError } from "../src/errors.js";
 import { Engine, type ConnectBurst } from "../src/load/engine.js";
-import { normalizeProfile, runLoad, type LoadProfile, type LoadResult } from "../src/load/index.js";
+import { normalizeProfile, parseLoadProfile, runLoad, type LoadInput, type LoadResult } from "../src/load/index.js";
 import { splitTasks } from "../src/load/run.js";
 
 const closers: Array<() => Promise<void>> = [];
@@ -66,16 +66,16 @@ function expectAccounted(r: LoadResult): void {
 }
 
 /** Runs every worker's engine of a profile in this thread, keeping each one's burst log. */
-async function runEngines(profile: LoadProfile): Promise<ConnectBurst[][]> {
-  const tasks = splitTasks(normalizeProfile(profile), "127.0.0.1");
+async function runEngines(url: string, load: LoadInput): Promise<ConnectBurst[][]> {
+  const tasks = splitTasks(normalizeProfile(parseLoadProfile(load, { url })), "127.0.0.1");
   const engines = tasks.map((t) => new Engine({ ...t, ndjson: null }));
   await Promise.all(engines.map((e) => e.run()));
   return engines.map((e) => e.burstLog);
 }
 
-function usageError(p: LoadProfile): string {
+function usageError(load: LoadInput): string {
   try {
-    normalizeProfile(p);
+    parseLoadProfile(load, { url: "http://127.0.0.1/" });
   } catch (e) {
     expect(e).toBeInstanceOf(UsageError);
     expect((e as UsageError).exitCode).toBe(1);
@@ -87,7 +87,7 @@ function usageError(p: LoadProfile): string {
 describe("-n split as h2load splits it", () => {
   it("-n 10 -c 3 -t 2: threads get 5 and 5, clients 3,2 | 5 (not 4,3,3)", async () => {
     const s = await server();
-    const r = await runLoad({ url: `http://127.0.0.1:${s.port}/`, connections: 3, requests: 10, workers: 2 });
+    const r = await runLoad(parseLoadProfile({ connections: 3, requests: 10, workers: 2 }, { url: `http://127.0.0.1:${s.port}/` }));
     expectAccounted(r);
     expect(r.backends["ade"]!.count).toBe(10);
     expect([...s.perSession].sort()).toEqual([2, 3, 5]);
@@ -95,9 +95,9 @@ describe("-n split as h2load splits it", () => {
 
   it("-n 7 -c 5 -t 3: requests per connection 2,1 | 1,1 | 2", async () => {
     const s = await server();
-    const tasks = splitTasks(normalizeProfile({ url: `http://127.0.0.1:${s.port}/`, connections: 5, requests: 7, workers: 3 }), "127.0.0.1");
+    const tasks = splitTasks(normalizeProfile(parseLoadProfile({ connections: 5, requests: 7, workers: 3 }, { url: `http://127.0.0.1:${s.port}/` })), "127.0.0.1");
     expect(tasks.map((t) => t.requests)).toEqual([3, 2, 2]);
-    const r = await runLoad({ url: `http://127.0.0.1:${s.port}/`, connections: 5, streams: 4, requests: 7, workers: 3 });
+    const r = await runLoad(parseLoadProfile({ connections: 5, streams: 4, requests: 7, workers: 3 }, { url: `http://127.0.0.1:${s.port}/` }));
     expectAccounted(r);
     expect(r.requests.sent).toBe(7);
     expect([...s.perSession].sort()).toEqual([1, 1, 1, 2, 2]);
@@ -123,7 +123,7 @@ describe("-n split as h2load splits it", () => {
       }
     }, 5);
     try {
-      const r = await runLoad({ url: `http://127.0.0.1:${s.port}/`, connections: 2, streams: 1, requests: 6, timeoutMs: 30_000, maxRunMs: 60_000 });
+      const r = await runLoad(parseLoadProfile({ connections: 2, streams: 1, requests: 6, timeout: "30s" }, { url: `http://127.0.0.1:${s.port}/`, maxRunMs: 60_000 }));
       expectAccounted(r);
       expect(r.backends["ade"]!.count).toBe(6);
       expect(s.perSession).toEqual([3, 3]);
@@ -137,26 +137,25 @@ describe("-n split as h2load splits it", () => {
 
   it("budget pooled keeps the old behaviour: one pool, connections stay open", async () => {
     const s = await server();
-    const r = await runLoad({ url: `http://127.0.0.1:${s.port}/`, connections: 3, streams: 2, requests: 2, budget: "pooled" });
+    const r = await runLoad(parseLoadProfile({ connections: 3, streams: 2, requests: 2, budget: "pooled" }, { url: `http://127.0.0.1:${s.port}/` }));
     expectAccounted(r);
     expect(r.requests.sent).toBe(2);
   });
 
   it("refuses what h2load refuses, with exit code 1", () => {
-    const url = "http://127.0.0.1:1/";
-    expect(usageError({ url, connections: 3, requests: 2 })).toContain("at least as many requests as connections");
-    expect(usageError({ url, connections: 4, requests: 8, connectRate: 5 })).toContain("more than the 4 connections");
-    expect(usageError({ url, connections: 4, requests: 8, connectRate: 2, workers: 3 })).toContain("at least the number of workers");
-    expect(usageError({ url, connections: 4, requests: 8, connectPeriodMs: 500 })).toContain("give connectRate too");
-    expect(usageError({ url, requests: 8, budget: "per-client", stages: [{ durationMs: 10, target: 2 }] })).toContain("per-client cannot be combined with stages");
-    expect(usageError({ url, connections: 2, requests: 8, budget: "per-client", arrivalRate: 10 })).toContain("arrivalRate");
+    expect(usageError({ connections: 3, requests: 2 })).toContain("2 requests for 3 connections: each connection sends its own share (h2load: -n at least -c)");
+    expect(usageError({ connections: 4, requests: 8, connect_rate: 5 })).toContain("connect_rate 5 is more than the 4 connections");
+    expect(usageError({ connections: 4, requests: 8, connect_rate: 2, workers: 3 })).toContain("connect_rate 2 is less than the 3 workers");
+    expect(usageError({ connections: 4, requests: 8, connect_period: "500ms" })).toContain("connect_rate is not given");
+    expect(usageError({ requests: 8, budget: "per-client", stages: [{ duration: "10ms", target: 2 }] })).toContain("per-client cannot be combined with stages");
+    expect(usageError({ connections: 2, requests: 8, budget: "per-client", arrival_rate: 10 })).toContain("per-client cannot be combined with arrival_rate");
   });
 });
 
 describe("--rate and --rate-period", () => {
   it("-c 6 -r 2: bursts of 2, 2, 2 connections, one per period, the first at the start", async () => {
     const s = await server();
-    const [log] = await runEngines({ url: `http://127.0.0.1:${s.port}/`, connections: 6, requests: 12, connectRate: 2, connectPeriodMs: 100 });
+    const [log] = await runEngines(`http://127.0.0.1:${s.port}/`, { connections: 6, requests: 12, connect_rate: 2, connect_period: "100ms" });
     expect(log!.map((b) => [b.index, b.connections])).toEqual([
       [0, 2],
       [1, 2],
@@ -168,7 +167,7 @@ describe("--rate and --rate-period", () => {
 
   it("-c 6 -t 2 -r 3: thread 0 opens 2 then 1, thread 1 opens 1, 1, 1 (h2load's per-thread split)", async () => {
     const s = await server();
-    const logs = await runEngines({ url: `http://127.0.0.1:${s.port}/`, connections: 6, requests: 12, connectRate: 3, connectPeriodMs: 100, workers: 2 });
+    const logs = await runEngines(`http://127.0.0.1:${s.port}/`, { connections: 6, requests: 12, connect_rate: 3, connect_period: "100ms", workers: 2 });
     expect(logs.map((l) => l.map((b) => b.connections))).toEqual([
       [2, 1],
       [1, 1, 1],
@@ -178,7 +177,7 @@ describe("--rate and --rate-period", () => {
 
   it("the last burst may be partial: -c 5 -r 2 opens 2, 2, 1", async () => {
     const s = await server();
-    const [log] = await runEngines({ url: `http://127.0.0.1:${s.port}/`, connections: 5, requests: 5, connectRate: 2, connectPeriodMs: 50 });
+    const [log] = await runEngines(`http://127.0.0.1:${s.port}/`, { connections: 5, requests: 5, connect_rate: 2, connect_period: "50ms" });
     expect(log!.map((b) => b.connections)).toEqual([2, 2, 1]);
     expect(s.perSession.length).toBe(5);
   });
@@ -193,7 +192,7 @@ describe("requests refused unprocessed", () => {
       stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
       return true;
     });
-    const r = await runLoad({ url: `http://127.0.0.1:${s.port}/`, connections: 1, requests: 1, timeoutMs: 30_000, maxRunMs: 20_000 });
+    const r = await runLoad(parseLoadProfile({ connections: 1, requests: 1, timeout: "30s" }, { url: `http://127.0.0.1:${s.port}/`, maxRunMs: 20_000 }));
     expectAccounted(r);
     expect(r.backends["ade"]?.count).toBe(1);
     expect(r.requests.retried).toBe(1);
@@ -206,7 +205,7 @@ describe("requests refused unprocessed", () => {
       stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
       return true;
     });
-    const r = await runLoad({ url: `http://127.0.0.1:${s.port}/`, connections: 1, requests: 1, timeoutMs: 30_000, maxRunMs: 20_000 });
+    const r = await runLoad(parseLoadProfile({ connections: 1, requests: 1, timeout: "30s" }, { url: `http://127.0.0.1:${s.port}/`, maxRunMs: 20_000 }));
     expectAccounted(r);
     expect(r.unattributed.byCause).toEqual({ "refused-stream": 1 });
     expect(r.requests.retried).toBe(3);
@@ -220,7 +219,7 @@ describe("requests refused unprocessed", () => {
       if (streamIndex === 0) session.goaway(http2.constants.NGHTTP2_NO_ERROR, 1);
       return true;
     });
-    const r = await runLoad({ url: `http://127.0.0.1:${s.port}/`, connections: 1, streams: 2, requests: 2, timeoutMs: 300, maxRunMs: 20_000 });
+    const r = await runLoad(parseLoadProfile({ connections: 1, streams: 2, requests: 2, timeout: "300ms" }, { url: `http://127.0.0.1:${s.port}/`, maxRunMs: 20_000 }));
     expectAccounted(r);
     expect(r.unattributed.byCause).toEqual({ timeout: 2 });
     // Ended where it waited: not sent again on a new connection for a timeout of its own.

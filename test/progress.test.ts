@@ -2,7 +2,7 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startLoad } from "../src/load/index.js";
+import { parseLoadProfile, startLoad } from "../src/load/index.js";
 import { attachProgress } from "../src/report/progress.js";
 
 describe("progress line", () => {
@@ -29,7 +29,7 @@ describe("progress line", () => {
 
   it("counts a failed response once: done never passes the requests sent", async () => {
     const requests = 60;
-    const run = startLoad({ url: `http://127.0.0.1:${port}/`, protocol: "h1", connections: 2, requests, timeoutMs: 5000 });
+    const run = startLoad(parseLoadProfile({ protocol: "h1", connections: 2, requests, timeout: "5s" }, { url: `http://127.0.0.1:${port}/` }));
     const lines: string[] = [];
     attachProgress(run, "nginx / over", requests, (t) => lines.push(t));
     const result = await run.done;

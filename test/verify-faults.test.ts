@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { startLoad } from "../src/load/index.js";
+import { parseLoadProfile, startLoad } from "../src/load/index.js";
 import { createRun, createRuntime, planPorts, runContext, startProxy, startStubs } from "../src/runtime/index.js";
 import { pidAlive } from "../src/runtime/registry.js";
 import { loadSpecFile } from "../src/spec/load.js";
@@ -38,7 +38,7 @@ describe.each(["haproxy", "nginx"] as Target[])("a stub killed mid-run behind %s
       const stubs = await startStubs(model, plan.stubs, ctx);
       const proxy = await startProxy(model, target, plan, ctx);
       pids.push(stubs.fleet.pid, Number(proxy.proxy.id));
-      const load = startLoad({ url: proxy.frontends[0]!.url, connections: 10, streams: 4, durationMs: 3000, timeoutMs: 2000, maxRunMs: 20_000 });
+      const load = startLoad(parseLoadProfile({ connections: 10, streams: 4, duration: "3s", timeout: "2s" }, { url: proxy.frontends[0]!.url, maxRunMs: 20_000 }));
       let killed = false;
       load.on("tick", (t) => {
         if (!killed && t.completed > 200) {

@@ -1,11 +1,19 @@
 /**
  * An h2load (nghttp2 1.52) command line, parsed as h2load's getopt_long
- * parses it, mapped onto a LoadProfile that means the same on spillway's
- * driver. Options that change what is sent are mapped, or refused by name
- * with the reason; options that only change h2load's output are refused by
- * name. Pure: returns every problem with its offset in the text.
+ * parses it, mapped onto the spec's `load:` keys that mean the same on
+ * spillway's driver. Options that change what is sent are mapped, or refused
+ * by name with the reason; options that only change h2load's output are
+ * refused by name. Pure: returns every problem with its offset in the text.
  */
-import type { LoadProfile } from "./profile.js";
+import { formatDuration, UNIT_MS } from "../spec/duration.js";
+import { MAX_TIMER_MS } from "../spec/limits.js";
+import type { LoadInput } from "../spec/schema.js";
+
+/**
+ * The keys an h2load command line stands for: it sets them, or (stages,
+ * arrival_rate, think_time) its meaning leaves no room for them.
+ */
+export const H2LOAD_KEYS = ["protocol", "connections", "streams", "connect_rate", "connect_period", "budget", "requests", "duration", "warmup", "stages", "arrival_rate", "think_time", "workers"] as const satisfies readonly (keyof LoadInput)[];
 
 export interface H2loadProblem {
   /** Offset of the offending token in the text. */
@@ -14,8 +22,8 @@ export interface H2loadProblem {
 }
 
 export interface H2loadCommand {
-  /** The profile's load-shaping fields (no url). */
-  profile: Omit<LoadProfile, "url">;
+  /** The load it stands for, in the spec's keys (no URL). */
+  load: LoadInput;
   /** URIs given in the text, with their offsets. */
   urls: { url: string; offset: number }[];
   problems: H2loadProblem[];
@@ -130,13 +138,16 @@ function parseUint(v: string): number | null {
   return /^[0-9]+$/.test(v) && v.length <= 15 ? Number(v) : null;
 }
 
-/** h2load's parse_duration_with_unit: an integer and optionally s, m (minutes), ms or h, any case; no unit is seconds. */
+/**
+ * h2load's parse_duration_with_unit: an integer and optionally s, m
+ * (minutes), ms or h, any case. The one way it differs from the spec's
+ * durations, kept for h2load's command lines and `spillway load
+ * --rate-period`: no unit is seconds.
+ */
 export function parseH2loadDuration(v: string): number | null {
   const m = /^([0-9]{1,12})(ms|s|m|h)?$/i.exec(v);
   if (!m) return null;
-  const n = Number(m[1]);
-  const unit = (m[2] ?? "s").toLowerCase();
-  return unit === "ms" ? n : unit === "s" ? n * 1000 : unit === "m" ? n * 60_000 : n * 3_600_000;
+  return Number(m[1]) * UNIT_MS[(m[2] ?? "s").toLowerCase() as keyof typeof UNIT_MS];
 }
 
 /** h2load's parse_uint_with_unit: digits and at most one of k, m, g (powers of 1024, any case). */
@@ -160,7 +171,7 @@ export function parseH2loadCommand(text: string): H2loadCommand {
   const problems: H2loadProblem[] = [];
   const urls: { url: string; offset: number }[] = [];
   const { words, problem } = splitWords(text);
-  if (problem) return { profile: {}, urls, problems: [problem] };
+  if (problem) return { load: {}, urls, problems: [problem] };
   let k = 0;
   if (words[0] && /(^|\/)h2load$/.test(words[0].text)) k = 1;
   const seen = new Map<string, { value: string | true; offset: number }>();
@@ -231,7 +242,7 @@ export function parseH2loadCommand(text: string): H2loadCommand {
     }
   }
 
-  const profile: Omit<LoadProfile, "url"> = {};
+  const load: LoadInput = {};
   const num = (long: string, parse: (v: string) => number | null, what: string): number | undefined => {
     const s = seen.get(long);
     if (!s) return undefined;
@@ -245,14 +256,18 @@ export function parseH2loadCommand(text: string): H2loadCommand {
   const at = (long: string): number => seen.get(long)?.offset ?? 0;
   const N = "a whole number (digits only, as h2load reads it)";
   const D = "a duration (an integer with s, m, ms or h, or seconds without a unit, as h2load reads it)";
+  const timer = (v: string) => {
+    const ms = parseH2loadDuration(v);
+    return ms === null || ms > MAX_TIMER_MS ? null : ms;
+  };
   const n = num("requests", parseUint, N);
   const c = num("clients", parseUint, N);
   const t = num("threads", parseUint, N);
   const m = num("max-concurrent-streams", parseUint, N);
   const r = num("rate", parseUint, N);
-  const period = num("rate-period", parseH2loadDuration, D);
-  const duration = num("duration", parseH2loadDuration, D);
-  const warmup = num("warm-up-time", parseH2loadDuration, D);
+  const period = num("rate-period", timer, `${D}, at most ${MAX_TIMER_MS}ms`);
+  const duration = num("duration", timer, `${D}, at most ${MAX_TIMER_MS}ms`);
+  const warmup = num("warm-up-time", timer, `${D}, at most ${MAX_TIMER_MS}ms`);
 
   // h2load's own checks, with its messages.
   if (c === 0) problems.push({ offset: at("clients"), message: "-c: the number of clients must be greater than 0" });
@@ -300,22 +315,22 @@ export function parseH2loadCommand(text: string): H2loadCommand {
     if (p === "http/1.1") h1 = true;
     else if (p !== "h2c") problems.push({ offset: proto.offset, message: `h2load option -p (--no-tls-proto): ${JSON.stringify(proto.value)} is not h2c or http/1.1` });
   }
-  if (h1) profile.protocol = "h1";
+  if (h1) load.protocol = "h1";
 
-  profile.connections = clients;
-  profile.streams = m ?? 1;
-  profile.workers = threads;
+  load.connections = clients;
+  load.streams = m ?? 1;
+  load.workers = threads;
   if (timed) {
     // -D: -n is ignored, every client connects at the start and keeps -m streams busy until the end.
-    profile.durationMs = duration;
-    if (warmup !== undefined && warmup > 0) profile.warmupMs = warmup;
+    load.duration = formatDuration(duration);
+    if (warmup !== undefined && warmup > 0) load.warmup = formatDuration(warmup);
   } else {
-    profile.requests = requests;
-    profile.budget = "per-client";
+    load.requests = requests;
+    load.budget = "per-client";
   }
   if (r !== undefined && r > 0) {
-    profile.connectRate = r;
-    if (period !== undefined && period > 0) profile.connectPeriodMs = period;
+    load.connect_rate = r;
+    if (period !== undefined && period > 0) load.connect_period = formatDuration(period);
   }
   if (h1 && (m ?? 1) > 1) {
     problems.push({ offset: at("max-concurrent-streams"), message: "-m above 1 with HTTP/1.1 is h2load's pipelining, which spillway does not do (one request at a time per HTTP/1.1 connection); use -c" });
@@ -324,5 +339,5 @@ export function parseH2loadCommand(text: string): H2loadCommand {
     problems.push({ offset: urls[1]!.offset, message: "spillway sends load to one URL; h2load's several URIs (requests cycling through their paths) are not supported" });
   }
   problems.sort((a, b) => a.offset - b.offset);
-  return { profile, urls, problems };
+  return { load, urls, problems };
 }

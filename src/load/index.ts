@@ -5,17 +5,30 @@
 export { runLoad, startLoad, splitTasks, type LoadRun, type LoadRunEvents, type LoadStartInfo } from "./run.js";
 export type { TickInfo } from "./engine.js";
 export {
+  parseLoadProfile,
+  profileFor,
+  validateLoad,
+  checkLoad,
+  normalizeLoad,
   normalizeProfile,
-  profileFromBlock,
-  parseDurationMs,
+  runProblems,
+  problemText,
+  fileDescriptorProblem,
   resolveLoopback,
-  LOAD_BLOCK_KEYS,
+  LOAD_FLAGS,
+  SPEC_NAMES,
+  type LoadInput,
   type LoadProfile,
   type LoadProtocol,
   type LoadStage,
   type LoadBudget,
+  type LoadProblem,
+  type KeyNames,
+  type KeyPath,
+  type CheckedLoad,
+  type NormalizedLoad,
   type NormalizedProfile,
-  type BlockProblem,
+  type RunOptions,
 } from "./profile.js";
 export {
   mergeRunData,
@@ -31,5 +44,5 @@ export {
   type BackendData,
 } from "./result.js";
 export { formatLoadSummary } from "./summary.js";
-export { parseH2loadCommand, type H2loadCommand, type H2loadProblem } from "./h2load-args.js";
+export { parseH2loadCommand, H2LOAD_KEYS, type H2loadCommand, type H2loadProblem } from "./h2load-args.js";
 export { diagnoseRun, type RunFailure } from "./diagnose.js";

@@ -1,7 +1,7 @@
 /** A whole number and a unit; kept here, free of zod, so the CLI's flag parsing loads nothing heavy. */
 export const DURATION_PATTERN = /^(0|[1-9][0-9]{0,9})(ms|s|m|h)$/;
 
-const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const;
+export const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const;
 
 /** Parses a validated duration such as `500ms`, `10s` or `2m` to milliseconds. */
 export function parseDuration(text: string): number {

@@ -25,12 +25,8 @@ import {
 import { EXPECTATION_PATTERN, TARGETS, type BackendInput, type ExpectInput, type FrontendInput, type LoadInput, type ScenarioInput, type SpecInput } from "./schema.js";
 import { locate, locateInScalar, offsetPosition, parseSource, type SpecSource } from "./source.js";
 import { validateShape } from "./validate.js";
-import { parseH2loadCommand } from "../load/h2load-args.js";
-import type { LoadProfile } from "../load/profile.js";
+import { checkLoad } from "./load-profile.js";
 import { formatHostPort } from "../wire.js";
-
-/** Keys an h2load command line sets; giving one next to `h2load` is an error. */
-const H2LOAD_SETS = ["protocol", "connections", "streams", "connect_rate", "connect_period", "budget", "requests", "duration", "warmup", "stages", "arrival_rate", "think_time", "workers"] as const;
 
 export interface LoadedSpec {
   model: Model;
@@ -483,107 +479,29 @@ class ModelBuilder {
   }
 
   private buildLoad(l: LoadInput, path: PropertyKey[]): LoadSpec {
-    const at = (key: string): PropertyKey[] => [...path, key];
-    // An h2load command line stands for the keys it sets.
-    let fromH2load: Omit<LoadProfile, "url"> | null = null;
-    if (l.h2load !== undefined) {
-      const parsed = parseH2loadCommand(l.h2load);
-      for (const p of parsed.problems) this.report("error", at("h2load"), p.message, { offset: p.offset, hint: "See the README's h2load table for what each option maps to." });
-      for (const u of parsed.urls) {
-        this.report("error", at("h2load"), `a URL (${u.url.length > 60 ? `${u.url.slice(0, 60)}…` : u.url}) in load.h2load: the scenario's frontend is where the load goes`, {
-          offset: u.offset,
-          hint: "Remove the URL; put a path in load.path.",
-        });
-      }
-      for (const key of H2LOAD_SETS) {
-        if ((l as Record<string, unknown>)[key] !== undefined) {
-          this.report("error", at(key), `${key} cannot be given with h2load, which sets the load itself`, { key: true, hint: "Put the option in the h2load string instead, or drop h2load." });
-        }
-      }
-      fromH2load = parsed.profile;
-    } else if (l.connections === undefined) {
+    if (l.h2load === undefined && l.connections === undefined) {
       this.report("error", path, "connections is missing: give connections (or an h2load command line)", { key: true, hint: "For example `connections: 300`." });
     }
-    const protocol = fromH2load ? (fromH2load.protocol ?? "h2c") : (l.protocol ?? "h2c");
-    const connections = fromH2load ? (fromH2load.connections ?? 1) : (l.connections ?? 1);
-    const streams = fromH2load ? (fromH2load.streams ?? 1) : (l.streams ?? 1);
-    const requests = fromH2load ? (fromH2load.requests ?? null) : (l.requests ?? null);
-    const durationMs = fromH2load ? (fromH2load.durationMs ?? null) : l.duration ? parseDuration(l.duration) : null;
-    const workers = fromH2load ? (fromH2load.workers ?? 1) : (l.workers ?? 1);
-    const connectRate = fromH2load ? (fromH2load.connectRate ?? null) : (l.connect_rate ?? null);
-    const connectPeriodMs = fromH2load ? (fromH2load.connectPeriodMs ?? 1000) : l.connect_period ? parseDuration(l.connect_period) : 1000;
-    const stages = (l.stages ?? []).map((st) => ({ durationMs: parseDuration(st.duration), target: st.target }));
-    const budget = fromH2load ? (fromH2load.budget ?? "pooled") : (l.budget ?? (requests !== null && stages.length === 0 && l.arrival_rate === undefined ? "per-client" : "pooled"));
-    if ((protocol === "h1" || protocol === "h1-close") && streams > 1 && !fromH2load) {
-      this.report("error", at("streams"), `HTTP/1.1 has one request in flight per connection; streams: ${streams} needs protocol h2c or h2`);
+    const checked = checkLoad(l);
+    for (const p of checked.problems) {
+      const inH2load = p.offset !== undefined;
+      this.report("error", [...path, ...p.path], p.message, {
+        ...(p.key ? { key: true } : {}),
+        ...(inH2load ? { offset: p.offset } : {}),
+        ...(p.hint ? { hint: p.hint } : inH2load ? { hint: "See the README's h2load table for what each option maps to." } : {}),
+      });
     }
-    const bounded = fromH2load !== null || l.requests !== undefined || l.duration !== undefined || l.stages !== undefined;
-    if (!bounded) {
-      this.report("error", path, "the load is unbounded: give requests, duration or stages", { key: true, hint: "For example `requests: 40000` or `duration: 30s`." });
+    for (const u of checked.urls) {
+      this.report("error", [...path, "h2load"], `a URL (${u.url.length > 60 ? `${u.url.slice(0, 60)}…` : u.url}) in load.h2load: the scenario's frontend is where the load goes`, {
+        offset: u.offset,
+        hint: "Remove the URL; put a path in load.path.",
+      });
     }
-    if (stages.length > 0 && stages.every((st) => st.durationMs === 0)) {
-      this.report("error", at("stages"), "the stages last 0 ms in all: give at least one stage a duration", { key: true });
+    const load = checked.load;
+    if (load.connections > 15_000 && !l.source_addresses && !l.workers) {
+      this.report("warning", [...path, "connections"], `${load.connections} connections is close to this process's open-file limit`, { hint: "Spread them with `workers` (each worker thread still shares the process limit) or run several spillway processes." });
     }
-    if (stages.length > 0 && stages.every((st) => st.target === 0)) {
-      this.report("error", at("stages"), "every stage's target is 0: the load would never open a connection", { key: true });
-    }
-    if (!fromH2load) {
-      // h2load's rules for -r and -n, on the keys that mean the same.
-      if (l.connect_rate !== undefined && l.connections !== undefined && l.connect_rate > l.connections) {
-        this.report("error", at("connect_rate"), `connect_rate ${l.connect_rate} is more than the ${l.connections} connections: each burst opens up to connect_rate of them (h2load: -r at most -c)`, {
-          hint: `Use at most connect_rate: ${l.connections}; to open them all at once, leave connect_rate out.`,
-        });
-      }
-      if (l.connect_rate !== undefined && l.connect_rate < workers) {
-        this.report("error", at("connect_rate"), `connect_rate ${l.connect_rate} is less than the ${workers} workers: each worker opens its own share of every burst (h2load: -r at least -t)`);
-      }
-      if (l.connect_rate !== undefined && l.stages !== undefined) {
-        this.report("error", at("connect_rate"), "connect_rate cannot be combined with stages: the stages already decide when connections open");
-      }
-      if (l.connect_period !== undefined && l.connect_rate === undefined) {
-        this.report("error", at("connect_period"), "connect_period is the period of connect_rate's bursts, and connect_rate is not given", { hint: "Add connect_rate, or remove connect_period." });
-      }
-      if (l.connect_period !== undefined && connectPeriodMs === 0) {
-        this.report("error", at("connect_period"), "connect_period must be above 0");
-      }
-      if (l.budget === "per-client" && l.requests === undefined) {
-        this.report("error", at("budget"), "budget per-client shares out requests, and requests is not given", { hint: "Give requests, or use budget: pooled." });
-      }
-      if (l.budget === "per-client" && (l.stages !== undefined || l.arrival_rate !== undefined)) {
-        this.report("error", at("budget"), `budget per-client cannot be combined with ${l.stages !== undefined ? "stages" : "arrival_rate"}, whose requests go to whichever connection is open`);
-      }
-      if (budget === "per-client" && l.requests !== undefined && l.connections !== undefined && l.requests < l.connections) {
-        this.report("error", at("requests"), `${l.requests} requests for ${l.connections} connections: each connection sends its own share (h2load: -n at least -c)`, {
-          hint: `Give at least requests: ${l.connections}, or budget: pooled.`,
-        });
-      }
-    }
-    if (connections > 15_000 && !l.source_addresses && !l.workers) {
-      this.report("warning", at("connections"), `${connections} connections is close to this process's open-file limit`, { hint: "Spread them with `workers` (each worker thread still shares the process limit) or run several spillway processes." });
-    }
-    return {
-      protocol,
-      connections,
-      streams,
-      connectRate,
-      connectPeriodMs,
-      budget,
-      requests,
-      durationMs,
-      warmupMs: fromH2load ? (fromH2load.warmupMs ?? 0) : l.warmup ? parseDuration(l.warmup) : 0,
-      stages,
-      arrivalRate: l.arrival_rate ?? null,
-      thinkTimeMs: l.think_time ? parseDuration(l.think_time) : 0,
-      keepAlive: {
-        closeAfterRequests: l.keep_alive?.close_after_requests ?? null,
-        closeAfterIdleMs: l.keep_alive?.close_after_idle ? parseDuration(l.keep_alive.close_after_idle) : null,
-      },
-      reconnect: l.reconnect ?? true,
-      sourceAddresses: l.source_addresses ?? [],
-      workers,
-      timeoutMs: l.timeout ? parseDuration(l.timeout) : 30_000,
-      path: l.path ?? "/",
-    };
+    return load;
   }
 
   private buildExpect(e: ExpectInput, path: PropertyKey[], backendNames: Set<string>, override: ExpectInput, basePath: PropertyKey[]): Expectations {

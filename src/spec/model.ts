@@ -1,5 +1,6 @@
 import type { Condition } from "./condition.js";
 import type { DefaultUse } from "./defaults.js";
+import type { NormalizedLoad } from "./load-profile.js";
 import type { BALANCE, PROTOCOLS, TARGETS } from "./schema.js";
 
 /** The validated spec, with defaults applied and every duration in milliseconds. */
@@ -90,28 +91,8 @@ export interface Expectations {
   maxConnectionsSeen: Threshold | null;
 }
 
-export interface LoadSpec {
-  protocol: Protocol;
-  connections: number;
-  streams: number;
-  /** h2load --rate: connections per burst; null: all at the start. */
-  connectRate: number | null;
-  /** h2load --rate-period. */
-  connectPeriodMs: number;
-  budget: "per-client" | "pooled";
-  requests: number | null;
-  durationMs: number | null;
-  warmupMs: number;
-  stages: { durationMs: number; target: number }[];
-  arrivalRate: number | null;
-  thinkTimeMs: number;
-  keepAlive: { closeAfterRequests: number | null; closeAfterIdleMs: number | null };
-  reconnect: boolean;
-  sourceAddresses: string[];
-  workers: number;
-  timeoutMs: number;
-  path: string;
-}
+/** A scenario's load: one shape with what `spillway load` and a library caller run (spec/load-profile.ts). */
+export type LoadSpec = NormalizedLoad;
 
 export interface Scenario {
   name: string;

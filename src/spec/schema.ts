@@ -25,6 +25,7 @@ export const CONDITION_PATTERN = /^[A-Za-z0-9_()<>=!\s-]{1,500}$/;
 export const TARGETS = ["haproxy", "nginx"] as const;
 export const BALANCE = ["roundrobin", "leastconn", "first", "source", "random"] as const;
 export const PROTOCOLS = ["h2c", "h1", "h1-close", "h2"] as const;
+export const BUDGETS = ["per-client", "pooled"] as const;
 
 /** A string constrained by a pattern, with one message for a wrong type and a wrong form alike. */
 const patterned = (pattern: RegExp, message: string) => z.string({ error: message }).regex(pattern, { error: message });
@@ -187,44 +188,106 @@ export const backendSchema = z
   .describe("A group of servers the proxies balance requests over")
   .meta(example({ servers: 2, maxconn: 200 }));
 
-const stage = z.strictObject({ duration, target: count(0, 100_000) });
+/** A loopback IP a load's connections bind to: IPv4 in 127.0.0.0/8 as `loopbackIPv4` reads it, or IPv6 loopback (::1). */
+const loopbackSource = z
+  .string({ error: "must be a loopback IP address: 127.x.y.z or ::1" })
+  .superRefine((v, ctx) => {
+    if (!v.includes(":")) {
+      const v4 = loopbackIPv4.safeParse(v);
+      if (!v4.success) for (const issue of v4.error.issues) ctx.addIssue({ code: "custom", message: issue.message });
+    } else if (!isLoopbackIp(v) || v.startsWith("[")) {
+      ctx.addIssue({ code: "custom", message: `${JSON.stringify(v.length > 60 ? `${v.slice(0, 60)}…` : v)} is not on loopback: the IPv6 loopback address is ::1` });
+    }
+  })
+  .meta({ pattern: "^(?:127\\.[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}|::1)$" });
 
-export const loadSchema = z.strictObject({
-  h2load: z
-    .string()
-    .min(1)
-    .max(1000)
-    .optional()
-    .describe("An h2load command line without the URL (e.g. \"-c310 -m40 -n40000 --rate=310\"), run on spillway's driver; replaces connections, streams, requests, duration, connect_rate, connect_period, workers, warmup and protocol"),
-  protocol: z.enum(PROTOCOLS).optional(),
-  connections: count(1, 100_000).optional().describe("Required unless h2load is given"),
-  streams: count(1, 10_000).optional(),
-  connect_rate: count(1, 100_000)
-    .optional()
-    .describe("h2load --rate: this many connections open at once at the start, then as many again every connect_period, up to connections (at least workers, at most connections)"),
-  connect_period: duration.optional().describe("h2load --rate-period: the period of connect_rate's bursts (default 1s)"),
-  budget: z
-    .enum(["per-client", "pooled"])
-    .optional()
-    .describe("per-client (default with requests): requests split over connections as h2load -n is, each connection closing when its share is done; pooled: one pool, connections stay open"),
-  requests: count(1, 100_000_000).optional(),
-  duration: duration.optional(),
-  warmup: duration.optional(),
-  stages: z.array(stage).min(1).max(100).optional(),
-  arrival_rate: count(1, 10_000_000).optional(),
-  think_time: duration.optional(),
-  keep_alive: z
-    .strictObject({
-      close_after_requests: count(1, 100_000_000).optional(),
-      close_after_idle: duration.optional(),
-    })
-    .optional(),
-  reconnect: z.boolean().optional(),
-  source_addresses: z.array(loopbackIPv4).max(254).optional(),
-  workers: count(1, 64).optional(),
-  timeout: duration.optional(),
-  path: z.string().regex(/^\/[A-Za-z0-9._~\/-]{0,200}$/, { error: "must be a path such as /api" }).optional(),
-});
+export const stageSchema = z
+  .strictObject({
+    duration: duration.describe("How long the stage lasts, e.g. 30s; 0s jumps to its target at once, as in k6"),
+    target: count(0, 100_000).describe("Connections open at the end of the stage (0 to 100000); the count ramps in whole connections from the previous stage's target, or from 0 for the first"),
+  })
+  .describe("One stage of a k6-style ramp (k6 ramping-vus, with connections for VUs)");
+
+export const keepAliveSchema = z
+  .strictObject({
+    close_after_requests: count(1, 100_000_000)
+      .optional()
+      .describe("Requests a connection carries before the driver closes it and opens a new one. Default: no limit (protocol h1-close: 1)"),
+    close_after_idle: duration
+      .optional()
+      .describe("How long a connection may stay idle before the driver closes it and opens a new one, e.g. 5s; above 0. Default: no limit"),
+  })
+  .optional()
+  .describe("When the driver closes a connection of its own accord. Default: connections stay open to the end of the run");
+
+export const loadSchema = z
+  .strictObject({
+    h2load: z
+      .string()
+      .min(1)
+      .max(1000)
+      .optional()
+      .describe(
+        'An h2load command line without the URL (e.g. "-c310 -m40 -n40000 --rate=310"), run on spillway\'s driver as h2load means it; it sets protocol, connections, streams, requests, duration, warmup, connect_rate, connect_period, budget and workers, so none of those (nor stages, arrival_rate or think_time) may be given beside it. Default: none',
+      ),
+    protocol: z
+      .enum(PROTOCOLS)
+      .optional()
+      .describe("What the driver speaks: h2c (HTTP/2 without TLS), h1 (HTTP/1.1 keep-alive), h1-close (HTTP/1.1, one request per connection), h2 (HTTP/2 over TLS, for https:// only). Default: h2c (h2 for an https:// URL)"),
+    connections: count(1, 100_000)
+      .optional()
+      .describe("Connections the driver opens (h2load -c), 1 to 100000. A spec must give it unless h2load is given; with stages, the larger of this and the highest stage target. Default: 1"),
+    streams: count(1, 10_000)
+      .optional()
+      .describe("Requests in flight at once on each connection (h2load -m), 1 to 10000: HTTP/2 streams; HTTP/1.1 carries 1. Default: 1"),
+    connect_rate: count(1, 100_000)
+      .optional()
+      .describe("h2load --rate: this many connections open at once at the start, then as many again every connect_period, up to connections (at least workers, at most connections). Not with stages. Default: every connection opens at the start"),
+    connect_period: duration.optional().describe("h2load --rate-period: the period of connect_rate's bursts, e.g. 1s; above 0, and only with connect_rate. Default: 1s"),
+    budget: z
+      .enum(BUDGETS)
+      .optional()
+      .describe(
+        "How requests are shared. per-client: requests split over connections as h2load -n is, each connection closing when its share is done (needs requests, at least as many as connections; not with stages or arrival_rate); pooled: one pool drawn from by every connection, which stay open. Default: per-client when requests is given without stages or arrival_rate, otherwise pooled",
+      ),
+    requests: count(1, 100_000_000).optional().describe("Requests to send in all (h2load -n), 1 to 100000000; the run ends when they have been answered. Default: no count (a load gives requests, duration or stages)"),
+    duration: duration.optional().describe("How long to send requests after warmup, e.g. 30s; above 0 (h2load -D). With requests too, the run ends at whichever comes first. Default: no time limit"),
+    warmup: duration.optional().describe("A first period, e.g. 5s, whose requests are sent but left out of the result (h2load --warm-up-time). Default: 0s"),
+    stages: z
+      .array(stageSchema)
+      .min(1)
+      .max(100)
+      .optional()
+      .describe("A k6-style ramp, 1 to 100 stages: the number of open connections follows them in turn from 0, and the run ends with the last one. Default: no ramp, every connection opens at the start"),
+    arrival_rate: z
+      .number()
+      .positive()
+      .max(10_000_000)
+      .optional()
+      .describe(
+        "Open model: requests per second for the whole run (above 0, at most 10000000), each sent on a free stream at its scheduled time whatever the server's pace; latency counts from that time. Default: the closed model, where each stream sends its next request when the last one is answered",
+      ),
+    think_time: duration.optional().describe("Closed model: pause between a stream's requests, e.g. 100ms. Not with arrival_rate. Default: 0s"),
+    keep_alive: keepAliveSchema,
+    reconnect: z.boolean().optional().describe("Open a new connection when the server closes one or sends GOAWAY. Default: true"),
+    source_addresses: z
+      .array(loopbackSource.describe("A loopback address: 127.x.y.z or ::1"))
+      .max(254)
+      .optional()
+      .describe("Local addresses the connections bind to, taken in turn, so more connections fit than one address has ephemeral ports; at most 254. Default: the system's choice"),
+    workers: count(1, 64)
+      .optional()
+      .describe("Worker threads the connections are spread over (h2load -t), 1 to 64 and at most connections; their results are merged. Default: 1"),
+    timeout: duration
+      .optional()
+      .describe("Per-request timeout, which also bounds connecting, e.g. 10s; above 0. A request unanswered this long fails with cause timeout. Default: 30s (spillway load -T: 10s)"),
+    path: z
+      .string()
+      .regex(/^\/[A-Za-z0-9._~\/-]{0,200}$/, { error: "must be a path such as /api" })
+      .optional()
+      .describe("The path every request asks for, e.g. /api; it replaces the URL's path. Default: /"),
+  })
+  .describe("The load a scenario drives at its frontend; `spillway load` takes the same keys as flags. A load is bounded: it gives requests, duration or stages");
 
 const share = (what: string, e: string) => expectation.optional().describe(what).meta(example(e));
 

@@ -1,5 +1,5 @@
 import { InfraError, SpillwayError } from "../errors.js";
-import { startLoad, type LoadProfile, type LoadRun } from "../load/index.js";
+import { profileFor, startLoad, type LoadProfile, type LoadRun } from "../load/index.js";
 import { versionText } from "../render/index.js";
 import { planPorts, startProxy, startStubs, type RunContext } from "../runtime/index.js";
 import type { LoadSpec, Model, Scenario, Target } from "../spec/model.js";
@@ -10,31 +10,7 @@ import { flipPoints, proxyFailures } from "./routes.js";
 import type { ScenarioRun } from "./types.js";
 
 export function loadProfile(load: LoadSpec, url: string, maxRunMs: number, windowMs: number | null, ndjson?: (line: string) => void): LoadProfile {
-  return {
-    url: `${url}${load.path}`,
-    protocol: load.protocol,
-    connections: load.connections,
-    streams: load.streams,
-    ...(load.connectRate !== null ? { connectRate: load.connectRate, connectPeriodMs: load.connectPeriodMs } : {}),
-    budget: load.budget,
-    ...(load.requests !== null ? { requests: load.requests } : {}),
-    ...(load.durationMs !== null ? { durationMs: load.durationMs } : {}),
-    ...(load.warmupMs > 0 ? { warmupMs: load.warmupMs } : {}),
-    ...(load.stages.length > 0 ? { stages: load.stages } : {}),
-    ...(load.arrivalRate !== null ? { arrivalRate: load.arrivalRate } : {}),
-    ...(load.thinkTimeMs > 0 ? { thinkTimeMs: load.thinkTimeMs } : {}),
-    keepAlive: {
-      ...(load.keepAlive.closeAfterRequests !== null ? { closeAfterRequests: load.keepAlive.closeAfterRequests } : {}),
-      ...(load.keepAlive.closeAfterIdleMs !== null ? { closeAfterIdleMs: load.keepAlive.closeAfterIdleMs } : {}),
-    },
-    reconnect: load.reconnect,
-    ...(load.sourceAddresses.length > 0 ? { sourceAddresses: load.sourceAddresses } : {}),
-    workers: load.workers,
-    timeoutMs: load.timeoutMs,
-    maxRunMs,
-    ...(windowMs !== null ? { timelineWindowMs: windowMs } : {}),
-    ...(ndjson ? { ndjson } : {}),
-  };
+  return profileFor(load, { url, maxRunMs, timelineWindowMs: windowMs, ...(ndjson ? { ndjson } : {}) });
 }
 
 export interface ScenarioHooks {
