@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Run, RunningProxy } from "../src/runtime/index.js";
 import { readHaproxyStats } from "../src/verify/counters.js";
+import { LOAD_FLAGS } from "../src/spec/load-profile.js";
 import { runCli, runCliAsync } from "./helpers/cli.js";
 import { startHaproxyStack } from "./helpers/stack.js";
 
@@ -61,5 +62,33 @@ describe("spillway load against a running HAProxy", () => {
     const outside = runCli(["load", "http://192.0.2.1:80/", "-n", "1"]);
     expect(outside.code).toBe(1);
     expect(outside.stderr).toMatch(/loopback/);
+  });
+});
+
+describe("spillway load's flags are the spec's load keys", () => {
+  it("every key's flag is an option of spillway load", () => {
+    const help = runCli(["load", "--help"]);
+    expect(help.code).toBe(0);
+    const missing = Object.entries(LOAD_FLAGS).filter(([, flag]) => !new RegExp(`(^|[ ,])${flag}[ ,]`, "m").test(help.stdout));
+    expect(missing).toEqual([]);
+  });
+
+  it("a value the load's schema or checks refuse is named by its flag, exit 1, before any socket", () => {
+    const url = "http://127.0.0.1:9/";
+    const cases: [string[], string][] = [
+      [["-c", "200000", "-n", "200000"], "-c 200000: must be at most 100000"],
+      [["-n", "5", "--close-idle", "0s"], "--close-idle must be above 0"],
+      [["-n", "5", "-D", "soon"], '-D "soon": must be a whole number with a unit'],
+      [["--stages", "1s:10,1s:200000"], "--stages (stage 2) 200000: must be at most 100000"],
+      [["-n", "5", "-t", "3"], "-t 3 is more than the 1 connection: use at most one worker per connection"],
+      [["-D", "1s", "--think-time", "1s", "--arrival-rate", "5"], "--think-time is a pause of the closed model, and cannot be combined with --arrival-rate"],
+      [["-c", "2", "-n", "4", "-p", "h2"], "-p h2 needs an https:// URL"],
+      [["--h2load", "-c200000 -n200000"], "-c 200000: must be at most 100000"],
+    ];
+    for (const [args, message] of cases) {
+      const r = runCli(["load", ...args, url]);
+      expect(r.code, args.join(" ")).toBe(1);
+      expect(r.stderr, args.join(" ")).toContain(message);
+    }
   });
 });

@@ -217,6 +217,12 @@ describe("profile", () => {
     expect(messages({ connections: 2, duration: "0s", timeout: "0ms" })).toEqual(["duration must be above 0", "timeout must be above 0"]);
     expect(messages({ connections: 2, requests: 2, workers: 3 })).toEqual([expect.stringContaining("workers 3 is more than the 2 connections")]);
     expect(messages({ connections: 2, duration: "1s", think_time: "1s", arrival_rate: 5 })).toEqual([expect.stringContaining("think_time is a pause of the closed model")]);
+    // Source addresses are loopback, IPv6's too (bound as given, so without brackets).
+    expect(messages({ connections: 2, requests: 2, source_addresses: ["127.0.0.2", "::1"] })).toEqual([]);
+    expect(messages({ connections: 2, requests: 2, source_addresses: ["[::1]", "10.0.0.1"] })).toEqual([
+      expect.stringContaining("is not on loopback: the IPv6 loopback address is ::1"),
+      expect.stringContaining("10.0.0.1 is not on loopback"),
+    ]);
     // Fractions of a request per second are an arrival rate too: a run that holds connections idle.
     expect(messages({ connections: 2, duration: "1s", arrival_rate: 0.001 })).toEqual([]);
     const flags = { name: (path: readonly (string | number)[]) => `--${String(path[0])}`, example: (k: string, v: string | number) => `--${k} ${v}` };

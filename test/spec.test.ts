@@ -3,7 +3,9 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { SpecError } from "../src/spec/diagnostics.js";
 import { loadSpecFile, loadSpecText } from "../src/spec/load.js";
-import { specJsonSchema } from "../src/spec/schema.js";
+import { z } from "zod";
+import { validateLoad } from "../src/spec/load-profile.js";
+import { loadSchema, specJsonSchema } from "../src/spec/schema.js";
 import { ROOT } from "./helpers/cli.js";
 
 const BAD = join(ROOT, "fixtures", "bad");
@@ -110,6 +112,46 @@ describe("validation", () => {
     expect(s.expect.haproxy.backends.a?.text).toBe("100%");
     expect(s.expect.nginx.backends.a?.text).toBe(">= 1");
     expect(s.expect.nginx.errors?.text).toBe("0");
+  });
+});
+
+describe("a scenario's load", () => {
+  const spec = (load: string) =>
+    `version: 1\nfrontends:\n  web: { bind: "127.0.0.1:8080", default_backend: a }\nbackends:\n  a: { servers: 1 }\nscenarios:\n  s:\n    load: ${load}\n`;
+
+  it("is the load spillway load and a library caller run: one schema, one set of checks, one normalised shape", () => {
+    const text = "{ connections: 4, streams: 8, duration: 30s, warmup: 2s, connect_rate: 2, connect_period: 500ms, keep_alive: { close_after_requests: 100 }, source_addresses: ['127.0.0.2', '::1'], timeout: 5s, path: /api }";
+    const fromSpec = loadSpecText(spec(text), "s.yaml").model.scenarios[0]!.load;
+    const input = { connections: 4, streams: 8, duration: "30s", warmup: "2s", connect_rate: 2, connect_period: "500ms", keep_alive: { close_after_requests: 100 }, source_addresses: ["127.0.0.2", "::1"], timeout: "5s", path: "/api" };
+    expect(validateLoad(input)).toEqual({ load: fromSpec, problems: [], urls: [] });
+    expect(fromSpec).toMatchObject({ connectRate: 2, connectPeriodMs: 500, durationMs: 30_000, warmupMs: 2000, closeAfterRequests: 100, timeoutMs: 5000, budget: "pooled", path: "/api" });
+    // The same rule refuses the same load wherever it comes from, naming the key as the spec writes it.
+    const bad = "{ connections: 3, requests: 2 }";
+    const err = (() => {
+      try {
+        loadSpecText(spec(bad), "b.yaml");
+      } catch (e) {
+        return e as SpecError;
+      }
+      throw new Error("accepted");
+    })();
+    const [library] = validateLoad({ connections: 3, requests: 2 }).problems;
+    expect(err.diagnostics.map((d) => d.message)).toEqual([library!.message]);
+    expect(err.diagnostics[0]).toMatchObject({ line: 8, col: 39, path: "scenarios.s.load.requests" });
+  });
+
+  it("describes every key, stage and keep-alive setting, for the reference generated from the schema", () => {
+    const undescribed: string[] = [];
+    const visit = (schema: z.ZodType, path: string) => {
+      if (!schema.description) undescribed.push(path);
+      let inner: z.ZodType = schema;
+      while (inner instanceof z.ZodOptional) inner = inner.unwrap() as z.ZodType;
+      if (inner instanceof z.ZodArray) visit(inner.element as z.ZodType, `${path}[]`);
+      if (inner instanceof z.ZodObject) for (const [key, value] of Object.entries(inner.shape)) visit(value as z.ZodType, path ? `${path}.${key}` : key);
+    };
+    visit(loadSchema, "load");
+    expect(undescribed).toEqual([]);
+    expect(Object.keys(loadSchema.shape).length).toBeGreaterThan(15);
   });
 });
 

@@ -55,10 +55,7 @@ function optionFor(cmd: Command, long: string): Option {
 
 /** Problems named by the flag that sets the key, as the user typed it. */
 function flagNames(cmd: Command, loadFlags: Readonly<Record<string, string>>): KeyNames {
-  const shown = (long: string) => {
-    const opt = optionFor(cmd, long);
-    return opt.short ?? long;
-  };
+  const shown = (long: string) => optionFor(cmd, long).short ?? long;
   const flagOf = (path: KeyPath): string | null => {
     const keys = path.filter((k): k is string => typeof k === "string");
     for (let i = keys.length; i > 0; i--) {

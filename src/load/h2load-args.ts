@@ -13,6 +13,19 @@ import type { LoadInput } from "../spec/schema.js";
  * The keys an h2load command line stands for: it sets them, or (stages,
  * arrival_rate, think_time) its meaning leaves no room for them.
  */
+/** The h2load option behind each key a command line sets: a problem with the key is named by what the user wrote. */
+export const H2LOAD_OPTION_OF: Readonly<Record<string, string>> = {
+  protocol: "-p",
+  connections: "-c",
+  streams: "-m",
+  connect_rate: "-r",
+  connect_period: "--rate-period",
+  requests: "-n",
+  duration: "-D",
+  warmup: "--warm-up-time",
+  workers: "-t",
+};
+
 export const H2LOAD_KEYS = ["protocol", "connections", "streams", "connect_rate", "connect_period", "budget", "requests", "duration", "warmup", "stages", "arrival_rate", "think_time", "workers"] as const satisfies readonly (keyof LoadInput)[];
 
 export interface H2loadProblem {

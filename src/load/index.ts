@@ -12,7 +12,6 @@ export {
   normalizeLoad,
   normalizeProfile,
   runProblems,
-  problemText,
   fileDescriptorProblem,
   resolveLoopback,
   LOAD_FLAGS,

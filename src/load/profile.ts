@@ -13,11 +13,9 @@ import { isLoopbackIp } from "../wire.js";
 
 export {
   checkLoad,
-  lastBurstMs,
   LOAD_FLAGS,
   normalizeLoad,
   parseLoadProfile,
-  problemText,
   profileFor,
   runProblems,
   SPEC_NAMES,

@@ -13,7 +13,7 @@
  */
 import type { z } from "zod";
 import { UsageError } from "../errors.js";
-import { H2LOAD_KEYS, parseH2loadCommand } from "../load/h2load-args.js";
+import { H2LOAD_KEYS, H2LOAD_OPTION_OF, parseH2loadCommand } from "../load/h2load-args.js";
 import { BACKEND_HEADER } from "../wire.js";
 import { didYouMean, pathText } from "./diagnostics.js";
 import { parseDuration } from "./duration.js";
@@ -182,7 +182,7 @@ export const LOAD_FLAGS: Readonly<Record<string, string>> = {
 };
 
 /** The timeout of a load that does not give one. */
-export const DEFAULT_TIMEOUT_MS = 30_000;
+const DEFAULT_TIMEOUT_MS = 30_000;
 const DEFAULT_CONNECT_PERIOD_MS = 1000;
 /** Bound for a run given only a request count. */
 const DEFAULT_REQUESTS_ONLY_MAX_MS = 10 * 60_000;
@@ -225,15 +225,17 @@ export function checkLoad(l: LoadInput, opts: { names?: KeyNames; tls?: boolean 
     const { h2load: _, ...rest } = l;
     input = { ...rest, ...cmd.load };
     fromH2load = new Set(Object.keys(cmd.load));
+  }
+  // A key the command line set is named by its h2load option, and its problem points at the command line.
+  const h2loadOption = (path: KeyPath): string | undefined => (typeof path[0] === "string" && fromH2load.has(path[0]) ? (H2LOAD_OPTION_OF[path[0]] ?? names.name(path)) : undefined);
+  const named: KeyNames = { name: (path) => h2loadOption(path) ?? names.name(path), example: names.example };
+  const atH2load = (p: LoadProblem): LoadProblem => (h2loadOption(p.path) !== undefined ? { ...p, path: ["h2load"], key: false } : p);
+  if (l.h2load !== undefined && problems.length === 0) {
     // The command line's values pass the same limits as the keys they stand for.
-    if (problems.length === 0) {
-      const again = loadSchema.safeParse(input, { reportInput: true });
-      if (!again.success) problems = again.error.issues.flatMap((i) => issueProblems(i, names)).map((p) => ({ ...p, path: ["h2load"], key: false }));
-    }
+    const again = loadSchema.safeParse(input, { reportInput: true });
+    if (!again.success) problems = again.error.issues.flatMap((i) => issueProblems(i, named)).map(atH2load);
   }
-  if (problems.length === 0) {
-    problems = crossProblems(input, names).map((p) => (typeof p.path[0] === "string" && fromH2load.has(p.path[0]) ? { ...p, path: ["h2load"], key: false } : p));
-  }
+  if (problems.length === 0) problems = crossProblems(input, named).map(atH2load);
   return { load: normalizeLoad(input, opts.tls ?? false), problems, urls };
 }
 
@@ -393,7 +395,7 @@ function fail(problems: readonly LoadProblem[]): never {
 }
 
 /** A problem on one line, its hint after it: for a caller with no position to point at. */
-export function problemText(p: LoadProblem): string {
+function problemText(p: LoadProblem): string {
   const where = p.offset !== undefined ? `${p.message} (at column ${p.offset + 1} of ${SPEC_NAMES.name(p.path)})` : p.message;
   return p.hint ? `${where}\n    ${p.hint}` : where;
 }
@@ -444,7 +446,7 @@ export function parseLoadProfile(input: LoadInput, run: RunOptions): LoadProfile
 }
 
 /** When the last burst of connectRate opens, in ms after the start: the slowest worker's schedule. */
-export function lastBurstMs(connections: number, rate: number, workers: number, periodMs: number): number {
+function lastBurstMs(connections: number, rate: number, workers: number, periodMs: number): number {
   let bursts = 0;
   for (let w = 0; w < workers; w++) {
     const c = Math.floor(connections / workers) + (w < connections % workers ? 1 : 0);

@@ -498,7 +498,7 @@ class ModelBuilder {
       });
     }
     const load = checked.load;
-    if (load.connections > 15_000 && !l.source_addresses && !l.workers) {
+    if (checked.problems.length === 0 && load.connections > 15_000 && !l.source_addresses && !l.workers) {
       this.report("warning", [...path, "connections"], `${load.connections} connections is close to this process's open-file limit`, { hint: "Spread them with `workers` (each worker thread still shares the process limit) or run several spillway processes." });
     }
     return load;

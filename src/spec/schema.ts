@@ -280,7 +280,7 @@ export const loadSchema = z
       .describe("Worker threads the connections are spread over (h2load -t), 1 to 64 and at most connections; their results are merged. Default: 1"),
     timeout: duration
       .optional()
-      .describe("Per-request timeout, which also bounds connecting, e.g. 10s; above 0. A request unanswered this long fails with cause timeout. Default: 30s (spillway load -T: 10s)"),
+      .describe("Per-request timeout, which also bounds connecting, e.g. 10s; above 0. A request unanswered this long fails with cause timeout. Default: 30s (spillway load --timeout: 10s)"),
     path: z
       .string()
       .regex(/^\/[A-Za-z0-9._~\/-]{0,200}$/, { error: "must be a path such as /api" })
