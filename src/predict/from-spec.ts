@@ -84,7 +84,7 @@ export function predictInputFromSpec(model: Model, scenario: Scenario, target: T
       connections: l.connections,
       streams: h1 ? 1 : l.streams,
       arrivals:
-        l.stages.length > 0
+        l.stages !== null
           ? { kind: "stages", stages: l.stages.map((s) => ({ durationMs: s.durationMs, target: s.target })) }
           : l.connectRate !== null
             ? { kind: "rate", perPeriod: l.connectRate, periodMs: l.connectPeriodMs }
@@ -96,8 +96,8 @@ export function predictInputFromSpec(model: Model, scenario: Scenario, target: T
       warmupMs: l.warmupMs,
       workers: l.workers,
       thinkTimeMs: l.thinkTimeMs,
-      closeAfterRequests: l.protocol === "h1-close" ? 1 : l.keepAlive.closeAfterRequests,
-      closeAfterIdleMs: l.keepAlive.closeAfterIdleMs,
+      closeAfterRequests: l.closeAfterRequests,
+      closeAfterIdleMs: l.closeAfterIdleMs,
     },
     proxy,
     rules: frontend.rules.map((r) => ({
