@@ -17,7 +17,7 @@ import { H2LOAD_KEYS, H2LOAD_OPTION_OF, parseH2loadCommand } from "../load/h2loa
 import { BACKEND_HEADER } from "../wire.js";
 import { didYouMean, pathText } from "./diagnostics.js";
 import { parseDuration } from "./duration.js";
-import { keepAliveSchema, loadSchema, stageSchema, type BUDGETS, type LoadInput, type PROTOCOLS } from "./schema.js";
+import { keepAliveSchema, LOAD_DEFAULTS, loadSchema, stageSchema, type BUDGETS, type LoadInput, type PROTOCOLS } from "./schema.js";
 
 export type { LoadInput } from "./schema.js";
 export type LoadProtocol = (typeof PROTOCOLS)[number];
@@ -181,9 +181,6 @@ export const LOAD_FLAGS: Readonly<Record<string, string>> = {
   timeout: "--timeout",
 };
 
-/** The timeout of a load that does not give one. */
-const DEFAULT_TIMEOUT_MS = 30_000;
-const DEFAULT_CONNECT_PERIOD_MS = 1000;
 /** Bound for a run given only a request count. */
 const DEFAULT_REQUESTS_ONLY_MAX_MS = 10 * 60_000;
 const TOKEN = /^[!#$%&'*+.^_`|~0-9a-z-]{1,100}$/;
@@ -257,8 +254,8 @@ function resolve(l: LoadInput) {
     protocolIsH1,
     // With stages, the stages decide how many connections there are, unless more are asked for.
     connections: stages ? Math.max(stagesMax, l.connections ?? 0) : (l.connections ?? 1),
-    workers: l.workers ?? 1,
-    streams: l.streams ?? 1,
+    workers: l.workers ?? LOAD_DEFAULTS.workers,
+    streams: l.streams ?? LOAD_DEFAULTS.streams,
     budget: l.budget ?? (l.requests !== undefined && stages === null && l.arrival_rate === undefined ? "per-client" : "pooled"),
   };
 }
@@ -331,27 +328,28 @@ function connections(count: number): string {
 /** The load with its defaults. Assumes the schema accepted it (durations are well formed). */
 export function normalizeLoad(l: LoadInput, tls = false): NormalizedLoad {
   const r = resolve(l);
-  const protocol = l.protocol ?? (tls ? "h2" : "h2c");
+  const protocol = l.protocol ?? (tls ? "h2" : LOAD_DEFAULTS.protocol);
   const ms = (v: string | undefined): number | null => (v === undefined ? null : parseDuration(v));
   return {
     protocol,
     connections: r.connections,
     streams: r.protocolIsH1 ? 1 : r.streams,
     connectRate: l.connect_rate ?? null,
-    connectPeriodMs: ms(l.connect_period) ?? DEFAULT_CONNECT_PERIOD_MS,
+    connectPeriodMs: parseDuration(l.connect_period ?? LOAD_DEFAULTS.connect_period),
     budget: r.budget,
     requests: l.requests ?? null,
     durationMs: ms(l.duration),
-    warmupMs: ms(l.warmup) ?? 0,
+    warmupMs: parseDuration(l.warmup ?? LOAD_DEFAULTS.warmup),
     stages: r.stages,
     arrivalRate: l.arrival_rate ?? null,
-    thinkTimeMs: ms(l.think_time) ?? 0,
+    thinkTimeMs: parseDuration(l.think_time ?? LOAD_DEFAULTS.think_time),
     closeAfterRequests: protocol === "h1-close" ? 1 : (l.keep_alive?.close_after_requests ?? null),
     closeAfterIdleMs: ms(l.keep_alive?.close_after_idle),
-    reconnect: l.reconnect ?? true,
+    reconnect: l.reconnect ?? LOAD_DEFAULTS.reconnect,
     sourceAddresses: [...(l.source_addresses ?? [])],
     workers: r.workers,
-    timeoutMs: ms(l.timeout) ?? DEFAULT_TIMEOUT_MS,
+    timeoutMs: parseDuration(l.timeout ?? LOAD_DEFAULTS.timeout),
+    // A spec's frontend URL has no path of its own, so null asks for "/" there.
     path: l.path ?? null,
   };
 }

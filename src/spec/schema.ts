@@ -201,24 +201,47 @@ const loopbackSource = z
   })
   .meta({ pattern: "^(?:127\\.[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}|::1)$" });
 
+/**
+ * What a load that leaves these keys out runs with; the normaliser
+ * (load-profile.ts) fills them in, and the reference shows them. The
+ * load's other defaults depend on other keys, and their descriptions say how.
+ */
+export const LOAD_DEFAULTS = {
+  protocol: "h2c",
+  streams: 1,
+  connect_period: "1s",
+  warmup: "0s",
+  think_time: "0s",
+  reconnect: true,
+  workers: 1,
+  timeout: "30s",
+} as const;
+
+/** The reference's default for a key: documentation only, parsing leaves the key out. */
+const documentedDefault = (value: unknown) => ({ default: value });
+
 export const stageSchema = z
   .strictObject({
-    duration: duration.describe("How long the stage lasts, e.g. 30s; 0s jumps to its target at once, as in k6"),
-    target: count(0, 100_000).describe("Connections open at the end of the stage (0 to 100000); the count ramps in whole connections from the previous stage's target, or from 0 for the first"),
+    duration: duration.describe("How long the stage lasts; 0s jumps to its target at once, as in k6").meta(example("30s")),
+    target: count(0, 100_000).describe("Connections open at the end of the stage; the count ramps in whole connections from the previous stage's target, or from 0 for the first").meta(example(300)),
   })
-  .describe("One stage of a k6-style ramp (k6 ramping-vus, with connections for VUs)");
+  .describe("One stage of a k6-style ramp (k6's ramping-vus, with connections for VUs)")
+  .meta(example({ duration: "30s", target: 300 }));
 
 export const keepAliveSchema = z
   .strictObject({
     close_after_requests: count(1, 100_000_000)
       .optional()
-      .describe("Requests a connection carries before the driver closes it and opens a new one. Default: no limit (protocol h1-close: 1)"),
+      .describe("Requests a connection carries before the driver closes it and opens a new one. Default: no limit (protocol h1-close: 1)")
+      .meta(example(100)),
     close_after_idle: duration
       .optional()
-      .describe("How long a connection may stay idle before the driver closes it and opens a new one, e.g. 5s; above 0. Default: no limit"),
+      .describe("How long a connection may stay idle before the driver closes it and opens a new one; above 0. Default: no limit")
+      .meta(example("5s")),
   })
   .optional()
-  .describe("When the driver closes a connection of its own accord. Default: connections stay open to the end of the run");
+  .describe("When the driver closes a connection of its own accord. Default: connections stay open to the end of the run")
+  .meta(example({ close_after_requests: 100 }));
 
 export const loadSchema = z
   .strictObject({
@@ -228,66 +251,98 @@ export const loadSchema = z
       .max(1000)
       .optional()
       .describe(
-        'An h2load command line without the URL (e.g. "-c310 -m40 -n40000 --rate=310"), run on spillway\'s driver as h2load means it; it sets protocol, connections, streams, requests, duration, warmup, connect_rate, connect_period, budget and workers, so none of those (nor stages, arrival_rate or think_time) may be given beside it. Default: none',
-      ),
+        "An h2load command line without the URL, run on spillway's driver as h2load means it. It sets protocol, connections, streams, requests, duration, warmup, connect_rate, connect_period, budget and workers, so none of those (nor stages, arrival_rate or think_time) may be given beside it",
+      )
+      .meta(example("-c310 -m40 -n40000 --rate=310")),
     protocol: z
       .enum(PROTOCOLS)
       .optional()
-      .describe("What the driver speaks: h2c (HTTP/2 without TLS), h1 (HTTP/1.1 keep-alive), h1-close (HTTP/1.1, one request per connection), h2 (HTTP/2 over TLS, for https:// only). Default: h2c (h2 for an https:// URL)"),
+      .describe("What the driver speaks: h2c (HTTP/2 without TLS), h1 (HTTP/1.1 keep-alive), h1-close (HTTP/1.1, one request per connection), h2 (HTTP/2 over TLS, for an https:// URL, where it is the default)")
+      .meta({ ...example("h1"), ...documentedDefault(LOAD_DEFAULTS.protocol) }),
     connections: count(1, 100_000)
       .optional()
-      .describe("Connections the driver opens (h2load -c), 1 to 100000. A spec must give it unless h2load is given; with stages, the larger of this and the highest stage target. Default: 1"),
+      .describe("Connections the driver opens (h2load -c). A spec gives it unless h2load is given (spillway load: 1); with stages, the most open at once is the larger of this and the highest stage target")
+      .meta(example(300)),
     streams: count(1, 10_000)
       .optional()
-      .describe("Requests in flight at once on each connection (h2load -m), 1 to 10000: HTTP/2 streams; HTTP/1.1 carries 1. Default: 1"),
+      .describe("Requests in flight at once on each connection (h2load -m): HTTP/2 streams; HTTP/1.1 carries 1")
+      .meta({ ...example(40), ...documentedDefault(LOAD_DEFAULTS.streams) }),
     connect_rate: count(1, 100_000)
       .optional()
-      .describe("h2load --rate: this many connections open at once at the start, then as many again every connect_period, up to connections (at least workers, at most connections). Not with stages. Default: every connection opens at the start"),
-    connect_period: duration.optional().describe("h2load --rate-period: the period of connect_rate's bursts, e.g. 1s; above 0, and only with connect_rate. Default: 1s"),
+      .describe("h2load --rate: this many connections open at once at the start, then as many again every connect_period, up to connections (at least workers, at most connections). Not with stages. Default: every connection opens at the start")
+      .meta(example(100)),
+    connect_period: duration
+      .optional()
+      .describe("h2load --rate-period: the period of connect_rate's bursts; above 0, and only with connect_rate")
+      .meta({ ...example("500ms"), ...documentedDefault(LOAD_DEFAULTS.connect_period) }),
     budget: z
       .enum(BUDGETS)
       .optional()
       .describe(
-        "How requests are shared. per-client: requests split over connections as h2load -n is, each connection closing when its share is done (needs requests, at least as many as connections; not with stages or arrival_rate); pooled: one pool drawn from by every connection, which stay open. Default: per-client when requests is given without stages or arrival_rate, otherwise pooled",
-      ),
-    requests: count(1, 100_000_000).optional().describe("Requests to send in all (h2load -n), 1 to 100000000; the run ends when they have been answered. Default: no count (a load gives requests, duration or stages)"),
-    duration: duration.optional().describe("How long to send requests after warmup, e.g. 30s; above 0 (h2load -D). With requests too, the run ends at whichever comes first. Default: no time limit"),
-    warmup: duration.optional().describe("A first period, e.g. 5s, whose requests are sent but left out of the result (h2load --warm-up-time). Default: 0s"),
+        "How requests are shared. per-client: requests split over connections as h2load -n is, each connection closing when its share is done (needs requests, at least as many as connections; not with stages or arrival_rate); pooled: one pool every connection draws from, connections staying open. Default: per-client when requests is given without stages or arrival_rate, otherwise pooled",
+      )
+      .meta(example("pooled")),
+    requests: count(1, 100_000_000)
+      .optional()
+      .describe("Requests to send in all (h2load -n); the run ends when they have been answered. A load gives requests, duration or stages")
+      .meta(example(40_000)),
+    duration: duration
+      .optional()
+      .describe("How long to send requests after warmup; above 0 (h2load -D). With requests too, the run ends at whichever comes first")
+      .meta(example("30s")),
+    warmup: duration
+      .optional()
+      .describe("A first period whose requests are sent but left out of the result (h2load --warm-up-time)")
+      .meta({ ...example("5s"), ...documentedDefault(LOAD_DEFAULTS.warmup) }),
     stages: z
       .array(stageSchema)
       .min(1)
       .max(100)
       .optional()
-      .describe("A k6-style ramp, 1 to 100 stages: the number of open connections follows them in turn from 0, and the run ends with the last one. Default: no ramp, every connection opens at the start"),
+      .describe("A k6-style ramp: the number of open connections follows the stages in turn from 0, and the run ends with the last one. Not with connect_rate. Default: no ramp, every connection opens at the start")
+      .meta(example([{ duration: "30s", target: 300 }, { duration: "10s", target: 0 }])),
     arrival_rate: z
       .number()
       .positive()
       .max(10_000_000)
       .optional()
       .describe(
-        "Open model: requests per second for the whole run (above 0, at most 10000000), each sent on a free stream at its scheduled time whatever the server's pace; latency counts from that time. Default: the closed model, where each stream sends its next request when the last one is answered",
-      ),
-    think_time: duration.optional().describe("Closed model: pause between a stream's requests, e.g. 100ms. Not with arrival_rate. Default: 0s"),
+        "Open model: requests per second for the whole run, each sent on a free stream at its scheduled time whatever the server's pace; latency counts from that time. Default: the closed model, where a stream sends its next request when the last one is answered",
+      )
+      .meta(example(500)),
+    think_time: duration
+      .optional()
+      .describe("Closed model: a pause between a stream's requests. Not with arrival_rate")
+      .meta({ ...example("100ms"), ...documentedDefault(LOAD_DEFAULTS.think_time) }),
     keep_alive: keepAliveSchema,
-    reconnect: z.boolean().optional().describe("Open a new connection when the server closes one or sends GOAWAY. Default: true"),
+    reconnect: z
+      .boolean()
+      .optional()
+      .describe("Open a new connection when the server closes one or sends GOAWAY")
+      .meta({ ...example(false), ...documentedDefault(LOAD_DEFAULTS.reconnect) }),
     source_addresses: z
-      .array(loopbackSource.describe("A loopback address: 127.x.y.z or ::1"))
+      .array(loopbackSource.describe("A loopback address: 127.x.y.z or ::1").meta(example("127.0.0.2")))
       .max(254)
       .optional()
-      .describe("Local addresses the connections bind to, taken in turn, so more connections fit than one address has ephemeral ports; at most 254. Default: the system's choice"),
+      .describe("Local addresses the connections bind to, taken in turn, so more connections fit than one address has ephemeral ports. Default: the system's choice")
+      .meta(example(["127.0.0.2", "127.0.0.3"])),
     workers: count(1, 64)
       .optional()
-      .describe("Worker threads the connections are spread over (h2load -t), 1 to 64 and at most connections; their results are merged. Default: 1"),
+      .describe("Worker threads the connections are spread over (h2load -t), at most connections; their results are merged")
+      .meta({ ...example(2), ...documentedDefault(LOAD_DEFAULTS.workers) }),
     timeout: duration
       .optional()
-      .describe("Per-request timeout, which also bounds connecting, e.g. 10s; above 0. A request unanswered this long fails with cause timeout. Default: 30s (spillway load --timeout: 10s)"),
+      .describe("Per-request timeout, which also bounds connecting; above 0. A request unanswered this long fails with cause timeout (spillway load --timeout defaults to 10s)")
+      .meta({ ...example("10s"), ...documentedDefault(LOAD_DEFAULTS.timeout) }),
     path: z
       .string()
       .regex(/^\/[A-Za-z0-9._~\/-]{0,200}$/, { error: "must be a path such as /api" })
       .optional()
-      .describe("The path every request asks for, e.g. /api; it replaces the URL's path. Default: /"),
+      .describe("The path every request asks for; it replaces the URL's path")
+      .meta({ ...example("/api"), ...documentedDefault("/") }),
   })
-  .describe("The load a scenario drives at its frontend; `spillway load` takes the same keys as flags. A load is bounded: it gives requests, duration or stages");
+  .describe("The load a scenario drives at its frontend; `spillway load` takes the same keys as flags. A load is bounded: it gives requests, duration or stages")
+  .meta(example({ connections: 300, streams: 40, requests: 40_000 }));
 
 const share = (what: string, e: string) => expectation.optional().describe(what).meta(example(e));
 
