@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Run, RunningProxy } from "../src/runtime/index.js";
 import { readHaproxyStats } from "../src/verify/counters.js";
-import { LOAD_FLAGS } from "../src/spec/load-profile.js";
+import { LOAD_FLAGS } from "../src/cli/load.js";
+import { keepAliveSchema, loadSchema } from "../src/spec/schema.js";
 import { runCli, runCliAsync } from "./helpers/cli.js";
 import { startHaproxyStack } from "./helpers/stack.js";
 
@@ -66,7 +67,12 @@ describe("spillway load against a running HAProxy", () => {
 });
 
 describe("spillway load's flags are the spec's load keys", () => {
-  it("every key's flag is an option of spillway load", () => {
+  it("every flag stands for a key of the load schema, and is an option of spillway load", () => {
+    for (const key of Object.keys(LOAD_FLAGS)) {
+      const [outer, inner] = key.split(".") as [keyof typeof loadSchema.shape, string | undefined];
+      expect(loadSchema.shape, key).toHaveProperty(outer);
+      if (inner !== undefined) expect(keepAliveSchema.unwrap().shape, key).toHaveProperty(inner);
+    }
     const help = runCli(["load", "--help"]);
     expect(help.code).toBe(0);
     const missing = Object.entries(LOAD_FLAGS).filter(([, flag]) => !new RegExp(`(^|[ ,])${flag}[ ,]`, "m").test(help.stdout));

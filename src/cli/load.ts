@@ -44,7 +44,34 @@ function stagesArg(v: string): { duration: string; target: number }[] {
   });
 }
 
-/** Flags of the run itself, beside the load's keys (LOAD_FLAGS). */
+/**
+ * The long flag of `spillway load` that sets each of the load's keys: the
+ * flags are built into the same input a spec's `load:` block is, and a
+ * problem with a key is named by its flag.
+ */
+export const LOAD_FLAGS: Readonly<Record<string, string>> = {
+  h2load: "--h2load",
+  protocol: "--protocol",
+  connections: "--clients",
+  streams: "--max-concurrent-streams",
+  connect_rate: "--rate",
+  connect_period: "--rate-period",
+  budget: "--budget",
+  requests: "--requests",
+  duration: "--duration",
+  warmup: "--warmup",
+  stages: "--stages",
+  arrival_rate: "--arrival-rate",
+  think_time: "--think-time",
+  "keep_alive.close_after_requests": "--close-after",
+  "keep_alive.close_after_idle": "--close-idle",
+  reconnect: "--no-reconnect",
+  source_addresses: "--source-address",
+  workers: "--workers",
+  timeout: "--timeout",
+};
+
+/** Flags of the run itself, beside the load's keys. */
 const RUN_FLAGS: Record<string, string> = { countBy: "--count-by", drainMs: "--drain", maxRunMs: "--max-run", timelineWindowMs: "--window" };
 
 function optionFor(cmd: Command, long: string): Option {
@@ -54,13 +81,13 @@ function optionFor(cmd: Command, long: string): Option {
 }
 
 /** Problems named by the flag that sets the key, as the user typed it. */
-function flagNames(cmd: Command, loadFlags: Readonly<Record<string, string>>): KeyNames {
+function flagNames(cmd: Command): KeyNames {
   const shown = (long: string) => optionFor(cmd, long).short ?? long;
   const flagOf = (path: KeyPath): string | null => {
     const keys = path.filter((k): k is string => typeof k === "string");
     for (let i = keys.length; i > 0; i--) {
       const key = keys.slice(0, i).join(".");
-      const long = loadFlags[key] ?? RUN_FLAGS[key];
+      const long = LOAD_FLAGS[key] ?? RUN_FLAGS[key];
       if (long) return shown(long);
     }
     return null;
@@ -80,9 +107,9 @@ function flagNames(cmd: Command, loadFlags: Readonly<Record<string, string>>): K
  * that --h2load or --stages may set takes its default from the load, not
  * from the flag's, so only a flag given on the command line stands for it.
  */
-function inputFromFlags(cmd: Command, loadFlags: Readonly<Record<string, string>>, decidedByLoad: readonly string[]): Record<string, unknown> {
+function inputFromFlags(cmd: Command, decidedByLoad: readonly string[]): Record<string, unknown> {
   const input: Record<string, unknown> = {};
-  for (const [key, long] of Object.entries(loadFlags)) {
+  for (const [key, long] of Object.entries(LOAD_FLAGS)) {
     const attr = optionFor(cmd, long).attributeName();
     const value: unknown = cmd.getOptionValue(attr);
     if (value === undefined) continue;
@@ -151,8 +178,8 @@ export function addLoadCommand(program: Command, io: Io, setExit: (code: number)
         );
       }
       // Loaded when the command runs, not when the CLI starts: see main.ts.
-      const { fileDescriptorProblem, H2LOAD_KEYS, LOAD_FLAGS, parseH2loadCommand, profileFor, runProblems, validateLoad, startLoad, diagnoseRun, formatLoadSummary } = await import("../load/index.js");
-      const names = flagNames(cmd, LOAD_FLAGS);
+      const { fileDescriptorProblem, H2LOAD_KEYS, parseH2loadCommand, profileFor, runProblems, validateLoad, startLoad, diagnoseRun, formatLoadSummary } = await import("../load/index.js");
+      const names = flagNames(cmd);
       let url = urlArg;
       if (o.h2load !== undefined) {
         const inside = parseH2loadCommand(o.h2load).urls[0]?.url;
@@ -160,7 +187,7 @@ export function addLoadCommand(program: Command, io: Io, setExit: (code: number)
         url = url ?? inside;
       }
       if (url === undefined) throw new UsageError("give the URL to send load to, e.g. spillway load -c 10 -n 1000 http://127.0.0.1:8080/");
-      const input = inputFromFlags(cmd, LOAD_FLAGS, H2LOAD_KEYS);
+      const input = inputFromFlags(cmd, H2LOAD_KEYS);
       const checked = validateLoad(input, { names, tls: /^https:/i.test(url) });
       // --drain belongs to -D: a run bounded otherwise keeps the default drain, its timeout.
       const timed = checked.load !== null && checked.load.durationMs !== null;

@@ -14,7 +14,6 @@ export {
   runProblems,
   fileDescriptorProblem,
   resolveLoopback,
-  LOAD_FLAGS,
   SPEC_NAMES,
   type LoadInput,
   type LoadProfile,

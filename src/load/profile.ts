@@ -13,7 +13,6 @@ import { isLoopbackIp } from "../wire.js";
 
 export {
   checkLoad,
-  LOAD_FLAGS,
   normalizeLoad,
   parseLoadProfile,
   profileFor,

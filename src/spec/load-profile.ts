@@ -153,34 +153,6 @@ export const SPEC_NAMES: KeyNames = {
   example: (key, value) => `\`${key}: ${value}\``,
 };
 
-/**
- * The long flag of `spillway load` that sets each key. The CLI builds a
- * load's input from its flags with this table and names a problem by the
- * flag; it lives here, beside the keys, so a spec's "did you mean" can map a
- * flag's spelling to its key without importing the CLI.
- */
-export const LOAD_FLAGS: Readonly<Record<string, string>> = {
-  h2load: "--h2load",
-  protocol: "--protocol",
-  connections: "--clients",
-  streams: "--max-concurrent-streams",
-  connect_rate: "--rate",
-  connect_period: "--rate-period",
-  budget: "--budget",
-  requests: "--requests",
-  duration: "--duration",
-  warmup: "--warmup",
-  stages: "--stages",
-  arrival_rate: "--arrival-rate",
-  think_time: "--think-time",
-  "keep_alive.close_after_requests": "--close-after",
-  "keep_alive.close_after_idle": "--close-idle",
-  reconnect: "--no-reconnect",
-  source_addresses: "--source-address",
-  workers: "--workers",
-  timeout: "--timeout",
-};
-
 /** Bound for a run given only a request count. */
 const DEFAULT_REQUESTS_ONLY_MAX_MS = 10 * 60_000;
 const TOKEN = /^[!#$%&'*+.^_`|~0-9a-z-]{1,100}$/;
