@@ -1,13 +1,12 @@
 import type { Condition } from "./condition.js";
 import type { DefaultUse } from "./defaults.js";
 import type { NormalizedLoad } from "./load-profile.js";
-import type { BALANCE, PROTOCOLS, TARGETS } from "./schema.js";
+import type { BALANCE, TARGETS } from "./schema.js";
 
 /** The validated spec, with defaults applied and every duration in milliseconds. */
 
 export type Target = (typeof TARGETS)[number];
 export type Balance = (typeof BALANCE)[number];
-export type Protocol = (typeof PROTOCOLS)[number];
 
 export interface Origin {
   /** Dotted spec path, e.g. `frontends.webserver`. */
