@@ -174,7 +174,7 @@ export function addLoadCommand(program: Command, io: Io, setExit: (code: number)
         ...(ndjson ? { ndjson: (line: string) => ndjson.write(`${line}\n`) } : {}),
       };
       // Loaded when the command runs, not when the CLI starts: see main.ts.
-      const { diagnoseRun, formatLoadSummary, startLoad } = await import("../load/index.js");
+      const [{ diagnoseRun, startLoad }, { formatLoadSummary }] = await Promise.all([import("../load/index.js"), import("../report/load.js")]);
       const { attachProgress } = await import("../report/progress.js");
       const run = startLoad(profile);
       if (io.isTTY) attachProgress(run, "load", profile.requests ?? null, io.err);
