@@ -10,8 +10,8 @@ import { durationArg } from "./args.js";
 import { processIo, type Io } from "./io.js";
 import { addLoadCommand } from "./load.js";
 import { writeAll } from "./output.js";
-import { PACKAGE_ROOT, PACKAGE_VERSION } from "./package-info.js";
-import type { SessionOptions } from "./session.js";
+import { PACKAGE_ROOT, PACKAGE_VERSION } from "../package-info.js";
+import type { SessionOptions } from "../runtime/session.js";
 
 /*
  * Each command loads the modules it needs when it runs, not before: zod,
@@ -187,10 +187,8 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
     const spec = await loadSpecFile(file);
     printWarnings(spec, io);
     const targets = selectTargets(spec, opts.target);
-    const { withSession } = await import("./session.js");
     const { up } = await import("./up.js");
-    await withSession(sessionOptions(opts), io, (ctx) => up(spec.model, targets, ctx, io, opts.for ?? null));
-    setExit(ExitCode.Ok);
+    setExit(await up(spec.model, targets, sessionOptions(opts), opts.for ?? null, io));
   });
 
   addRuntimeOptions(
@@ -217,16 +215,13 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
       const code = await verify(
         spec.model,
         {
+          ...sessionOptions(opts),
           targets: selectTargets(spec, opts.target),
-          scenarios: opts.scenario,
-          session: sessionOptions(opts),
+          ...(opts.scenario ? { scenarios: opts.scenario } : {}),
           maxRunMs: opts.maxRun,
-          windowMs: opts.window ?? null,
-          ...(opts.json ? { json: opts.json } : {}),
-          ...(opts.junit ? { junit: opts.junit } : {}),
-          ...(opts.html ? { html: opts.html } : {}),
-          ...(opts.ndjson ? { ndjson: opts.ndjson } : {}),
+          ...(opts.window !== undefined ? { windowMs: opts.window } : {}),
         },
+        { ...(opts.json ? { json: opts.json } : {}), ...(opts.junit ? { junit: opts.junit } : {}), ...(opts.html ? { html: opts.html } : {}), ...(opts.ndjson ? { ndjson: opts.ndjson } : {}) },
         io,
       );
       setExit(code);
@@ -241,10 +236,8 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
     .argument("<spec>", "spec file (YAML)")
     .action(async (file: string) => {
       const spec = await loadSpecFile(file);
-      const { withSession } = await import("./session.js");
       const { runStubs } = await import("./up.js");
-      await withSession({ runtime: "process", keepPorts: true, readyTimeoutMs: 15_000 }, io, (ctx) => runStubs(spec.model, ctx, io));
-      setExit(ExitCode.Ok);
+      setExit(await runStubs(spec.model, io));
     });
 
   program

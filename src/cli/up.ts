@@ -1,39 +1,46 @@
+import { ExitCode } from "../exit-codes.js";
 import type { Model, Target } from "../spec/model.js";
-import { down, planPorts, startProxy, startStubs, type RunContext } from "../runtime/index.js";
+import { down, startSpecStubs, startStack, withSession, type SessionOptions } from "../runtime/index.js";
+import { formatStack, formatStubs } from "../report/stack.js";
 import type { Io } from "./io.js";
-import { formatTable } from "../report/table.js";
+import { untilSignal } from "./signals.js";
 
-/** Brings every target up in front of one set of stubs and prints where everything is. */
-export async function up(model: Model, targets: Target[], ctx: RunContext, io: Io, holdMs: number | null): Promise<void> {
-  const plans = await planPorts(model, targets, ctx.keepPorts);
-  const stubs = await startStubs(model, plans[targets[0]!].stubs, ctx);
-  const rows: string[][] = [];
-  const logs: string[] = [];
-  for (const target of targets) {
-    const running = await startProxy(model, target, plans[target], ctx);
-    for (const f of running.frontends) rows.push([target, f.name, f.url, f.speaks, running.proxy.where]);
-    logs.push(`${target}: ${running.logFile}${ctx.runtime.kind === "docker" ? " (written at stop; `docker logs` meanwhile)" : ""}`);
-  }
-  io.out(`spillway up: run ${ctx.runId}, ${ctx.runtime.kind} runtime\n\n`);
-  io.out(`${formatTable(["target", "frontend", "url", "speaks", "proxy"], rows)}\n\n`);
-  io.out(`${formatTable(["stub", "url"], Object.entries(stubs.addresses).map(([k, a]) => [k, `http://${a.host}:${a.port}`]))}\n\n`);
-  io.out(`logs:\n  ${logs.join("\n  ")}\n\n`);
-  const first = rows[0];
-  if (first) io.out(`Try: h2load -c10 -m10 -n1000 ${first[2]}/   or   curl --http2-prior-knowledge -si ${first[2]}/\n`);
-  io.out(holdMs === null ? "Press Ctrl-C to stop; everything this run started stops with it.\n" : `Stopping by itself in ${Math.round(holdMs / 1000)} s (or on Ctrl-C).\n`);
-  await new Promise<void>((resolve) => {
-    if (holdMs !== null) setTimeout(resolve, holdMs);
-    // Otherwise the signal handler tears down and exits.
+/** Resolves when `signal` aborts, or after `ms` when given. */
+function held(signal: AbortSignal, ms: number | null): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = ms === null ? null : setTimeout(done, ms);
+    function done() {
+      if (timer) clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    }
+    if (signal.aborted) done();
+    else signal.addEventListener("abort", done, { once: true });
   });
 }
 
-/** Only the stubs, on the spec's addresses, until a signal ends the run. */
-export async function runStubs(model: Model, ctx: RunContext, io: Io): Promise<void> {
-  const addresses = Object.fromEntries(model.backends.flatMap((b) => b.servers.filter((s) => s.stub).map((s) => [`${b.name}/${s.name}`, s.address])));
-  const stubs = await startStubs(model, addresses, ctx);
-  io.out(`${formatTable(["stub", "url"], Object.entries(stubs.addresses).map(([k, a]) => [k, `http://${a.host}:${a.port}`]))}\n\nPress Ctrl-C to stop.\n`);
-  await new Promise<void>(() => {
-    // Ends with the process, through the run's signal handler.
+/** `spillway up`: every target in front of one set of stubs, where everything is, held until a signal (or `holdMs`). */
+export function up(model: Model, targets: Target[], session: Omit<SessionOptions, "signal" | "warn">, holdMs: number | null, io: Io): Promise<number> {
+  return untilSignal(io, async (signal) => {
+    await withSession({ ...session, signal, warn: io.err }, async (ctx) => {
+      const stack = await startStack(model, targets, ctx);
+      io.out(formatStack(stack, { runId: ctx.runId, runtime: ctx.runtime.kind }));
+      io.out(holdMs === null ? "Press Ctrl-C to stop; everything this run started stops with it.\n" : `Stopping by itself in ${Math.round(holdMs / 1000)} s (or on Ctrl-C).\n`);
+      await held(signal, holdMs);
+    });
+    return ExitCode.Ok;
+  });
+}
+
+/** `spillway stubs`: only the stubs, on the spec's addresses, until a signal. */
+export function runStubs(model: Model, io: Io): Promise<number> {
+  return untilSignal(io, async (signal) => {
+    await withSession({ runtime: "process", keepPorts: true, readyTimeoutMs: 15_000, signal, warn: io.err }, async (ctx) => {
+      const stubs = await startSpecStubs(model, ctx);
+      io.out(`${formatStubs(stubs)}\n\nPress Ctrl-C to stop.\n`);
+      await held(signal, null);
+    });
+    return ExitCode.Ok;
   });
 }
 
