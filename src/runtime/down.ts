@@ -1,6 +1,6 @@
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { createDockerClient, type ContainerClient } from "./docker/index.js";
+import { createDockerClient, isDockerodeMissing, type ContainerClient } from "./docker/index.js";
 import { RUN_LABEL } from "./docker-runtime.js";
 import { pidAlive, runsDir, sweepProcessRuns, type RunRecord } from "./registry.js";
 
@@ -45,7 +45,9 @@ export async function down(opts: { all?: boolean; client?: ContainerClient } = {
     if (opts.all) containers.push(...(await client.removeByLabel(RUN_LABEL)));
     else for (const id of docker.stale) containers.push(...(await client.removeByLabel(RUN_LABEL, id)));
   } catch (err) {
-    dockerNote = `no Docker engine reachable (${err instanceof Error ? err.message.split("\n")[0] : String(err)}); containers were not checked`;
+    dockerNote = isDockerodeMissing(err)
+      ? "containers were not checked: the optional package dockerode, which the Docker runtime uses, is not installed"
+      : `no Docker engine reachable (${err instanceof Error ? err.message.split("\n")[0] : String(err)}); containers were not checked`;
   }
   return { ...sweep, containers, dockerNote };
 }
