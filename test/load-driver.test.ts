@@ -12,7 +12,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { UsageError } from "../src/errors.js";
-import { formatLoadSummary, parseLoadProfile, runLoad, startLoad, type LoadInput, type LoadResult, type TickInfo } from "../src/load/index.js";
+import { parseLoadProfile, runLoad, startLoad, type LoadInput, type LoadResult, type TickInfo } from "../src/load/index.js";
+import { formatLoadSummary } from "../src/report/load.js";
 
 const closers: Array<() => Promise<void>> = [];
 afterAll(async () => {

@@ -86,7 +86,7 @@ describe("spillway verify, end to end through the real proxies", () => {
     expect(json.results[0].proxy.details).toMatch(/^image spillway\/proxies:bookworm id sha256:/);
     const left = spawnSync("docker", ["ps", "-a", "-q", "--filter", "label=spillway.run"], { encoding: "utf8" });
     expect(left.stdout.trim()).toBe("");
-  });
+  }, 240_000);
 
   it("exits 4 naming the backend, the expected and the actual share when the threshold is wrong", () => {
     const r = runCli(["verify", "fixtures/test/wrong-threshold.yaml", "--target", "haproxy", "--scenario", "above"], { timeoutMs: 120_000 });

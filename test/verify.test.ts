@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { XMLParser } from "fast-xml-parser";
 import type { LoadResult } from "../src/load/index.js";
-import { toJson } from "../src/report/json.js";
+import { toJson, toJsonReport } from "../src/report/json.js";
 import { toJunit } from "../src/report/junit.js";
 import { timelineSvg, toHtml } from "../src/report/html.js";
 import { formatElapsed, formatRun, formatSummary } from "../src/report/terminal.js";
@@ -12,7 +12,7 @@ import { parseShowStat } from "../src/verify/counters.js";
 import { reconcile } from "../src/verify/reconcile.js";
 import { flipPoints, proxyFailureCause, proxyFailures, thresholds } from "../src/verify/routes.js";
 import type { ScenarioRun, VerifyReport } from "../src/verify/types.js";
-import { verifyExitCode } from "../src/cli/verify.js";
+import { verifyExitCode } from "../src/verify/verify.js";
 
 const lat = { min: 1, mean: 5, p50: 4, p90: 8, p99: 12, max: 20 };
 
@@ -300,6 +300,8 @@ describe("reports", () => {
 
   it("JSON carries the documented shape", () => {
     const json = JSON.parse(toJson(report));
+    // --json writes the very object the library's verify() returns: nothing in it is lost or changed by JSON.
+    expect(json).toStrictEqual(toJsonReport(report));
     expect(json.results[0]).toMatchObject({
       target: "haproxy",
       scenario: "under",

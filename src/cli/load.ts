@@ -178,7 +178,8 @@ export function addLoadCommand(program: Command, io: Io, setExit: (code: number)
         );
       }
       // Loaded when the command runs, not when the CLI starts: see main.ts.
-      const { fileDescriptorProblem, H2LOAD_KEYS, parseH2loadCommand, profileFor, runProblems, validateLoad, startLoad, diagnoseRun, formatLoadSummary } = await import("../load/index.js");
+      const { fileDescriptorProblem, H2LOAD_KEYS, parseH2loadCommand, profileFor, runProblems, validateLoad, startLoad, diagnoseRun } = await import("../load/index.js");
+      const { formatLoadSummary } = await import("../report/load.js");
       const names = flagNames(cmd);
       let url = urlArg;
       if (o.h2load !== undefined) {

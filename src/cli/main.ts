@@ -13,8 +13,8 @@ import { colorFor } from "./color.js";
 import { processIo, type Io } from "./io.js";
 import { addLoadCommand } from "./load.js";
 import { checkOutputFile, writeAll } from "./output.js";
-import { PACKAGE_ROOT, PACKAGE_VERSION } from "./package-info.js";
-import type { SessionOptions } from "./session.js";
+import { PACKAGE_ROOT, PACKAGE_VERSION } from "../package-info.js";
+import type { SessionOptions } from "../runtime/session.js";
 
 /*
  * Each command loads the modules it needs when it runs, not before: zod,
@@ -274,18 +274,16 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
     const spec = await loadSpecFile(file);
     if (!opts.quiet) printWarnings(spec, io);
     const targets = selectTargets(spec, opts.target);
-    const { withSession } = await import("./session.js");
     const { up } = await import("./up.js");
     const { formatUp } = await import("../report/terminal.js");
     const say = textOut(io, opts);
-    await withSession({ ...sessionOptions(opts), quiet: opts.quiet ?? false }, io, (ctx) =>
-      up(spec.model, targets, ctx, opts.for ?? null, async (report) => {
-        // One line, so a script can read it while the stack stays up.
-        if (opts.json) await writeJson(opts.json, report, io, `${JSON.stringify(report)}\n`);
-        say(formatUp(report));
-      }),
-    );
-    setExit(ExitCode.Ok);
+    const code = await up(spec.model, targets, { ...sessionOptions(opts), quiet: opts.quiet ?? false }, opts.for ?? null, io, async (report) => {
+      // One line, so a script can read it while the stack stays up.
+      if (opts.json) await writeJson(opts.json, report, io, `${JSON.stringify(report)}
+`);
+      say(formatUp(report));
+    });
+    setExit(code);
   });
 
   addRuntimeOptions(
@@ -313,18 +311,14 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
       const code = await verify(
         spec.model,
         {
+          ...sessionOptions(opts),
           targets: selectTargets(spec, opts.target),
-          scenarios: opts.scenario,
-          session: { ...sessionOptions(opts), quiet: opts.quiet ?? false },
+          ...(opts.scenario ? { scenarios: opts.scenario } : {}),
           maxRunMs: opts.maxRun,
-          windowMs: opts.window ?? null,
-          ...(opts.json ? { json: opts.json } : {}),
-          ...(opts.junit ? { junit: opts.junit } : {}),
-          ...(opts.html ? { html: opts.html } : {}),
-          ...(opts.ndjson ? { ndjson: opts.ndjson } : {}),
-          quiet: opts.quiet ?? false,
-          color: colorFor(opts.json === "-" ? io.isTTY : (io.outIsTTY ?? false)),
+          ...(opts.window !== undefined ? { windowMs: opts.window } : {}),
         },
+        { ...(opts.json ? { json: opts.json } : {}), ...(opts.junit ? { junit: opts.junit } : {}), ...(opts.html ? { html: opts.html } : {}), ...(opts.ndjson ? { ndjson: opts.ndjson } : {}) },
+        { quiet: opts.quiet ?? false, color: colorFor(opts.json === "-" ? io.isTTY : (io.outIsTTY ?? false)) },
         io,
       );
       setExit(code);
@@ -339,10 +333,8 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
     .argument("<spec>", "spec file (YAML)")
     .action(async (file: string) => {
       const spec = await loadSpecFile(file);
-      const { withSession } = await import("./session.js");
       const { runStubs } = await import("./up.js");
-      await withSession({ runtime: "process", keepPorts: true, readyTimeoutMs: 15_000 }, io, (ctx) => runStubs(spec.model, ctx, io));
-      setExit(ExitCode.Ok);
+      setExit(await runStubs(spec.model, io));
     });
 
   program

@@ -1,33 +1,52 @@
+import { ExitCode } from "../exit-codes.js";
 import type { Model, Target } from "../spec/model.js";
-import { planPorts, startProxy, startStubs, type RunContext } from "../runtime/index.js";
-import type { Io } from "./io.js";
+import { startSpecStubs, startStack, withSession, type SessionOptions } from "../runtime/index.js";
 import type { UpReport } from "../report/commands.js";
-import { formatTable } from "../report/table.js";
+import { formatStubs, upReport } from "../report/stack.js";
+import type { Io } from "./io.js";
+import { untilSignal } from "./signals.js";
 
-/** Brings every target up in front of one set of stubs and hands `show` where everything is. */
-export async function up(model: Model, targets: Target[], ctx: RunContext, holdMs: number | null, show: (report: UpReport) => Promise<void>): Promise<void> {
-  const plans = await planPorts(model, targets, ctx.keepPorts);
-  const stubs = await startStubs(model, plans[targets[0]!].stubs, ctx);
-  const report: UpReport = { runId: ctx.runId, runtime: ctx.runtime.kind, frontends: [], stubs: {}, logs: {}, stopsAfterMs: holdMs };
-  for (const target of targets) {
-    const running = await startProxy(model, target, plans[target], ctx);
-    for (const f of running.frontends) report.frontends.push({ target, frontend: f.name, url: f.url, speaks: f.speaks, proxy: running.proxy.where });
-    report.logs[target] = running.logFile;
-  }
-  report.stubs = Object.fromEntries(Object.entries(stubs.addresses).map(([k, a]) => [k, `http://${a.host}:${a.port}`]));
-  await show(report);
-  await new Promise<void>((resolve) => {
-    if (holdMs !== null) setTimeout(resolve, holdMs);
-    // Otherwise the signal handler tears down and exits.
+/** Resolves when `signal` aborts, or after `ms` when given. */
+function held(signal: AbortSignal, ms: number | null): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = ms === null ? null : setTimeout(done, ms);
+    function done() {
+      if (timer) clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    }
+    if (signal.aborted) done();
+    else signal.addEventListener("abort", done, { once: true });
   });
 }
 
-/** Only the stubs, on the spec's addresses, until a signal ends the run. */
-export async function runStubs(model: Model, ctx: RunContext, io: Io): Promise<void> {
-  const addresses = Object.fromEntries(model.backends.flatMap((b) => b.servers.filter((s) => s.stub).map((s) => [`${b.name}/${s.name}`, s.address])));
-  const stubs = await startStubs(model, addresses, ctx);
-  io.out(`${formatTable(["stub", "url"], Object.entries(stubs.addresses).map(([k, a]) => [k, `http://${a.host}:${a.port}`]))}\n\nPress Ctrl-C to stop.\n`);
-  await new Promise<void>(() => {
-    // Ends with the process, through the run's signal handler.
+/** `spillway up`: every target in front of one set of stubs, `show`n where everything is, held until a signal (or `holdMs`). */
+export function up(
+  model: Model,
+  targets: Target[],
+  session: Omit<SessionOptions, "signal" | "warn"> & { quiet?: boolean },
+  holdMs: number | null,
+  io: Io,
+  show: (report: UpReport) => Promise<void>,
+): Promise<number> {
+  return untilSignal(io, async (signal) => {
+    await withSession({ ...session, signal, warn: session.quiet ? () => undefined : io.err }, async (ctx) => {
+      const stack = await startStack(model, targets, ctx);
+      await show(upReport(stack, { runId: ctx.runId, runtime: ctx.runtime.kind }, holdMs));
+      await held(signal, holdMs);
+    });
+    return ExitCode.Ok;
+  });
+}
+
+/** `spillway stubs`: only the stubs, on the spec's addresses, until a signal. */
+export function runStubs(model: Model, io: Io): Promise<number> {
+  return untilSignal(io, async (signal) => {
+    await withSession({ runtime: "process", keepPorts: true, readyTimeoutMs: 15_000, signal, warn: io.err }, async (ctx) => {
+      const stubs = await startSpecStubs(model, ctx);
+      io.out(`${formatStubs(stubs)}\n\nPress Ctrl-C to stop.\n`);
+      await held(signal, null);
+    });
+    return ExitCode.Ok;
   });
 }

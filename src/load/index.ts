@@ -41,6 +41,5 @@ export {
   type RunData,
   type BackendData,
 } from "./result.js";
-export { formatLoadSummary } from "./summary.js";
 export { parseH2loadCommand, H2LOAD_KEYS, type H2loadCommand, type H2loadProblem } from "./h2load-args.js";
 export { diagnoseRun, type RunFailure } from "./diagnose.js";

@@ -3,7 +3,6 @@ import { connect as h2connect, constants } from "node:http2";
 import { InfraError } from "../errors.js";
 import { BACKEND_HEADER, formatHostPort, HEALTH_PATH } from "../wire.js";
 
-
 /**
  * Calls `attempt` until it returns a value, or until `timeoutMs` has passed.
  * `check` runs before each attempt and may throw to give up at once (say, the
@@ -86,6 +85,8 @@ export async function waitUntilServing(opts: {
   timeoutMs: number;
   alive: () => Promise<boolean>;
   logs: () => Promise<string>;
+  /** Once aborted, waiting ends at the next attempt. */
+  signal?: AbortSignal;
 }): Promise<void> {
   await retryUntil(
     async () => {
@@ -95,6 +96,7 @@ export async function waitUntilServing(opts: {
     {
       timeoutMs: opts.timeoutMs,
       check: async () => {
+        if (opts.signal?.aborted) throw new InfraError(`interrupted while waiting for ${opts.what}`);
         if (!(await opts.alive())) {
           throw new InfraError(`${opts.what} exited while starting.\n${indentLog(await opts.logs())}`, "Read its log above; `spillway check` shows whether the config is valid.");
         }

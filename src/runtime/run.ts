@@ -68,7 +68,7 @@ export function createRun(runtime: "process" | "docker"): Run {
 export function runContext(
   run: Run,
   runtime: ProxyRuntime,
-  opts: { keepPorts?: boolean; readyTimeoutMs?: number; warn?: (text: string) => void; generator?: string } = {},
+  opts: { keepPorts?: boolean; readyTimeoutMs?: number; warn?: (text: string) => void; generator?: string; signal?: AbortSignal } = {},
 ): RunContext {
   return {
     runId: run.runId,
@@ -81,5 +81,6 @@ export function runContext(
     readyTimeoutMs: opts.readyTimeoutMs ?? 15_000,
     warn: opts.warn ?? (() => undefined),
     ...(opts.generator ? { generator: opts.generator } : {}),
+    ...(opts.signal ? { signal: opts.signal } : {}),
   };
 }

@@ -28,6 +28,8 @@ export interface RunContext {
   readyTimeoutMs: number;
   warn: (text: string) => void;
   generator?: string;
+  /** Aborted when the run is cancelled: start nothing more, stop waiting. */
+  signal?: AbortSignal;
 }
 
 export interface FrontendEndpoint {
@@ -60,9 +62,9 @@ export interface RunningStubs {
   addresses: Record<string, HostPort>;
 }
 
-/** A signal started the teardown: start nothing more. */
+/** The run was cancelled and its teardown began: start nothing more. */
 function throwIfInterrupted(ctx: RunContext): void {
-  if (ctx.teardown.started) throw new InfraError("interrupted: the run is being torn down");
+  if (ctx.teardown.started || ctx.signal?.aborted) throw new InfraError("interrupted: the run is being torn down");
 }
 
 function url(hp: HostPort): string {
@@ -196,6 +198,7 @@ export async function startProxy(model: Model, target: Target, plan: PortPlan, c
       timeoutMs: ctx.readyTimeoutMs,
       alive: () => proxy.running(),
       logs: () => proxy.logs(20),
+      ...(ctx.signal ? { signal: ctx.signal } : {}),
     });
   }
   return {
@@ -210,4 +213,25 @@ export async function startProxy(model: Model, target: Target, plan: PortPlan, c
     stats: target === "haproxy" ? { kind: "haproxy-socket", address: plan.haproxyStats } : { kind: "nginx-status", url: `${url(plan.nginxStatus)}${NGINX_STATUS_PATH}` },
     model: planned,
   };
+}
+
+/** What `spillway up` runs: every target's proxy in front of one set of stubs. */
+export interface RunningStack {
+  stubs: RunningStubs;
+  proxies: RunningProxy[];
+}
+
+/** Brings every target up in front of one set of stubs, each proxy answering through to a stub. */
+export async function startStack(model: Model, targets: Target[], ctx: RunContext): Promise<RunningStack> {
+  const plans = await planPorts(model, targets, ctx.keepPorts);
+  const stubs = await startStubs(model, plans[targets[0]!].stubs, ctx);
+  const proxies: RunningProxy[] = [];
+  for (const target of targets) proxies.push(await startProxy(model, target, plans[target], ctx));
+  return { stubs, proxies };
+}
+
+/** Only the stubs, each on its own address in the spec. */
+export function startSpecStubs(model: Model, ctx: RunContext): Promise<RunningStubs> {
+  const addresses = Object.fromEntries(model.backends.flatMap((b) => b.servers.filter((s) => s.stub).map((s) => [`${b.name}/${s.name}`, s.address])));
+  return startStubs(model, addresses, ctx);
 }

@@ -58,26 +58,6 @@ export class Teardown {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.run();
   }
-
-  /**
-   * On SIGINT, SIGTERM or SIGHUP: tear down, report what could not be
-   * cleaned, and exit with 128 + the signal number. Returns a function that
-   * removes the handlers.
-   */
-  onSignals(report: (text: string) => void = (t) => process.stderr.write(t)): () => void {
-    const codes: Record<string, number> = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 };
-    const handler = (signal: NodeJS.Signals) => {
-      report(`\nspillway: ${signal} received, stopping everything this run started...\n`);
-      void this.run().then((r) => {
-        for (const f of r.failed) report(`spillway: could not clean up ${f.name}: ${f.error}\n`);
-        process.exit(codes[signal] ?? 1);
-      });
-    };
-    for (const s of Object.keys(codes)) process.on(s, handler);
-    return () => {
-      for (const s of Object.keys(codes)) process.off(s, handler);
-    };
-  }
 }
 
 export function formatTeardownReport(report: TeardownReport): string {

@@ -60,7 +60,10 @@ export async function runScenario(model: Model, target: Target, scenario: Scenar
     const countersBefore = await readCounters(proxy);
     const run = startLoad(loadProfile(scenario.load, frontend.url, opts.maxRunMs, opts.windowMs, opts.ndjson));
     opts.onLoad?.(run, target, scenario);
-    const result = await run.done;
+    const stop = () => run.stop();
+    ctx.signal?.addEventListener("abort", stop, { once: true });
+    const result = await run.done.finally(() => ctx.signal?.removeEventListener("abort", stop));
+    ctx.signal?.throwIfAborted();
     // Let the last responses' bookkeeping settle in the stubs and the proxy.
     await new Promise((r) => setTimeout(r, 100));
     const stubsAfter = await stubs.fleet.counts();

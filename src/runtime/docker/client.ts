@@ -1,4 +1,4 @@
-import Docker from "dockerode";
+import type Docker from "dockerode";
 import { InfraError } from "../../errors.js";
 import { demuxDockerLog } from "./demux.js";
 import type {
@@ -54,6 +54,38 @@ function missingImageError(name: string): InfraError {
     `image ${name} is not present locally and nothing can be pulled here; ` +
       `build it with bash .ci/docker-setup.sh or pass --image`,
   );
+}
+
+/** dockerode is missing: spillway was installed without its optional dependencies. */
+class DockerodeMissing extends InfraError {
+  constructor() {
+    super(
+      "the Docker runtime needs the package dockerode, which is not installed (it is an optional dependency of spillway)",
+      "Install it where spillway is installed: npm install dockerode. Or run the proxies as local processes: --runtime process.",
+    );
+  }
+}
+
+export function isDockerodeMissing(err: unknown): boolean {
+  return err instanceof DockerodeMissing;
+}
+
+let dockerode: Promise<typeof Docker> | undefined;
+
+/**
+ * dockerode and what it pulls in (ssh2, native cpu-features) are loaded when
+ * the Docker runtime first talks to an engine, and only then: an install
+ * without optional dependencies runs everything else.
+ */
+function loadDockerode(): Promise<typeof Docker> {
+  dockerode ??= import("dockerode").then(
+    (m) => m.default,
+    (err: NodeJS.ErrnoException) => {
+      if (err.code === "ERR_MODULE_NOT_FOUND" && err.message.includes("'dockerode'")) throw new DockerodeMissing();
+      throw new InfraError(`the Docker runtime cannot load dockerode: ${err.message}`, "Reinstall it (npm install dockerode), or use --runtime process.");
+    },
+  );
+  return dockerode;
 }
 
 interface Endpoint {
@@ -209,17 +241,31 @@ class DockerStartedContainer implements StartedContainer {
 
 class DockerContainerClient implements ContainerClient {
   readonly endpoint: string;
-  private readonly docker: Docker;
+  private readonly options: Docker.DockerOptions | undefined;
+  private docker: Promise<Docker> | undefined;
 
-  constructor(docker: Docker, endpoint: string) {
-    this.docker = docker;
-    this.endpoint = endpoint;
+  constructor(endpoint: Endpoint) {
+    this.endpoint = endpoint.description;
+    this.options = endpoint.options;
+  }
+
+  /** The engine client, made on first use; its own errors (dockerode missing, a bad DOCKER_HOST) are not the engine's. */
+  private engine(): Promise<Docker> {
+    this.docker ??= loadDockerode().then((Dockerode) => {
+      try {
+        return new Dockerode(this.options);
+      } catch (err) {
+        throw new InfraError(`DOCKER_HOST=${this.endpoint} is not usable: ${engineMessage(err)}`);
+      }
+    });
+    return this.docker;
   }
 
   async ping(): Promise<void> {
+    const docker = await this.engine();
     try {
       await withTimeout(
-        this.docker.ping(),
+        docker.ping(),
         PING_TIMEOUT_MS,
         () => Object.assign(new Error(`no answer within ${PING_TIMEOUT_MS} ms`), { code: "ETIMEDOUT" }),
       );
@@ -229,16 +275,18 @@ class DockerContainerClient implements ContainerClient {
   }
 
   async version(): Promise<string> {
+    const docker = await this.engine();
     try {
-      return (await this.docker.version()).Version;
+      return (await docker.version()).Version;
     } catch (err) {
       throw unreachableError(this.endpoint, err);
     }
   }
 
   async image(name: string): Promise<ImageInfo> {
+    const docker = await this.engine();
     try {
-      const info = await this.docker.getImage(name).inspect();
+      const info = await docker.getImage(name).inspect();
       return {
         id: info.Id,
         digest: info.RepoDigests?.[0] ?? null,
@@ -260,9 +308,10 @@ class DockerContainerClient implements ContainerClient {
         );
       }
     }
+    const docker = await this.engine();
     let container: Docker.Container;
     try {
-      container = await this.docker.createContainer({
+      container = await docker.createContainer({
         name: spec.name,
         Image: spec.image,
         Cmd: spec.cmd,
@@ -306,9 +355,10 @@ class DockerContainerClient implements ContainerClient {
   }
 
   async removeByLabel(key: string, value?: string): Promise<string[]> {
+    const docker = await this.engine();
     let list: Docker.ContainerInfo[];
     try {
-      list = await this.docker.listContainers({
+      list = await docker.listContainers({
         all: true,
         filters: { label: [value === undefined ? key : `${key}=${value}`] },
       });
@@ -321,7 +371,7 @@ class DockerContainerClient implements ContainerClient {
     for (const info of list) {
       const name = (info.Names[0] ?? info.Id.slice(0, 12)).replace(/^\//, "");
       try {
-        await this.docker.getContainer(info.Id).remove({ force: true, v: true });
+        await docker.getContainer(info.Id).remove({ force: true, v: true });
         removed.push(name);
       } catch (err) {
         const status = statusOf(err);
@@ -342,17 +392,10 @@ class DockerContainerClient implements ContainerClient {
 
 /**
  * A client for the Docker engine at `opts.socketPath`, else DOCKER_HOST, else
- * /var/run/docker.sock. Nothing is contacted until the first call.
+ * /var/run/docker.sock. Nothing is loaded or contacted until the first call.
  */
 export function createDockerClient(opts: { socketPath?: string; env?: NodeJS.ProcessEnv } = {}): ContainerClient {
-  const endpoint = resolveEndpoint(opts.socketPath, opts.env ?? process.env);
-  let docker: Docker;
-  try {
-    docker = new Docker(endpoint.options);
-  } catch (err) {
-    throw new InfraError(`DOCKER_HOST=${endpoint.description} is not usable: ${engineMessage(err)}`);
-  }
-  return new DockerContainerClient(docker, endpoint.description);
+  return new DockerContainerClient(resolveEndpoint(opts.socketPath, opts.env ?? process.env));
 }
 
 /** The image the Docker runtime uses unless told otherwise. */

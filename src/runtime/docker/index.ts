@@ -10,6 +10,7 @@ export {
   createDockerClient,
   defaultProxyImage,
   engineMessage,
+  isDockerodeMissing,
   DEFAULT_SOCKET_PATH,
   DOCKERD_FLAGS,
 } from "./client.js";

@@ -1,24 +1,17 @@
 /**
- * An h2load-like text summary of a result, plus the per-backend table.
- * Returns a string; the caller prints it.
+ * `spillway load`'s report: an h2load-like text summary of a result, plus
+ * the per-backend table. Returns a string; the caller prints it.
  */
-import type { LoadProfile } from "./profile.js";
-import type { LoadResult } from "./result.js";
+import type { LoadResult } from "../load/index.js";
 import { CAUSES } from "../wire.js";
-
-function pad(s: string, n: number): string {
-  return s.length >= n ? s : s + " ".repeat(n - s.length);
-}
-
-function lpad(s: string, n: number): string {
-  return s.length >= n ? s : " ".repeat(n - s.length) + s;
-}
+import { formatTable } from "./table.js";
 
 function ms(v: number): string {
   return v >= 1000 ? `${(v / 1000).toFixed(2)}s` : v >= 1 ? `${v.toFixed(2)}ms` : `${Math.round(v * 1000)}us`;
 }
 
-export function formatLoadSummary(result: LoadResult, profile: Pick<LoadProfile, "url" | "requests">): string {
+/** `profile`: where the load went, and the request count it asked for (null or absent: bounded otherwise). */
+export function formatLoadSummary(result: LoadResult, profile: { url: string; requests?: number | null | undefined }): string {
   const r = result.requests;
   const byCause = result.unattributed.byCause;
   let errored = 0;
@@ -58,16 +51,11 @@ export function formatLoadSummary(result: LoadResult, profile: Pick<LoadProfile,
   if (result.maxProxyConnsSeen !== null) lines.push(`max proxy connections seen: ${result.maxProxyConnsSeen}`);
   lines.push("");
   const total = r.sent;
-  const rows: string[][] = [["backend", "count", "share", "p50", "p99"]];
-  for (const [name, b] of Object.entries(result.backends)) {
-    rows.push([name, String(b.count), total > 0 ? `${((b.count / total) * 100).toFixed(2)}%` : "-", ms(b.latency.p50), ms(b.latency.p99)]);
-  }
-  for (const [cause, n] of Object.entries(byCause)) {
-    rows.push([`(unattributed: ${cause})`, String(n), total > 0 ? `${((n / total) * 100).toFixed(2)}%` : "-", "", ""]);
-  }
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
-  for (const row of rows) {
-    lines.push(row.map((cell, i) => (i === 0 ? pad(cell, widths[i]!) : lpad(cell, widths[i]!))).join("  ").trimEnd());
-  }
+  const share = (n: number) => (total > 0 ? `${((n / total) * 100).toFixed(2)}%` : "-");
+  const rows = [
+    ...Object.entries(result.backends).map(([name, b]) => [name, String(b.count), share(b.count), ms(b.latency.p50), ms(b.latency.p99)]),
+    ...Object.entries(byCause).map(([cause, n]) => [`(unattributed: ${cause})`, String(n), share(n), "-", "-"]),
+  ];
+  lines.push(formatTable(["backend", "count", "share", "p50", "p99"], rows));
   return lines.join("\n") + "\n";
 }
