@@ -49,7 +49,7 @@ function expand(where: string, lo: number, hi: number, st: number, show: (n: num
   if (hi < lo) throw new UsageError(`${where}: the range runs downward (${show(lo)} to ${show(hi)})`, `Write the smaller value first: ${show(hi)}..${show(lo)}/${stepText}.`);
   const count = Math.floor((hi - lo) / st) + 1;
   if (count > MAX_GRID_POINTS) {
-    throw new UsageError(`${where}: the range gives ${count} values, more than the ${MAX_GRID_POINTS} grid points an exploration may have (limit: MAX_GRID_POINTS)`, "Take a larger step or a narrower range.");
+    throw new UsageError(`${where}: the range gives ${count} values, more than the ${MAX_GRID_POINTS} grid points an exploration may have`, "Take a larger step or a narrower range.");
   }
   const values = Array.from({ length: count }, (_, i) => show(lo + i * st));
   if ((hi - lo) % st !== 0) {
@@ -105,7 +105,7 @@ export function parseVaryArg(arg: string, scope: VaryScope): ParsedAxis {
   for (const v of raw) {
     values.push(...expandValue(where, v, resolved.kind));
     if (values.length > MAX_GRID_POINTS) {
-      throw new UsageError(`${where}: more than ${MAX_GRID_POINTS} values, the most grid points an exploration may have (limit: MAX_GRID_POINTS)`);
+      throw new UsageError(`${where}: more than ${MAX_GRID_POINTS} values, the most grid points an exploration may have`);
     }
   }
   const seen = new Map<string, string>();
@@ -133,7 +133,7 @@ export function parseVary(args: readonly string[], scope: VaryScope): ParsedAxis
   const points = axes.reduce((n, a) => n * a.values.length, 1);
   if (points > MAX_GRID_POINTS) {
     throw new UsageError(
-      `the grid has ${axes.map((a) => a.values.length).join(" x ")} = ${points} points, more than the ${MAX_GRID_POINTS} an exploration may have (limit: MAX_GRID_POINTS)`,
+      `the grid has ${axes.map((a) => a.values.length).join(" x ")} = ${points} points, more than the ${MAX_GRID_POINTS} grid points an exploration may have`,
       "Vary fewer values, or split the grid over several explorations.",
     );
   }
