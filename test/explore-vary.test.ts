@@ -46,6 +46,7 @@ describe("--vary values", () => {
     expect(parseVaryArg("load.connections=280..320/10", scope).values).toEqual(["280", "290", "300", "310", "320"]);
     expect(parseVaryArg("backends.ade.stub.failure_rate=0..0.3/0.1", scope).values).toEqual(["0", "0.1", "0.2", "0.3"]);
     expect(parseVaryArg("load.think_time=100ms..1s/300ms", scope).values).toEqual(["100ms", "400ms", "700ms", "1s"]);
+    expect(parseVaryArg("load.think_time=0..2s/1s", scope).values).toEqual(["0s", "1s", "2s"]);
     expect(parseVaryArg("load.connections=5..5/1,8", scope).values).toEqual(["5", "8"]);
   });
 
@@ -61,6 +62,8 @@ describe("--vary values", () => {
     expect(refusal(() => parseVaryArg("load.connections=280..320/0", scope)).message).toBe("--vary load.connections: the step must be above 0, found 0");
     expect(refusal(() => parseVaryArg("load.connections=280..320/-10", scope)).message).toBe("--vary load.connections: the step must be above 0, found -10");
     expect(refusal(() => parseVaryArg("load.think_time=1s..2s/0ms", scope)).message).toBe("--vary load.think_time: the step must be above 0, found 0ms");
+    expect(refusal(() => parseVaryArg("load.think_time=1s..2s/0", scope)).message).toBe("--vary load.think_time: the step must be above 0, found 0");
+    expect(refusal(() => parseVaryArg("load.think_time=1..2s/1s", scope)).message).toBe("--vary load.think_time: '1' in 1..2s/1s is not a duration (a whole number and ms, s, m or h)");
     expect(refusal(() => parseVaryArg("load.connections=320..280/10", scope))).toMatchObject({
       message: "--vary load.connections: the range runs downward (320 to 280)",
       hint: "Write the smaller value first: 280..320/10.",

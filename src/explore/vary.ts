@@ -38,9 +38,9 @@ function numberRange(where: string, a: string, b: string, step: string): string[
   return expand(where, lo, hi, st, (n) => (d === 0 ? String(n) : String(Number((n / scale).toFixed(d)))), step);
 }
 
-function durationRange(where: string, a: string, b: string, step: string): string[] {
+function durationRange(where: string, a: string, b: string, step: string, stepText: string): string[] {
   const [lo, hi, st] = [a, b, step].map(parseDuration) as [number, number, number];
-  return expand(where, lo, hi, st, formatDuration, step);
+  return expand(where, lo, hi, st, formatDuration, stepText);
 }
 
 /** lo..hi in steps of st, in integer units; refuses what the user could not have meant. */
@@ -76,10 +76,12 @@ function expandValue(where: string, value: string, kind: LeafKind): string[] {
     return numberRange(where, a, b, step);
   }
   if (step.startsWith("-")) throw new UsageError(`${where}: the step must be above 0, found ${step}`);
-  for (const v of [a, b, step]) {
-    if (!DURATION_PATTERN.test(v)) throw new UsageError(`${where}: '${v}' in ${value} is not a duration (a whole number and ms, s, m or h)`);
+  // A zero needs no unit, as in a single value (apply.ts typedValue).
+  const [from, to, by] = [a, b, step].map((v) => (v === "0" ? "0ms" : v)) as [string, string, string];
+  for (const [v, written] of [[from, a], [to, b], [by, step]] as const) {
+    if (!DURATION_PATTERN.test(v)) throw new UsageError(`${where}: '${written}' in ${value} is not a duration (a whole number and ms, s, m or h)`);
   }
-  return durationRange(where, a, b, step);
+  return durationRange(where, from, to, by, step);
 }
 
 /** Values that mean the same (1 and 1.0, 1s and 1000ms) run the same cell twice. */
