@@ -19,6 +19,8 @@ export interface ExploreTimelineWindow {
   open_connections: number;
   /** Highest proxy connection count stamped on a response in the window, or null when none was. */
   max_proxy_conns: number | null;
+  /** p99 latency of the window's responses; absent or null when the run did not measure it per window. */
+  p99_ms?: number | null;
 }
 
 export interface ExploreFlip {
