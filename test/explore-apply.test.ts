@@ -54,7 +54,7 @@ describe("applyPoint", () => {
     for (const [i, line] of before.entries()) if (line.trimStart().startsWith("#")) expect(after[i], `line ${i + 1}`).toBe(line);
     expect(p.model.frontends[0]!.timeouts.httpKeepAliveMs).toBe(1000);
     expect(p.model.backends.find((b) => b.name === "ade")!.servers).toHaveLength(1);
-    expect(p.scenario.load).toMatchObject({ thinkTimeMs: 0, keepAlive: { closeAfterRequests: 5, closeAfterIdleMs: null } });
+    expect(p.scenario.load).toMatchObject({ thinkTimeMs: 0, closeAfterRequests: 5, closeAfterIdleMs: null });
     expect(p.values).toEqual({
       "frontends.webserver.timeouts.http_keep_alive": "1s",
       "backends.ade.servers": "1",
@@ -140,7 +140,7 @@ describe("a scenario written as an h2load line", () => {
     expect(g.note).toBeNull();
     const p = applyPoint(g, { "load.keep_alive.close_after_requests": "10" });
     expect(p.text).toContain('load: { h2load: "-c310 -m40 -n40000 --rate=310", keep_alive: { close_after_requests: 10 } }');
-    expect(p.scenario.load.keepAlive.closeAfterRequests).toBe(10);
+    expect(p.scenario.load.closeAfterRequests).toBe(10);
   });
 
   it("says why a value is refused there: h2load's own rule, and how the line was run", () => {

@@ -6,25 +6,14 @@
  */
 import { isMap, isScalar, isSeq, type Document, type Node } from "yaml";
 import { UsageError } from "../errors.js";
-import { parseH2loadCommand } from "../load/h2load-args.js";
-import type { LoadProfile } from "../load/profile.js";
+import { H2LOAD_KEYS, parseH2loadCommand } from "../load/h2load-args.js";
+import type { LoadInput } from "../spec/load-profile.js";
 import { didYouMean, formatDiagnostics, listSome, SpecError, type Diagnostic } from "../spec/diagnostics.js";
-import { formatDuration } from "../spec/duration.js";
 import { loadSpecText } from "../spec/load.js";
 import type { Model, Scenario } from "../spec/model.js";
 import { locate, parseSource, type SpecSource } from "../spec/source.js";
 import { joinPath, splitPath, type LeafKind } from "./paths.js";
 import type { GridPoint, ParsedAxis } from "./vary.js";
-
-/**
- * The load keys an h2load command line sets (the spec refuses them beside
- * `h2load`; the same list as H2LOAD_SETS in src/spec/load.ts). Varying one
- * on a scenario written as an h2load line needs that line as keys first.
- */
-const H2LOAD_KEYS: ReadonlySet<string> = new Set([
-  "protocol", "connections", "streams", "connect_rate", "connect_period", "budget", "requests",
-  "duration", "warmup", "stages", "arrival_rate", "think_time", "workers",
-]);
 
 /** The spec a grid is applied to, prepared once for every point. */
 export interface GridSpec {
@@ -82,12 +71,12 @@ export function prepareGrid(text: string, file: string, scenario: string, axes: 
   }
   const source = parseSource(text, file);
   const loadNode = source.doc.getIn(["scenarios", scenario, "load"], true);
-  const setByLine = axes.filter((a) => a.resolved.scope === "load" && H2LOAD_KEYS.has(String(a.resolved.docPath[3])));
+  const setByLine = axes.filter((a) => a.resolved.scope === "load" && (H2LOAD_KEYS as readonly string[]).includes(String(a.resolved.docPath[3])));
   if (!isMap(loadNode) || !loadNode.has("h2load") || setByLine.length === 0 || axes.some((a) => a.path === "load.h2load")) {
     return { file, text, base: text, scenario, axes, model, note: null };
   }
   const line = String(loadNode.get("h2load"));
-  const keys = h2loadAsKeys(parseH2loadCommand(line).profile);
+  const keys = h2loadAsKeys(parseH2loadCommand(line).load);
   const varied = setByLine.map((a) => a.path).join(", ");
   const refuse = (why: string): never => {
     throw new UsageError(
@@ -122,18 +111,14 @@ export function prepareGrid(text: string, file: string, scenario: string, axes: 
 }
 
 /** The load keys that give the same load as an h2load line, in the order a person would write them. */
-function h2loadAsKeys(p: Omit<LoadProfile, "url">): [string, string | number][] {
+function h2loadAsKeys(load: LoadInput): [string, string | number][] {
+  const order = ["protocol", "connections", "streams", "requests", "budget", "duration", "warmup", "connect_rate", "connect_period", "workers"] as const;
   const out: [string, string | number][] = [];
-  if (p.protocol !== undefined) out.push(["protocol", p.protocol]);
-  out.push(["connections", p.connections ?? 1]);
-  out.push(["streams", p.streams ?? 1]);
-  if (p.requests !== undefined) out.push(["requests", p.requests]);
-  if (p.budget !== undefined) out.push(["budget", p.budget]);
-  if (p.durationMs !== undefined) out.push(["duration", formatDuration(p.durationMs)]);
-  if (p.warmupMs !== undefined) out.push(["warmup", formatDuration(p.warmupMs)]);
-  if (p.connectRate !== undefined) out.push(["connect_rate", p.connectRate]);
-  if (p.connectPeriodMs !== undefined) out.push(["connect_period", formatDuration(p.connectPeriodMs)]);
-  if (p.workers !== undefined && p.workers !== 1) out.push(["workers", p.workers]);
+  for (const key of order) {
+    const value = load[key];
+    if (value === undefined || (key === "workers" && value === 1)) continue;
+    out.push([key, value as string | number]);
+  }
   return out;
 }
 

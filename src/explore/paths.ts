@@ -52,7 +52,7 @@ export function varyScope(model: Model, scenario: Scenario): VaryScope {
       }
       if (top === "scenarios" && name === scenario.name && key === "load") {
         const field = docPath[3];
-        if (field === "stages") return scenario.load.stages.length > 0 ? scenario.load.stages.length : null;
+        if (field === "stages") return scenario.load.stages !== null && scenario.load.stages.length > 0 ? scenario.load.stages.length : null;
         if (field === "source_addresses") return scenario.load.sourceAddresses.length > 0 ? scenario.load.sourceAddresses.length : null;
       }
       return null;
