@@ -1,9 +1,10 @@
 /**
  * spillway as a library: load a spec, render its configs, check them with
  * the real proxies, verify its scenarios against the real proxies, drive
- * load. This file is the package's one public face (`import ... from
- * "spillway"`); every other module is internal, kept out of reach by the
- * `exports` map of package.json, and may change in any release.
+ * load, explore a grid of values. This file is the package's one public
+ * face (`import ... from "spillway"`); every other module is internal, kept
+ * out of reach by the `exports` map of package.json, and may change in any
+ * release.
  */
 import { detectVersion, LocalConfigChecker, type CheckResult } from "./check/index.js";
 import { startLoad } from "./load/index.js";
@@ -29,6 +30,8 @@ export type { ScenarioRun } from "./verify/types.js";
 export type { ExpectationResult } from "./verify/evaluate.js";
 export type { Reconciliation, ReconcileRow } from "./verify/reconcile.js";
 export type { Flip, ProxyFailure } from "./verify/routes.js";
+export { explore, EXPLORE_DEFAULTS, type ExploreOptions, type CellStart, type RampStage } from "./explore/index.js";
+export type { ExploreReport, ExploreCell, MeasuredCell, PredictedCell, Knee, TargetDifference, VaryAxis, ExploreTimelineWindow, ExploreFlip } from "./explore/types.js";
 
 /** What `startLoad` takes: the URL, and how to load it. */
 export type LoadProfile = Parameters<typeof startLoad>[0];

@@ -31,15 +31,15 @@ function ratePeriodArg(v: string): string {
   return formatDuration(ms);
 }
 
-/** k6's --stage grammar, comma-separated: DURATION:TARGET, e.g. 10s:100,1m30s:300,10s:0; as a load's stages. */
-function stagesArg(v: string): { duration: string; target: number }[] {
+/** k6's --stage grammar, comma-separated: DURATION:TARGET, e.g. 10s:100,1m30s:300,10s:0; as a load's stages. `flag` names the option in errors. */
+export function stagesArg(v: string, flag = "--stages"): { duration: string; target: number }[] {
   return v.split(",").map((part, i) => {
     const m = /^\s*((?:[0-9]{1,9}(?:ms|s|m|h))+)\s*:\s*([0-9]{1,6})\s*$/.exec(part);
-    if (!m) throw new UsageError(`--stages: stage ${i + 1} ${JSON.stringify(part)} is not DURATION:TARGET such as 30s:100 (durations in ms, s, m or h, e.g. 1m30s)`);
+    if (!m) throw new UsageError(`${flag}: stage ${i + 1} ${JSON.stringify(part)} is not DURATION:TARGET such as 30s:100 (durations in ms, s, m or h, e.g. 1m30s)`);
     // k6 writes a duration in several units (1m30s); each part is one of the spec's units.
     let ms = 0;
     for (const u of m[1]!.matchAll(/([0-9]+)(ms|s|m|h)/g)) ms += Number(u[1]) * UNIT_MS[u[2] as keyof typeof UNIT_MS];
-    if (ms > MAX_TIMER_MS) throw new UsageError(`--stages: stage ${i + 1} lasts longer than ${MAX_TIMER_MS}ms, the longest timer Node accepts`);
+    if (ms > MAX_TIMER_MS) throw new UsageError(`${flag}: stage ${i + 1} lasts longer than ${MAX_TIMER_MS}ms, the longest timer Node accepts`);
     return { duration: formatDuration(ms), target: Number(m[2]) };
   });
 }
@@ -134,7 +134,7 @@ export function addLoadCommand(program: Command, io: Io, setExit: (code: number)
     .option("-r, --rate <n>", "h2load --rate: open n connections at once at the start, then n more every --rate-period, up to -c", int("--rate"))
     .option("--rate-period <duration>", "h2load --rate-period: the period of --rate's bursts (default 1s; a bare number is seconds, as in h2load)", ratePeriodArg)
     .addOption(new Option("--budget <how>", "per-client: -n split over connections as h2load does, each closing when its share is done (default with -n); pooled: one pool, connections stay open").choices(["per-client", "pooled"]))
-    .option("--stages <list>", "k6-style stages, e.g. 10s:100,30s:300,10s:0 (connections ramped from 0 as k6 ramping-vus ramps VUs)", stagesArg)
+    .option("--stages <list>", "k6-style stages, e.g. 10s:100,30s:300,10s:0 (connections ramped from 0 as k6 ramping-vus ramps VUs)", (v: string) => stagesArg(v))
     .option("--h2load <args>", "an h2load command line (e.g. \"-c310 -m40 -n40000 --rate=310\"), run on spillway's driver")
     .addOption(new Option("--connect-rate <n>").hideHelp())
     .option("--arrival-rate <n>", "open model: requests per second, latency corrected for coordinated omission", int("--arrival-rate"))

@@ -12,6 +12,7 @@ import { durationArg } from "./args.js";
 import { colorFor } from "./color.js";
 import { processIo, type Io } from "./io.js";
 import { addLoadCommand } from "./load.js";
+import { exploreCommand, rampArg } from "./explore.js";
 import { checkOutputFile, writeAll } from "./output.js";
 import { PACKAGE_ROOT, PACKAGE_VERSION } from "../package-info.js";
 import type { SessionOptions } from "../runtime/session.js";
@@ -319,6 +320,77 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
         },
         { ...(opts.json ? { json: opts.json } : {}), ...(opts.junit ? { junit: opts.junit } : {}), ...(opts.html ? { html: opts.html } : {}), ...(opts.ndjson ? { ndjson: opts.ndjson } : {}) },
         { quiet: opts.quiet ?? false, color: colorFor(opts.json === "-" ? io.isTTY : (io.outIsTTY ?? false)) },
+        io,
+      );
+      setExit(code);
+    },
+  );
+
+  addRuntimeOptions(
+    program
+      .command("explore")
+      .description("measure a grid of spec and load values on every target, each cell beside the model's prediction: overflow share, errors, latency, and with --ramp the capacity knee")
+      .argument("<spec>", "spec file (YAML)")
+      .requiredOption("-s, --scenario <name>", "the scenario whose load every cell runs")
+      .option("--vary <path=values>", "a grid axis: PATH=V1,V2,... or PATH=A..B/STEP, e.g. load.think_time=0,500ms,2s (repeat for more axes)", (v: string, prev: string[]) => [...prev, v], [] as string[])
+      .addOption(targetOption())
+      .option("--ramp <stages>", "each cell's load becomes this k6-style ramp of connections, e.g. 0:10,60s:400, and its knee is reported", (v: string) => rampArg(v))
+      .addOption(jsonOption("write the report as JSON to a file (written after every cell too, so --resume can continue it)"))
+      .option("--csv <file>", "write one row per cell and target as CSV, or - for stdout")
+      .option("--html <file>", "write a one-file page: heatmaps, the selected cell's timeline, predicted vs measured, knees, configs")
+      .option("--resume <file>", "continue an interrupted exploration from its JSON report: only the cells it lacks run")
+      .option("--max-run <duration>", "hard bound on each cell's load", durationArg("--max-run"), 120_000)
+      .option("--window <duration>", "timeline window (default: about 50 windows per cell)", durationArg("--window"))
+      .option("-q, --quiet", "print only errors: no tables or progress; a cell that broke is still named")
+      .addHelpText(
+        "after",
+        [
+          "",
+          "Cells whose only change from the previous one is load keys run on the same proxies and stubs.",
+          "Ctrl-C stops the cell under way, tears everything down and still writes the reports with the",
+          "cells measured so far; --resume with the JSON report measures the rest.",
+          "",
+          "Exit status: 0 every cell measured, 1 usage error, 2 invalid spec, 3 a cell could not be",
+          "measured (its error is in the reports), 130 interrupted (the reports hold the cells so far).",
+        ].join("\n"),
+      ),
+  ).action(
+    async (
+      file: string,
+      opts: {
+        scenario: string;
+        vary: string[];
+        target?: Target[];
+        ramp?: { duration: string; target: number }[];
+        json?: string;
+        csv?: string;
+        html?: string;
+        resume?: string;
+        maxRun: number;
+        window?: number;
+        runtime: "process" | "docker";
+        image?: string;
+        keepPorts?: boolean;
+        readyTimeout: number;
+        quiet?: boolean;
+      },
+    ) => {
+      const code = await exploreCommand(
+        file,
+        {
+          scenario: opts.scenario,
+          vary: opts.vary,
+          ...(opts.target ? { targets: opts.target } : {}),
+          ...(opts.ramp ? { ramp: opts.ramp } : {}),
+          runtime: opts.runtime,
+          ...(opts.image ? { image: opts.image } : {}),
+          keepPorts: opts.keepPorts ?? false,
+          readyTimeoutMs: opts.readyTimeout,
+          maxRunMs: opts.maxRun,
+          ...(opts.window !== undefined ? { windowMs: opts.window } : {}),
+        },
+        { ...(opts.json ? { json: opts.json } : {}), ...(opts.csv ? { csv: opts.csv } : {}), ...(opts.html ? { html: opts.html } : {}), ...(opts.resume ? { resume: opts.resume } : {}) },
+        { quiet: opts.quiet ?? false },
         io,
       );
       setExit(code);

@@ -83,6 +83,8 @@ export interface ExploreCell {
   command: string;
   /** Time spent on this cell beyond the load itself (stack start, reuse, counters). */
   overhead_ms: number;
+  /** Whether the cell started its proxy (`new`) or ran on the one the previous cell left up (`reused`: only load keys changed). */
+  stack?: "new" | "reused";
 }
 
 /** HAProxy beside nginx for one grid point, in plain words, linked to the fidelity report's row. */
@@ -95,10 +97,14 @@ export interface TargetDifference {
 
 export interface ExploreReport {
   spec: string;
+  /** SHA-256 of the spec's text: `--resume` refuses a report made from another version of the file. */
+  spec_sha256?: string;
   scenario: string;
   started_at: string;
   vary: VaryAxis[];
   targets: ("haproxy" | "nginx")[];
+  /** The `--ramp` every cell ran (`0s:10,1m:400`), or null when the cells ran the scenario's own load. */
+  ramp?: string | null;
   cells: ExploreCell[];
   differences: TargetDifference[];
   /** Rendered configs per target for the first grid point (the page shows them). */

@@ -1,0 +1,192 @@
+/**
+ * `spillway explore` for people and spreadsheets: a table per target (grid
+ * values to overflow share, measured beside predicted), a line per cell as
+ * it finishes, the progress line, and the CSV. Pure: each returns a string.
+ */
+import { shortAxisNames } from "./explore-html.js";
+import { formatTable } from "./table.js";
+import { formatElapsed } from "./terminal.js";
+import type { ExploreCell, ExploreReport } from "../explore/types.js";
+
+/** The backends the scenario's rules route to: what "overflow" means for this report. */
+export function overflowBackends(report: Pick<ExploreReport, "thresholds">): string[] {
+  return [...new Set(report.thresholds.map((t) => t.backend))];
+}
+
+function pct(share: number): string {
+  const v = Math.round(share * 1000) / 10;
+  return `${Number.isInteger(v) ? v.toFixed(0) : v.toFixed(1)}%`;
+}
+
+/** The overflow share of a cell, measured and predicted (sums over the rules' backends); null where there is none. */
+export function overflowShares(cell: ExploreCell, overflow: readonly string[]): { measured: number | null; predicted: number | null } {
+  if (overflow.length === 0) return { measured: null, predicted: null };
+  const m = cell.measured;
+  const p = cell.predicted;
+  return {
+    measured: m ? overflow.reduce((s, b) => s + (m.backends[b]?.share ?? 0), 0) : null,
+    predicted: p ? overflow.reduce((s, b) => s + (p.backends[b] ?? 0), 0) : null,
+  };
+}
+
+function errorShare(cell: ExploreCell): number | null {
+  const m = cell.measured;
+  if (!m || m.sent === 0) return null;
+  return Object.values(m.failed).reduce((a, n) => a + n, 0) / m.sent;
+}
+
+/** What one cell shows in a table: `88% / 91%` (measured / predicted), or req/s when nothing can overflow. */
+function cellText(cell: ExploreCell | undefined, overflow: readonly string[]): string {
+  if (cell === undefined) return "not run";
+  if (cell.measured === null) return "error";
+  if (overflow.length === 0) return `${Math.round(cell.measured.rps)} req/s`;
+  const s = overflowShares(cell, overflow);
+  return `${pct(s.measured!)} / ${s.predicted === null ? "-" : pct(s.predicted)}`;
+}
+
+function valuesKey(report: ExploreReport, values: Record<string, string>): string {
+  return report.vary.map((a) => values[a.path]).join("\u0000");
+}
+
+/**
+ * One table per target. Two axes: a matrix, the first axis down and the
+ * second across. Otherwise one row per grid point. Knees, the differences
+ * between the targets and the overhead per cell follow.
+ */
+export function formatExploreTables(report: ExploreReport): string {
+  const overflow = overflowBackends(report);
+  const short = shortAxisNames(report.vary.map((a) => a.path));
+  const name = (path: string) => short.get(path) ?? path;
+  const what = overflow.length > 0 ? `share served by ${overflow.join(" and ")}, measured / predicted` : "requests answered per second, whatever their status (the frontend has no connection-count rule to overflow)";
+  const out: string[] = [];
+  for (const target of report.targets) {
+    const cells = new Map(report.cells.filter((c) => c.target === target).map((c) => [valuesKey(report, c.values), c]));
+    out.push(`${target}: ${what}`);
+    const [a, b] = report.vary;
+    if (report.vary.length === 2 && a && b) {
+      const rows = a.values.map((va) => [va, ...b.values.map((vb) => cellText(cells.get(valuesKey(report, { [a.path]: va, [b.path]: vb })), overflow))]);
+      out.push(formatTable([`${name(a.path)} \\ ${name(b.path)}`, ...b.values], rows));
+    } else {
+      const rows: string[][] = [];
+      const points = report.vary.reduce<Record<string, string>[]>((ps, axis) => ps.flatMap((p) => axis.values.map((v) => ({ ...p, [axis.path]: v }))), [{}]);
+      for (const p of points) {
+        const c = cells.get(valuesKey(report, p));
+        const err = c ? errorShare(c) : null;
+        rows.push([...report.vary.map((axis) => p[axis.path]!), cellText(c, overflow), err === null ? "-" : pct(err), c?.measured?.latency_ms.p99 != null ? `${c.measured.latency_ms.p99.toFixed(1)}` : "-"]);
+      }
+      out.push(formatTable([...report.vary.map((axis) => name(axis.path)), overflow.length > 0 ? "measured / predicted" : "answered", "errors", "p99 ms"], rows));
+    }
+    const knees = report.cells.filter((c) => c.target === target && c.knee !== null);
+    for (const c of knees) {
+      const k = c.knee!;
+      const at = (v: number | null) => (v === null ? "not reached" : `${v} ${k.load === "connections" ? "connections" : "req/s"}`);
+      out.push(
+        `  knee at ${report.vary.map((axis) => `${name(axis.path)}=${c.values[axis.path]}`).join(", ")}: throughput stops rising at ${at(k.throughput_plateau_at)}, latency turns up at ${at(k.latency_turn_at)}, errors start at ${at(k.errors_start_at)}`,
+      );
+    }
+    const broke = report.cells.filter((c) => c.target === target && c.error !== null);
+    for (const c of broke) out.push(`  error at ${report.vary.map((axis) => `${name(axis.path)}=${c.values[axis.path]}`).join(", ")}: ${c.error!.split("\n")[0]}`);
+    out.push("");
+  }
+  if (report.differences.length > 0) {
+    out.push("HAProxy beside nginx:");
+    for (const d of report.differences) out.push(`  ${report.vary.map((axis) => `${name(axis.path)}=${d.values[axis.path]}`).join(", ")}: ${d.text}`);
+    out.push("");
+  }
+  const overhead = overheadText(report.cells);
+  if (overhead) out.push(overhead);
+  if (!report.complete) {
+    const total = report.vary.reduce((n, axis) => n * axis.values.length, 1) * report.targets.length;
+    out.push(`Stopped early: ${report.cells.length} of ${total} cells ran. --resume with the JSON report measures the rest.`);
+  }
+  return out.join("\n").trimEnd();
+}
+
+/** "overhead per cell beyond its load: 1.4s on a new stack (6 cells), 0.2s on a reused one (12)". */
+export function overheadText(cells: readonly ExploreCell[]): string | null {
+  const mean = (xs: number[]) => xs.reduce((a, x) => a + x, 0) / xs.length;
+  const fresh = cells.filter((c) => c.stack === "new" && c.measured !== null).map((c) => c.overhead_ms);
+  const reused = cells.filter((c) => c.stack === "reused" && c.measured !== null).map((c) => c.overhead_ms);
+  const parts: string[] = [];
+  if (fresh.length > 0) parts.push(`${formatElapsed(mean(fresh))} when it started its proxy (${fresh.length} cell${fresh.length === 1 ? "" : "s"})`);
+  if (reused.length > 0) parts.push(`${formatElapsed(mean(reused))} on the proxy the previous cell left up (${reused.length})`);
+  return parts.length > 0 ? `Mean overhead per cell beyond its load: ${parts.join(", ")}.` : null;
+}
+
+/** A cell as it finishes, for a log: target, values, overflow measured and predicted, errors, how long it took. */
+export function formatCellLine(cell: ExploreCell, report: Pick<ExploreReport, "thresholds" | "vary">, index: number, total: number, wallMs: number): string {
+  const where = report.vary.map((a) => `${a.path}=${cell.values[a.path]}`).join(" ");
+  const head = `cell ${index + 1}/${total} ${cell.target} ${where}`;
+  if (cell.measured === null) return `${head}: error: ${(cell.error ?? "the run broke").split("\n")[0]}`;
+  const overflow = overflowBackends(report);
+  const s = overflowShares(cell, overflow);
+  const share = s.measured !== null ? `${overflow.join("+")} ${pct(s.measured)} (predicted ${s.predicted === null ? "-" : pct(s.predicted)}), ` : "";
+  const err = errorShare(cell);
+  return `${head}: ${share}${Math.round(cell.measured.rps)} req/s, errors ${err === null ? "-" : pct(err)}, ${formatElapsed(wallMs)} (${cell.stack === "reused" ? "reused" : "new"} stack)`;
+}
+
+/** The progress line: cells done of all, the time left at the pace so far, the cell under way. */
+export function formatExploreProgress(p: { done: number; total: number; meanCellMs: number | null; cellElapsedMs: number; current: string }): string {
+  const width = 20;
+  const frac = p.total > 0 ? Math.min(1, p.done / p.total) : 1;
+  const bar = `[${"#".repeat(Math.round(frac * width)).padEnd(width, ".")}]`;
+  // The cell under way has used some of its share already.
+  const left = p.meanCellMs === null ? "time left: after the first cell" : `${formatElapsed(Math.max(0, (p.total - p.done) * p.meanCellMs - Math.min(p.cellElapsedMs, p.meanCellMs)))} left`;
+  return `explore ${bar} ${p.done}/${p.total} cells, ${left} · ${p.current}`;
+}
+
+function csvField(v: string | number | null): string {
+  if (v === null) return "";
+  const s = String(v);
+  return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
+/**
+ * One row per cell and target: the grid values, the measurement, and per
+ * backend its measured share, predicted share and gap (percentage points).
+ * Shares are 0..1, as in the JSON.
+ */
+export function formatExploreCsv(report: ExploreReport): string {
+  const seen = new Set<string>();
+  for (const c of report.cells) for (const b of [...Object.keys(c.measured?.backends ?? {}), ...Object.keys(c.predicted?.backends ?? {})]) seen.add(b);
+  const backends = [...seen].sort();
+  const header = [
+    "target",
+    ...report.vary.map((a) => a.path),
+    "sent",
+    "succeeded",
+    "errors",
+    "error_share",
+    "p50_ms",
+    "p99_ms",
+    "rps",
+    "max_proxy_conns",
+    ...backends.flatMap((b) => [`${b}_share`, `${b}_predicted_share`, `${b}_gap_points`]),
+    "overhead_ms",
+    "stack",
+    "error",
+    "command",
+  ];
+  const rows = report.cells.map((c) => {
+    const m = c.measured;
+    const errors = m ? Object.values(m.failed).reduce((a, n) => a + n, 0) : null;
+    return [
+      c.target,
+      ...report.vary.map((a) => c.values[a.path] ?? null),
+      m?.sent ?? null,
+      m?.succeeded ?? null,
+      errors,
+      m && m.sent > 0 ? errors! / m.sent : null,
+      m?.latency_ms.p50 ?? null,
+      m?.latency_ms.p99 ?? null,
+      m?.rps ?? null,
+      m?.max_proxy_conns_seen ?? null,
+      ...backends.flatMap((b) => [m ? (m.backends[b]?.share ?? 0) : null, c.predicted ? (c.predicted.backends[b] ?? 0) : null, c.gap ? (c.gap[b] ?? null) : null]),
+      c.overhead_ms,
+      c.stack ?? null,
+      c.error,
+      c.command,
+    ];
+  });
+  return `${[header, ...rows].map((r) => r.map(csvField).join(",")).join("\n")}\n`;
+}
