@@ -379,6 +379,8 @@ async function measure(proxy: RunningProxy, point: AppliedPoint, target: Target,
     );
   }
   await settle(proxy, frontend.name, opts.signal);
+  // An abort that came before the listener below would never stop the load: the proxy is already gone.
+  opts.signal?.throwIfAborted();
   // A ramp's windows are its load levels: fixed, about 50 of them, each with its p99.
   const windowMs = plan.ramp ? Math.max(100, Math.round(rampMs(plan.ramp) / 50 / 100) * 100) : (opts.windowMs ?? null);
   const latencies = plan.ramp ? new WindowLatencies(windowMs!) : null;
@@ -442,6 +444,7 @@ export async function runExplore(plan: ExplorePlan, opts: ExploreOptions): Promi
         for (; k < work.length; k++) {
           const w = work[k]!;
           if (k > next && stepKind(plan.axes, work[k - 1]!.point.values, w.point.values) === "stack") break;
+          opts.signal?.throwIfAborted();
           const started = Date.now();
           const fresh = !stack.proxies.has(w.target);
           const start: CellStart = { target: w.target, values: w.point.values, index: k, total: work.length, stack: fresh ? "new" : "reused" };
