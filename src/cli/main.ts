@@ -332,7 +332,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
       .description("measure a grid of spec and load values on every target, each cell beside the model's prediction: overflow share, errors, latency, and with --ramp the capacity knee")
       .argument("<spec>", "spec file (YAML)")
       .requiredOption("-s, --scenario <name>", "the scenario whose load every cell runs")
-      .option("--vary <path=values>", "a grid axis: PATH=V1,V2,... or PATH=A..B/STEP, e.g. load.think_time=0,500ms,2s (repeat for more axes)", (v: string, prev: string[]) => [...prev, v], [] as string[])
+      .option("--vary <path=values>", "a grid axis: PATH=V1,V2,... or PATH=A..B/STEP, e.g. load.think_time=0,500ms,2s (repeat for more axes)", (v: string, prev: string[] | undefined) => [...(prev ?? []), v])
       .addOption(targetOption())
       .option("--ramp <stages>", "each cell's load becomes this k6-style ramp of connections, e.g. 0:10,60s:400, and its knee is reported", (v: string) => rampArg(v))
       .addOption(jsonOption("write the report as JSON to a file (written after every cell too, so --resume can continue it)"))
@@ -359,7 +359,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
       file: string,
       opts: {
         scenario: string;
-        vary: string[];
+        vary?: string[];
         target?: Target[];
         ramp?: { duration: string; target: number }[];
         json?: string;
@@ -379,7 +379,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
         file,
         {
           scenario: opts.scenario,
-          vary: opts.vary,
+          vary: opts.vary ?? [],
           ...(opts.target ? { targets: opts.target } : {}),
           ...(opts.ramp ? { ramp: opts.ramp } : {}),
           runtime: opts.runtime,
