@@ -12,6 +12,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { rampArg } from "../src/cli/explore.js";
 import { UsageError } from "../src/errors.js";
 import { explore, type ExploreCell, type ExploreReport, type LoadResult } from "../src/index.js";
+import { rampRateAt } from "../src/explore/ramp.js";
 import { cellCommand, checkResume, planExplore, shellWord } from "../src/explore/run.js";
 import { formatExploreCsv, formatExploreProgress, formatExploreTables } from "../src/report/explore.js";
 import { pidAlive, type RunRecord } from "../src/runtime/registry.js";
@@ -54,6 +55,8 @@ scenarios:
     expect: { backends: { main: ">= 0%", over: ">= 0%" }, errors: ">= 0%", latency: { p50: ">= 0ms", p99: ">= 0ms" }, max_connections_seen: ">= 0" }
   timed:
     load: { connections: 2, streams: 1, duration: 1s }
+  open:
+    load: { connections: 8, streams: 1, arrival_rate: 50, duration: 1s }
 `;
 const SPEC = join(scratch, "explore.yaml");
 writeFileSync(SPEC, SPEC_TEXT);
@@ -250,6 +253,24 @@ describe("explore() through the real proxies", () => {
     expect(cell.knee!.curve).toHaveLength(m.timeline.length);
     expect(records()).toEqual([]);
   }, 60_000);
+
+  it("--ramp on an open model: a staircase of one-rate runs, one window each, the knee over the rate", async () => {
+    const report = await explore(SPEC, { scenario: "open", vary: ["backends.main.servers=1"], targets: ["haproxy"], ramp: rampArg("0:20,3s:80") });
+    const cell = report.cells[0]!;
+    expect(cell.error).toBeNull();
+    const m = cell.measured!;
+    expect(m.window_ms).toBe(1000);
+    expect(m.timeline.map((w) => w.t_ms)).toEqual([0, 1000, 2000]);
+    // The rate at the middle of each second: 30, 50 and 70 requests/s, one run each.
+    expect(cell.knee!.load).toBe("arrival_rate");
+    expect(cell.knee!.curve.map((p) => p.load)).toEqual([30, 50, 70]);
+    expect(m.sent).toBe(30 + 50 + 70);
+    expect(m.backends.main!.count).toBe(150);
+    for (const w of m.timeline) expect(w.p99_ms).toBeGreaterThanOrEqual(2);
+    // The model takes one rate per run: a ramped rate has no prediction, rather than a wrong one.
+    expect(cell.predicted).toBeNull();
+    expect(cell.gap).toBeNull();
+  }, 60_000);
 });
 
 describe("spillway explore", () => {
@@ -324,6 +345,12 @@ describe("spillway explore", () => {
 
 describe("explore's pure parts", () => {
   const plan = planExplore(SPEC_TEXT, "spec.yaml", { scenario: "small", vary: ["load.think_time=0,10ms"] });
+
+  it("ramps an open model's rate linearly within each stage, from the last target", () => {
+    const stages = rampArg("0:10,10s:110,5s:110,10s:0");
+    expect([0, 5000, 10_000, 12_000, 20_000, 25_000, 30_000].map((t) => rampRateAt(stages, t))).toEqual([10, 60, 110, 110, 55, 0, 0]);
+    expect(rampRateAt(rampArg("10s:100"), 2500)).toBe(25);
+  });
 
   it("reads --ramp as k6 stages, a bare 0 being an instant jump", () => {
     expect(rampArg("0:10,60s:400")).toEqual([

@@ -1,7 +1,8 @@
 /**
  * `--ramp`: a cell's load becomes a k6-style ramp of connections (the
- * spec's `stages:`), so one run climbs through load levels and its timeline
- * shows where throughput stops rising. The scenario's load is rewritten in
+ * spec's `stages:`), or of the arrival rate for an open-model scenario, so
+ * the cell climbs through load levels and its timeline shows where
+ * throughput stops rising. The scenario's load is rewritten in
  * its YAML, keys that fix the connection count or the run's length taken
  * out, and the normal loader judges the result, as for a grid point. Pure.
  */
@@ -40,26 +41,42 @@ export function rampMs(stages: readonly RampStage[]): number {
 }
 
 /**
- * Refuses what a ramp cannot measure: an open-model scenario (the driver
- * holds an arrival rate steady, it does not ramp one), and a --vary path the
- * ramp overrides, whose values would all run the same load.
+ * Refuses a --vary path the ramp overrides, whose values would all run the
+ * same load: the connection count and the run's length, and an open model's
+ * arrival rate.
  */
 export function checkRamp(scenario: Scenario, axes: readonly ParsedAxis[]): void {
-  if (scenario.load.arrivalRate !== null) {
-    throw new UsageError(
-      `--ramp ramps connections, and scenario '${scenario.name}' is an open model (arrival_rate ${scenario.load.arrivalRate}/s): spillway's driver holds an arrival rate steady through a run and cannot ramp it`,
-      `Measure each rate as a cell instead, e.g. --vary load.arrival_rate=100..800/100, or drop arrival_rate from the scenario to ramp its connections.`,
-    );
-  }
+  const open = scenario.load.arrivalRate !== null;
   for (const a of axes) {
     const key = a.resolved.scope === "load" ? String(a.resolved.docPath[3]) : null;
-    if (key !== null && (RAMP_REPLACES as readonly string[]).includes(key)) {
+    if (key === null) continue;
+    if ((RAMP_REPLACES as readonly string[]).includes(key) && !(open && key === "connections")) {
       throw new UsageError(
-        `--vary ${a.path} with --ramp: the ramp sets the connections and the length of every cell's run, so load.${key} would change nothing`,
-        "Vary it without --ramp, or vary a key the ramp keeps (load.streams, load.think_time, a frontend or backend key).",
+        `--vary ${a.path} with --ramp: the ramp sets ${open ? "the arrival rate" : "the connections"} and the length of every cell's run, so load.${key} would change nothing`,
+        `Vary it without --ramp, or vary a key the ramp keeps (${open ? "load.connections, load.streams" : "load.streams, load.think_time"}, a frontend or backend key).`,
       );
     }
+    if (open && key === "arrival_rate") {
+      throw new UsageError(`--vary ${a.path} with --ramp: the ramp sets the arrival rate of every cell`, "Vary it without --ramp, or vary a key the ramp keeps.");
+    }
   }
+}
+
+/**
+ * The arrival rate at `t` ms into a ramp of an open-model scenario: linear
+ * within each stage, from the previous stage's target (0 before the first),
+ * as k6's ramping-arrival-rate moves it; the last target after the end.
+ */
+export function rampRateAt(stages: readonly RampStage[], t: number): number {
+  let from = 0;
+  let at = 0;
+  for (const s of stages) {
+    const ms = parseDuration(s.duration);
+    if (t < at + ms) return from + ((s.target - from) * (t - at)) / ms;
+    at += ms;
+    from = s.target;
+  }
+  return from;
 }
 
 /**
@@ -69,10 +86,16 @@ export function checkRamp(scenario: Scenario, axes: readonly ParsedAxis[]): void
  * workers as keys). Throws UsageError when the scenario has no
  * load map to rewrite.
  */
-export function applyRamp(text: string, file: string, scenario: string, stages: readonly RampStage[]): string {
+export function applyRamp(text: string, file: string, scenario: string, stages: readonly RampStage[], open: boolean): string {
   const source = parseSource(text, file);
   const load = source.doc.getIn(["scenarios", scenario, "load"], true);
   if (!isMap(load)) throw new UsageError(`--ramp: scenario '${scenario}' in ${file} has no load map to ramp`);
+  if (open) {
+    // The rate is ramped run by run (see explore/run.ts); the spec keeps the connections and gets the ramp's length.
+    for (const key of RAMP_REPLACES) if (key !== "connections") load.delete(key);
+    load.set("duration", formatDuration(Math.max(1, rampMs(stages))));
+    return source.doc.toString({ lineWidth: 0 });
+  }
   const line = load.get("h2load");
   if (typeof line === "string") {
     const cmd = parseH2loadCommand(line).load;

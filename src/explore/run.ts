@@ -11,6 +11,7 @@ import { readFileSync } from "node:fs";
 import { connect } from "node:net";
 import { InfraError, SpillwayError, UsageError } from "../errors.js";
 import { profileFor, startLoad, type LoadResult, type LoadRun } from "../load/index.js";
+import type { RoutedResult } from "../load/result.js";
 import { predictInputFromSpec } from "../predict/from-spec.js";
 import { predict } from "../predict/index.js";
 import { render, versionText, type FidelityEntry, type Version } from "../render/index.js";
@@ -25,7 +26,7 @@ import { applyGrid, prepareGrid, type AppliedPoint, type GridSpec } from "./appl
 import { describeDifference, fidelityRows } from "./differences.js";
 import { findKnee, rampWindows } from "./knee.js";
 import { varyScope } from "./paths.js";
-import { applyRamp, checkRamp, rampMs, rampText, type RampStage } from "./ramp.js";
+import { applyRamp, checkRamp, rampMs, rampRateAt, rampText, type RampStage } from "./ramp.js";
 import type { ExploreCell, ExploreFlip, ExploreReport, ExploreTimelineWindow, MeasuredCell, PredictedCell, TargetDifference } from "./types.js";
 import { gridPoints, parseVary, stepKind, type GridPoint, type ParsedAxis } from "./vary.js";
 
@@ -120,7 +121,7 @@ export function planExplore(text: string, file: string, opts: Pick<ExploreOption
   let base = text;
   if (ramp) {
     checkRamp(scenario, axes);
-    base = applyRamp(text, file, opts.scenario, ramp);
+    base = applyRamp(text, file, opts.scenario, ramp, scenario.load.arrivalRate !== null);
   }
   const grid = prepareGrid(base, file, opts.scenario, axes);
   const points = applyGrid(grid, gridPoints(axes));
@@ -366,6 +367,8 @@ async function proxyFor(stack: Stack, target: Target, versions: Map<Target, Vers
 interface Measurement {
   measured: MeasuredCell;
   loadMs: number;
+  /** A staircase's arrival rate, window by window. */
+  rates?: number[];
 }
 
 async function measure(proxy: RunningProxy, point: AppliedPoint, target: Target, plan: ExplorePlan, opts: ExploreOptions, start: CellStart): Promise<Measurement> {
@@ -381,6 +384,7 @@ async function measure(proxy: RunningProxy, point: AppliedPoint, target: Target,
   await settle(proxy, frontend.name, opts.signal);
   // An abort that came before the listener below would never stop the load: the proxy is already gone.
   opts.signal?.throwIfAborted();
+  if (plan.ramp && scenario.load.arrivalRate !== null) return rateStaircase(frontend.url, point, plan.ramp, opts, start);
   // A ramp's windows are its load levels: fixed, about 50 of them, each with its p99.
   const windowMs = plan.ramp ? Math.max(100, Math.round(rampMs(plan.ramp) / 50 / 100) * 100) : (opts.windowMs ?? null);
   const latencies = plan.ramp ? new WindowLatencies(windowMs!) : null;
@@ -393,13 +397,130 @@ async function measure(proxy: RunningProxy, point: AppliedPoint, target: Target,
     }),
   );
   if (latencies) run.once("start", () => latencies.start());
+  const result = await runOnce(run, opts, start);
+  const measured = measuredCell(result, point.model, scenario, latencies ? (i) => latencies.p99(i) : null);
+  return { measured, loadMs: scenario.load.warmupMs + result.durationMs };
+}
+
+/** One load to its end, stopped by an abort. */
+async function runOnce(run: LoadRun, opts: ExploreOptions, start: CellStart): Promise<LoadResult> {
   opts.onLoad?.(run, start);
   const stop = () => run.stop();
   opts.signal?.addEventListener("abort", stop, { once: true });
   const result = await run.done.finally(() => opts.signal?.removeEventListener("abort", stop));
   opts.signal?.throwIfAborted();
-  const measured = measuredCell(result, point.model, scenario, latencies ? (i) => latencies.p99(i) : null);
-  return { measured, loadMs: scenario.load.warmupMs + result.durationMs };
+  return result;
+}
+
+function percentile(sorted: readonly number[], p: number): number | null {
+  return sorted.length === 0 ? null : Math.round(sorted[Math.max(0, Math.ceil(p * sorted.length) - 1)]! * 100) / 100;
+}
+
+/**
+ * An open model's ramp: the driver holds an arrival rate steady through a
+ * run, so the ramp is a staircase of short runs back to back on the same
+ * stack, each at the ramp's rate at the middle of its step (k6's
+ * ramping-arrival-rate, in steps). Each step is one timeline window: what
+ * completed within the step, with the p99 of every request the step sent;
+ * the cell's totals add the steps up, and its p50 and p99 are of every
+ * response, from the driver's per-request lines.
+ */
+async function rateStaircase(url: string, point: AppliedPoint, ramp: readonly RampStage[], opts: ExploreOptions, start: CellStart): Promise<Measurement> {
+  const scenario = point.scenario;
+  const totalMs = Math.max(1, rampMs(ramp));
+  const steps = Math.max(1, Math.round(totalMs / Math.max(1000, totalMs / 30)));
+  const stepMs = Math.max(1, Math.round(totalMs / steps));
+  const latencies: number[] = [];
+  const collect = (text: string): void => {
+    const lat = /"latencyUs":([0-9]+)/.exec(text);
+    if (lat !== null) latencies.push(Number(lat[1]) / 1000);
+  };
+  const backends: Record<string, number> = {};
+  const failed: Record<string, number> = {};
+  const routed: Record<string, RoutedResult> = {};
+  const timeline: ExploreTimelineWindow[] = [];
+  const rates: number[] = [];
+  let sent = 0;
+  let succeeded = 0;
+  let completed = 0;
+  let maxConns: number | null = null;
+  let loadMs = 0;
+  const add = (into: Record<string, number>, key: string, n: number) => (into[key] = (into[key] ?? 0) + n);
+  for (let i = 0; i < steps; i++) {
+    opts.signal?.throwIfAborted();
+    const offset = i * stepMs;
+    const rate = Math.round(rampRateAt(ramp, offset + stepMs / 2) * 100) / 100;
+    rates.push(rate);
+    if (rate <= 0) {
+      // A stage held at 0: nothing to send, the time passes all the same.
+      await new Promise((r) => setTimeout(r, stepMs));
+      timeline.push({ t_ms: offset, by_backend: {}, errors: 0, open_connections: 0, max_proxy_conns: null, p99_ms: null });
+      loadMs += stepMs;
+      continue;
+    }
+    const load = { ...scenario.load, arrivalRate: rate, durationMs: stepMs, warmupMs: 0, requests: null, stages: null, budget: "pooled" as const };
+    const result = await runOnce(startLoad(profileFor(load, { url, maxRunMs: opts.maxRunMs ?? EXPLORE_DEFAULTS.maxRunMs, timelineWindowMs: stepMs, ndjson: collect })), opts, start);
+    loadMs += result.durationMs;
+    sent += result.requests.sent;
+    succeeded += result.requests.succeeded;
+    completed += result.requests.completed;
+    for (const [b, r] of Object.entries(result.backends)) {
+      add(backends, b, r.count);
+      for (const [status, n] of Object.entries(r.statuses)) if (!/^2/.test(status)) add(failed, `status-${status}-from-${b}`, n);
+    }
+    for (const [cause, n] of Object.entries(result.unattributed.byCause)) add(failed, cause, n);
+    for (const [b, r] of Object.entries(result.routed)) {
+      const into = (routed[b] ??= { count: 0, served: {}, proxyStatuses: {}, minConns: null, maxConns: null, firstMs: Infinity, lastMs: 0 });
+      into.count += r.count;
+      for (const [k, n] of Object.entries(r.served)) add(into.served, k, n);
+      for (const [k, n] of Object.entries(r.proxyStatuses)) add(into.proxyStatuses, k, n);
+      if (r.minConns !== null) into.minConns = into.minConns === null ? r.minConns : Math.min(into.minConns, r.minConns);
+      if (r.maxConns !== null) into.maxConns = into.maxConns === null ? r.maxConns : Math.max(into.maxConns, r.maxConns);
+      if (r.count > 0) {
+        into.firstMs = Math.min(into.firstMs, offset + r.firstMs);
+        into.lastMs = Math.max(into.lastMs, offset + r.lastMs);
+      }
+    }
+    if (result.maxProxyConnsSeen !== null) maxConns = Math.max(maxConns ?? 0, result.maxProxyConnsSeen);
+    // The step's window holds what completed within the step: its throughput at this rate. What the
+    // step left in flight drains before the next one starts, and counts in the totals only.
+    const w = result.timeline[0];
+    timeline.push({
+      t_ms: offset,
+      by_backend: { ...(w?.byBackend ?? {}) },
+      errors: w?.errors ?? 0,
+      open_connections: result.connections.maxOpen,
+      max_proxy_conns: w?.maxProxyConns ?? null,
+      // Of every request sent at this rate, the drained ones included: they waited longest.
+      p99_ms: result.requests.completed > 0 ? result.latency.p99 : null,
+    });
+  }
+  latencies.sort((a, b) => a - b);
+  const frontend = point.model.frontends.find((f) => f.name === scenario.frontend);
+  const seconds = loadMs / 1000;
+  const measured: MeasuredCell = {
+    backends: Object.fromEntries(Object.entries(backends).map(([b, n]) => [b, { count: n, share: sent > 0 ? n / sent : 0 }])),
+    routed: Object.fromEntries(Object.entries(routed).map(([b, r]) => [b, r.count])),
+    sent,
+    succeeded,
+    failed,
+    latency_ms: { p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99) },
+    rps: seconds > 0 ? Math.round((completed / seconds) * 10) / 10 : 0,
+    max_proxy_conns_seen: maxConns,
+    // flipPoints reads a result's routes and nothing else; the steps' routes, added up, are the cell's.
+    flips: frontend ? explorerFlips(flipPoints(frontend, { routed } as Pick<LoadResult, "routed"> as LoadResult)) : [],
+    timeline,
+    window_ms: stepMs,
+    duration_ms: Math.round(loadMs),
+  };
+  return { measured, loadMs, rates };
+}
+
+/** The knee of a ramped cell: over connections open, or over the arrival rate of a staircase's windows. */
+function kneeOf(m: Measurement): ReturnType<typeof findKnee> {
+  const rates = m.rates;
+  if (rates === undefined) return findKnee("connections", rampWindows(m.measured));
+  return findKnee("arrival_rate", rampWindows(m.measured, (w) => rates[Math.round(w.t_ms / m.measured.window_ms)] ?? 0));
 }
 
 function errorText(err: SpillwayError): string {
@@ -449,14 +570,11 @@ export async function runExplore(plan: ExplorePlan, opts: ExploreOptions): Promi
           const fresh = !stack.proxies.has(w.target);
           const start: CellStart = { target: w.target, values: w.point.values, index: k, total: work.length, stack: fresh ? "new" : "reused" };
           opts.onCellStart?.(start);
-          let measured: MeasuredCell | null = null;
+          let m: Measurement | null = null;
           let error: string | null = null;
-          let loadMs = 0;
           try {
             const { proxy } = await proxyFor(stack, w.target, versions, opts);
-            const m = await measure(proxy, w.point, w.target, plan, opts, start);
-            measured = m.measured;
-            loadMs = m.loadMs;
+            m = await measure(proxy, w.point, w.target, plan, opts, start);
           } catch (err) {
             if (opts.signal?.aborted || !(err instanceof SpillwayError)) throw err;
             error = errorText(err);
@@ -467,17 +585,20 @@ export async function runExplore(plan: ExplorePlan, opts: ExploreOptions): Promi
           }
           // The model's own time is not the stack's: it is left out of the overhead.
           const wallMs = Date.now() - started;
-          const predicted = predictedCell(w.point.model, w.point.scenario, w.target, measured, versions.get(w.target) ?? null);
+          const measured = m?.measured ?? null;
+          // The model takes one arrival rate per run; a ramped rate is no input it can take.
+          const staircase = plan.ramp !== null && w.point.scenario.load.arrivalRate !== null;
+          const predicted = staircase ? null : predictedCell(w.point.model, w.point.scenario, w.target, measured, versions.get(w.target) ?? null);
           const cell: ExploreCell = {
             target: w.target,
             values: w.point.values,
             measured,
             predicted,
             gap: shareGap(measured, predicted),
-            knee: plan.ramp && measured ? findKnee("connections", rampWindows(measured)) : null,
+            knee: plan.ramp && m ? kneeOf(m) : null,
             error,
             command: cellCommand(plan, w.target, w.point.values),
-            overhead_ms: Math.max(0, wallMs - Math.round(loadMs)),
+            overhead_ms: Math.max(0, wallMs - Math.round(m?.loadMs ?? 0)),
             stack: start.stack,
           };
           cells.set(key(w.target, w.point.values), cell);
