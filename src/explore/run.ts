@@ -353,15 +353,16 @@ interface Stack {
   proxies: Map<Target, RunningProxy>;
 }
 
-async function proxyFor(stack: Stack, target: Target, versions: Map<Target, Version>, opts: ExploreOptions): Promise<{ proxy: RunningProxy; fresh: boolean }> {
+/** The target's proxy in this stack: the running one, or one started now (with the stubs, the first time). */
+async function proxyFor(stack: Stack, target: Target, versions: Map<Target, Version>, opts: ExploreOptions): Promise<RunningProxy> {
   const running = stack.proxies.get(target);
-  if (running !== undefined) return { proxy: running, fresh: false };
+  if (running !== undefined) return running;
   stack.stubs ??= await startStubs(stack.model, stack.plans[stack.stubsFrom].stubs, stack.ctx);
   const proxy = await startProxy(stack.model, target, stack.plans[target], stack.ctx);
   versions.set(target, proxy.info.version);
   stack.proxies.set(target, proxy);
   opts.onStack?.({ proxies: [...stack.proxies.values()].map((p) => ({ target: p.target, where: p.proxy.where })) });
-  return { proxy, fresh: true };
+  return proxy;
 }
 
 interface Measurement {
@@ -391,7 +392,7 @@ async function measure(proxy: RunningProxy, point: AppliedPoint, target: Target,
   const run = startLoad(
     profileFor(scenario.load, {
       url: frontend.url,
-      ...(opts.maxRunMs !== undefined ? { maxRunMs: opts.maxRunMs } : { maxRunMs: EXPLORE_DEFAULTS.maxRunMs }),
+      maxRunMs: opts.maxRunMs ?? EXPLORE_DEFAULTS.maxRunMs,
       timelineWindowMs: windowMs,
       ...(latencies ? { ndjson: latencies.line } : {}),
     }),
@@ -527,13 +528,19 @@ function errorText(err: SpillwayError): string {
   return `${err.message}${err.hint ? `\n${err.hint}` : ""}`;
 }
 
+/** A cell's place in the grid: its target and its values, in the axes' order. */
+function cellKey(plan: ExplorePlan, target: Target, values: GridPoint): string {
+  return `${target}\u0000${JSON.stringify(plan.axes.map((a) => values[a.path]))}`;
+}
+
 /** Every cell of the plan, measured and predicted, as `spillway explore --json` writes it. */
 export async function runExplore(plan: ExplorePlan, opts: ExploreOptions): Promise<ExploreReport> {
   if (opts.resume) checkResume(plan, opts.resume);
-  const key = (target: Target, values: GridPoint) => `${target}\u0000${JSON.stringify(plan.axes.map((a) => values[a.path]))}`;
+  const key = (target: Target, values: GridPoint) => cellKey(plan, target, values);
   const cells = new Map<string, ExploreCell>();
   for (const c of opts.resume?.cells ?? []) if (c.measured !== null && plan.targets.includes(c.target)) cells.set(key(c.target, c.values), c);
-  const work = plan.points.flatMap((point, i) => plan.targets.filter((t) => !cells.has(key(t, point.values))).map((target) => ({ point, i, target })));
+  // Grid order, every target of a point in turn: both proxies of a stack serve its points one after the other.
+  const work = plan.points.flatMap((point) => plan.targets.filter((t) => !cells.has(key(t, point.values))).map((target) => ({ point, target })));
   const versions = new Map<Target, Version>();
   const startedAt = opts.resume?.started_at ?? new Date().toISOString();
   const rendered = renderer(versions);
@@ -573,7 +580,7 @@ export async function runExplore(plan: ExplorePlan, opts: ExploreOptions): Promi
           let m: Measurement | null = null;
           let error: string | null = null;
           try {
-            const { proxy } = await proxyFor(stack, w.target, versions, opts);
+            const proxy = await proxyFor(stack, w.target, versions, opts);
             m = await measure(proxy, w.point, w.target, plan, opts, start);
           } catch (err) {
             if (opts.signal?.aborted || !(err instanceof SpillwayError)) throw err;
@@ -614,7 +621,6 @@ export async function runExplore(plan: ExplorePlan, opts: ExploreOptions): Promi
   return report(true);
 }
 
-/** The report from the cells so far, in grid order, target by target. */
 /**
  * Renders a grid point for the proxies' versions (the installed ones once a
  * proxy has run, Debian 12's before), once per point and versions: the
@@ -633,8 +639,9 @@ function renderer(versions: Map<Target, Version>): (point: AppliedPoint) => Retu
   };
 }
 
+/** The report from the cells so far, in grid order, target by target. */
 function assemble(plan: ExplorePlan, cells: Map<string, ExploreCell>, rendered: (point: AppliedPoint) => ReturnType<typeof render>, complete: boolean, startedAt: string): ExploreReport {
-  const key = (target: Target, values: GridPoint) => `${target}\u0000${JSON.stringify(plan.axes.map((a) => values[a.path]))}`;
+  const key = (target: Target, values: GridPoint) => cellKey(plan, target, values);
   const ordered: ExploreCell[] = [];
   for (const target of plan.targets) for (const p of plan.points) {
     const c = cells.get(key(target, p.values));
