@@ -110,6 +110,8 @@ describe("explore() through the real proxies", () => {
     const loads: { target: string; values: Record<string, string>; result: Promise<LoadResult> }[] = [];
     const pidAtCell: (number | null)[] = [];
     const stacks: string[][] = [];
+    // Where each run kept its configs: nginx rewrites its environment, so it is found by its directory.
+    const dirs = new Set<string>();
     const report = await explore(SPEC, {
       scenario: "small",
       vary: ["frontends.web.timeouts.http_keep_alive=1s,2s", "load.requests=100,200"],
@@ -117,6 +119,7 @@ describe("explore() through the real proxies", () => {
       onStack: (s) => stacks.push(s.proxies.map((p) => `${p.target} ${p.where}`)),
       onCell: (cell) => {
         if (cell.target === "haproxy") pidAtCell.push(haproxyPid());
+        for (const r of records()) for (const d of r.dirs) dirs.add(d);
       },
     });
     expect(report).toMatchObject({ spec: SPEC, scenario: "small", targets: ["haproxy", "nginx"], complete: true, ramp: null });
@@ -200,6 +203,10 @@ describe("explore() through the real proxies", () => {
 
     for (const pid of pidAtCell) expect(pidAlive(pid!), `haproxy ${pid}`).toBe(false);
     expect(records(), "run records left").toEqual([]);
+    expect(dirs.size, "two stacks, one run directory each").toBe(2);
+    const left = findProcesses({ marker: MARK, paths: [...dirs] });
+    expect(left, describeProcesses(left)).toEqual([]);
+    for (const d of dirs) expect(existsSync(d), d).toBe(false);
   }, 120_000);
 
   it("an abort keeps the cells measured before it; resume measures only the rest; a report of another grid is refused", async () => {
