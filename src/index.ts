@@ -22,6 +22,7 @@ export type { Backend, Expectations, Frontend, HostPort, LoadSpec, Model, Rule, 
 export { DEFAULT_VERSIONS, parseVersion, versionText, type FidelityEntry, type FidelityLevel, type Rendered, type Version } from "./render/index.js";
 export type { CheckResult } from "./check/index.js";
 export { startLoad };
+export { parseLoadProfile, type LoadInput } from "./spec/load-profile.js";
 export type { LoadRun, LoadRunEvents, LoadStartInfo, LoadResult, TickInfo, LatencySummary, BackendResult, ConnectionCounts, TimelineWindow, StoppedEarly } from "./load/index.js";
 export type { JsonFlip, JsonReport, JsonRun } from "./report/json.js";
 export { verifyExitCode, VERIFY_DEFAULTS, type VerifyOptions } from "./verify/verify.js";
