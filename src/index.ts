@@ -1,9 +1,10 @@
 /**
  * spillway as a library: load a spec, render its configs, check them with
- * the real proxies, verify its scenarios against the real proxies, drive
- * load. This file is the package's one public face (`import ... from
- * "spillway"`); every other module is internal, kept out of reach by the
- * `exports` map of package.json, and may change in any release.
+ * the real proxies, verify its scenarios against the real proxies, predict
+ * their routing before anything runs, drive load. This file is the
+ * package's one public face (`import ... from "spillway"`); every other
+ * module is internal, kept out of reach by the `exports` map of
+ * package.json, and may change in any release.
  */
 import { detectVersion, LocalConfigChecker, type CheckResult } from "./check/index.js";
 import { startLoad } from "./load/index.js";
@@ -30,6 +31,9 @@ export type { ScenarioRun } from "./verify/types.js";
 export type { ExpectationResult } from "./verify/evaluate.js";
 export type { Reconciliation, ReconcileRow } from "./verify/reconcile.js";
 export type { Flip, ProxyFailure } from "./verify/routes.js";
+export { predictSpec, type PredictSpecOptions } from "./predict/spec.js";
+export type { PredictedFlipJson, PredictionJson, PredictReport } from "./predict/json.js";
+export type { PredictService } from "./predict/types.js";
 
 /** What `startLoad` takes: the URL, and how to load it. */
 export type LoadProfile = Parameters<typeof startLoad>[0];

@@ -7,6 +7,7 @@
 import { UsageError } from "../errors.js";
 import { assumptions } from "./assumptions.js";
 import { simulate } from "./simulate.js";
+import type { PredictionJson } from "./json.js";
 import type { Prediction, PredictInput } from "./types.js";
 
 export type * from "./types.js";
@@ -103,7 +104,7 @@ export function predict(input: PredictInput): Prediction {
 }
 
 /** One entry of `predict --json`'s `results`, flips named as in `verify --json`. */
-export function predictionJson(target: string, scenario: string, p: Prediction): Record<string, unknown> {
+export function predictionJson(target: string, scenario: string, p: Prediction): PredictionJson {
   return {
     target,
     scenario,
