@@ -6,7 +6,8 @@
 import type { PredictedFlipJson, PredictionJson, PredictReport } from "../predict/json.js";
 import { formatPercent } from "../verify/evaluate.js";
 import { formatTable } from "./table.js";
-import { formatElapsed, type TerminalOptions } from "./terminal.js";
+import { formatElapsed } from "../spec/duration.js";
+import type { TerminalOptions } from "./terminal.js";
 
 const YELLOW = 33;
 const RED = 31;
