@@ -3,6 +3,7 @@
 //
 //   npm run bench                 (tsc, then this script)
 //   node bench/run.js --rounds 5 --max-conns 18000
+//   node bench/run.js --skip-e2e --skip-memory   (the in-process comparison alone)
 //
 // Starts its own nginx (h2c, `return 200`, worker_processes 1) and an h2c
 // "hold" server in a temporary directory, runs h2load and the driver
@@ -29,6 +30,7 @@ const maxConns = Number(opt("max-conns", "18000"));
 const requests = Number(opt("requests", "200000"));
 const skipMemory = argv.includes("--skip-memory");
 const e2eOnly = argv.includes("--e2e-only");
+const skipE2e = argv.includes("--skip-e2e");
 const e2eRounds = Number(opt("e2e-rounds", "5"));
 // Whole processes, as a user runs them: `spillway load` (node start-up included) against `h2load -t1`.
 const e2eConfigs = [
@@ -226,24 +228,26 @@ http {
   const url = `http://127.0.0.1:${port}/`;
 
   console.log(`machine: ${execFileSync("nproc", { encoding: "utf8" }).trim()} cores, load average ${readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")}`);
-  console.log("");
-  console.log(`end to end: \`spillway load\` vs \`h2load -t1\` as whole processes (start-up included), alternating, ${e2eRounds} rounds, medians`);
-  const e2eRows = [];
-  for (const { c, m, n } of e2eConfigs) {
-    const h = [];
-    const d = [];
-    for (let i = 0; i < e2eRounds; i++) {
-      h.push(await wholeProcess("h2load", ["-t1", "-c", String(c), "-m", String(m), "-n", String(n), url], n, /requests: \d+ total, \d+ started, \d+ done, (\d+) succeeded/));
-      d.push(await wholeProcess(process.execPath, [join(here, "..", "bin", "spillway.js"), "load", url, "-c", String(c), "-m", String(m), "-n", String(n)], n, /(\d+) succeeded/));
+  if (!skipE2e) {
+    console.log("");
+    console.log(`end to end: \`spillway load\` vs \`h2load -t1\` as whole processes (start-up included), alternating, ${e2eRounds} rounds, medians`);
+    const e2eRows = [];
+    for (const { c, m, n } of e2eConfigs) {
+      const h = [];
+      const d = [];
+      for (let i = 0; i < e2eRounds; i++) {
+        h.push(await wholeProcess("h2load", ["-t1", "-c", String(c), "-m", String(m), "-n", String(n), url], n, /requests: \d+ total, \d+ started, \d+ done, (\d+) succeeded/));
+        d.push(await wholeProcess(process.execPath, [join(here, "..", "bin", "spillway.js"), "load", url, "-c", String(c), "-m", String(m), "-n", String(n)], n, /(\d+) succeeded/));
+      }
+      // Ratio > 1: spillway finished the same work sooner. Pairwise, so drift of the machine's speed cancels.
+      const ratios = h.map((x, i) => x.wallS / d[i].wallS);
+      e2eRows.push([`c=${c} m=${m} n=${n}`, fmt(median(h.map((x) => n / x.wallS))), fmt(median(d.map((x) => n / x.wallS))), `${fmt(median(ratios), 2)}x`, fmt(median(h.map((x) => (x.cpuS * 1e6) / n)), 1), fmt(median(d.map((x) => (x.cpuS * 1e6) / n)), 1)]);
+      const bad = [...h, ...d].filter((x) => x.succeeded !== n).length;
+      if (bad > 0) console.log(`  warning: ${bad} run(s) of c=${c} m=${m} did not complete all ${n} requests`);
+      console.log(`  c=${c} m=${m}: ratios ${ratios.map((r) => fmt(r, 2)).join(", ")}`);
     }
-    // Ratio > 1: spillway finished the same work sooner. Pairwise, so drift of the machine's speed cancels.
-    const ratios = h.map((x, i) => x.wallS / d[i].wallS);
-    e2eRows.push([`c=${c} m=${m} n=${n}`, fmt(median(h.map((x) => n / x.wallS))), fmt(median(d.map((x) => n / x.wallS))), `${fmt(median(ratios), 2)}x`, fmt(median(h.map((x) => (x.cpuS * 1e6) / n)), 1), fmt(median(d.map((x) => (x.cpuS * 1e6) / n)), 1)]);
-    const bad = [...h, ...d].filter((x) => x.succeeded !== n).length;
-    if (bad > 0) console.log(`  warning: ${bad} run(s) of c=${c} m=${m} did not complete all ${n} requests`);
-    console.log(`  c=${c} m=${m}: ratios ${ratios.map((r) => fmt(r, 2)).join(", ")}`);
+    printTable(["config", "h2load req/s", "spillway req/s", "ratio", "h2load cpu us/req", "spillway cpu us/req"], e2eRows);
   }
-  printTable(["config", "h2load req/s", "spillway req/s", "ratio", "h2load cpu us/req", "spillway cpu us/req"], e2eRows);
   if (e2eOnly) {
     process.kill(nginx.pid, "SIGTERM");
     process.exit(0);
@@ -272,7 +276,7 @@ http {
     ]);
     const bad = d.filter((x) => x.succeeded !== n).length + h.filter((x) => x.succeeded !== n).length;
     if (bad > 0) console.log(`  warning: ${bad} run(s) of c=${c} m=${m} did not complete all ${n} requests`);
-    console.log(`  c=${c} m=${m}: h2load ${h.map((x) => fmt(x.rps)).join(", ")} req/s; driver ${d.map((x) => fmt(x.rps)).join(", ")} req/s`);
+    console.log(`  c=${c} m=${m}: h2load ${h.map((x) => fmt(x.rps)).join(", ")} req/s; driver ${d.map((x) => fmt(x.rps)).join(", ")} req/s, ${d.map((x) => fmt(x.cpuUs / n, 1)).join(", ")} cpu us/req`);
   }
   printTable(head, rows);
 
