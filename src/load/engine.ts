@@ -7,13 +7,13 @@
  */
 import { EventEmitter } from "node:events";
 import { performance } from "node:perf_hooks";
-import { CLOSED, CONNECTING, OPEN, Req, type Conn, type ConnOwner, type ConnTarget } from "./conn.js";
+import { CLOSED, CONNECTING, OPEN, Req, type CloseReason, type Conn, type ConnOwner, type ConnTarget } from "./conn.js";
 import { buildH1Shared, H1Conn, type H1Shared } from "./h1.js";
 import { buildH2Shared, H2Conn, type H2Shared } from "./h2.js";
 import { WantedNames } from "./hpack.js";
 import { type NormalizedProfile } from "./profile.js";
 import { Recorder, type RunData } from "./result.js";
-import { CAUSES, PROXY_CONNS_HEADER, ROUTE_HEADER, SERVER_HEADER } from "../wire.js";
+import { CAUSES, PROXY_CONNS_HEADER, ROUTE_HEADER, SERVER_HEADER, type ConnCause } from "../wire.js";
 
 /** Running counts, sent with every `tick` (about every 250 ms). */
 export interface TickInfo {
@@ -80,7 +80,7 @@ interface Slot {
 const HOUSEKEEPING_MS = 50;
 const TICK_MS = 250;
 const MAX_RETRIES = 3;
-const POLICY_REASONS = new Set(["policy", "idle"]);
+const POLICY_REASONS = new Set<CloseReason>(["policy", "idle"]);
 
 type Phase = "running" | "draining" | "done";
 
@@ -577,7 +577,7 @@ export class Engine extends EventEmitter implements ConnOwner {
     this.afterOutcome(c, now);
   }
 
-  onRequestError(c: Conn, req: Req, cause: string, retryable: boolean): void {
+  onRequestError(c: Conn, req: Req, cause: ConnCause, retryable: boolean): void {
     const now = performance.now();
     if (cause === CAUSES.timeout) this.anyTimeout = true;
     // Cut at the end of the run: a request already past its timeout is a timeout all the same.
@@ -664,7 +664,7 @@ export class Engine extends EventEmitter implements ConnOwner {
     c.flush();
   }
 
-  onClose(c: Conn, failedCause: string | null): void {
+  onClose(c: Conn, failedCause: ConnCause | null): void {
     this.conns.delete(c);
     const s = this.slots[c.slot]!;
     if (s.conn === c) s.conn = null;
@@ -704,7 +704,7 @@ export class Engine extends EventEmitter implements ConnOwner {
   }
 
   /** A connection that never opened takes the requests its slot was about to send with it. */
-  private failConnectAttempt(s: Slot, cause: string, now: number): void {
+  private failConnectAttempt(s: Slot, cause: ConnCause, now: number): void {
     const fail = (req: Req): void => {
       this.outstanding--;
       if (req.measured) {
@@ -747,7 +747,7 @@ export class Engine extends EventEmitter implements ConnOwner {
     s.dead = true;
     for (const r of s.retry.splice(0)) {
       this.outstanding--;
-      if (r.measured) this.rec.error(now, "goaway");
+      if (r.measured) this.rec.error(now, CAUSES.goaway);
     }
   }
 
@@ -773,7 +773,7 @@ export class Engine extends EventEmitter implements ConnOwner {
     if (this.phase === "draining") this.checkDone();
   }
 
-  private logLine(now: number, c: Conn | null, req: Req, cause: string | null): void {
+  private logLine(now: number, c: Conn | null, req: Req, cause: ConnCause | null): void {
     const line = {
       t: Math.round(performance.timeOrigin + now),
       conn: c?.id ?? null,
@@ -823,7 +823,7 @@ export class Engine extends EventEmitter implements ConnOwner {
    * ends with `cause` (or "timeout" when already past its timeout), and every
    * connection closes. Nothing new starts meanwhile.
    */
-  private cut(now: number, cause: string): void {
+  private cut(now: number, cause: ConnCause): void {
     if (this.phase === "running") this.beginDrain();
     if (this.phase !== "draining") return;
     this.cutting = true;
@@ -866,13 +866,13 @@ export class Engine extends EventEmitter implements ConnOwner {
     // Whatever is still in flight at a hard stop ends as "aborted".
     for (const c of [...this.conns]) {
       if (c.state === CONNECTING) this.countUnfinished(c);
-      c.destroy("aborted");
+      c.destroy(CAUSES.aborted);
     }
     const leftovers = [...this.retryQ.splice(0)];
     for (const s of this.slots) leftovers.push(...s.retry.splice(0));
     for (const r of leftovers) {
       this.outstanding--;
-      if (r.measured) this.rec.error(now, "goaway");
+      if (r.measured) this.rec.error(now, CAUSES.goaway);
     }
     if (!this.measuring) this.startMeasuring(now);
     const data = this.rec.finish(now);
