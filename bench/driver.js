@@ -1,8 +1,12 @@
 // Runs the spillway load driver in its own process for bench/run.js and
 // prints one JSON line: the result's figures plus memory readings.
-// Usage: node [--expose-gc] bench/driver.js '<profile json>' [holdConnections]
+// Usage: node [--expose-gc] bench/driver.js '<profile json>' [holdConnections] [dist directory]
 import { readFileSync } from "node:fs";
-import { startLoad } from "../dist/load/index.js";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+
+const dist = process.argv[4] ?? new URL("../dist", import.meta.url).pathname;
+const { startLoad } = await import(pathToFileURL(join(dist, "load", "index.js")).href);
 
 function statusKb(field) {
   const m = new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(readFileSync("/proc/self/status", "utf8"));
