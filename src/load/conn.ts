@@ -229,7 +229,7 @@ export abstract class BaseConn<Shared extends { readBuffer: Buffer }> implements
 }
 
 /** Maps a socket error to an outcome cause. */
-export function causeOfError(err: NodeJS.ErrnoException | undefined, connecting: boolean): ConnCause {
+function causeOfError(err: NodeJS.ErrnoException | undefined, connecting: boolean): ConnCause {
   const code = err?.code;
   if (connecting) {
     if (code === "ECONNREFUSED") return CAUSES.refused;

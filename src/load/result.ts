@@ -155,7 +155,7 @@ function maxOf(a: number | null, b: number | null): number | null {
 }
 
 /** Merges windows `factor` at a time (factor 1: a copy). */
-export function coarsen(timeline: readonly TimelineWindow[], windowMs: number, factor: number): TimelineWindow[] {
+function coarsen(timeline: readonly TimelineWindow[], windowMs: number, factor: number): TimelineWindow[] {
   if (factor <= 1) return timeline.map((w) => ({ ...w, byBackend: { ...w.byBackend } }));
   // Windows are contiguous from the start of the run: window i begins at i * windowMs.
   const out: TimelineWindow[] = [];
