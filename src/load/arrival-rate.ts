@@ -10,7 +10,7 @@
 import type { EventEmitter } from "node:events";
 import { performance } from "node:perf_hooks";
 import { CONNECTING, OPEN, type Conn, type Req } from "./conn.js";
-import type { ConnectionPool, EngineOptions, Slot } from "./pool.js";
+import type { EngineOptions, PoolView, Slot } from "./pool.js";
 import { Scheduler } from "./scheduler.js";
 
 /** The longest the arrival timer sleeps, so a backlog is noticed soon after connections get room. */
@@ -26,7 +26,7 @@ export class ArrivalRateScheduler extends Scheduler {
   private cursor = 0;
   private timer: NodeJS.Timeout | null = null;
 
-  constructor(pool: ConnectionPool, opts: EngineOptions, events: EventEmitter, rate: number) {
+  constructor(pool: PoolView, opts: EngineOptions, events: EventEmitter, rate: number) {
     super(pool, opts, events);
     this.rate = rate;
   }

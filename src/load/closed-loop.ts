@@ -9,7 +9,7 @@
 import type { EventEmitter } from "node:events";
 import { performance } from "node:perf_hooks";
 import { CLOSED, OPEN, type Conn, type Req } from "./conn.js";
-import type { ConnectionPool, EngineOptions, Slot } from "./pool.js";
+import type { EngineOptions, PoolView, Slot } from "./pool.js";
 import { Scheduler } from "./scheduler.js";
 
 /** What the closed loop keeps per slot. */
@@ -31,7 +31,7 @@ export class ClosedLoopScheduler extends Scheduler {
   private reserved = 0;
   private readonly thinkTimers = new Set<NodeJS.Timeout>();
 
-  constructor(pool: ConnectionPool, opts: EngineOptions, events: EventEmitter) {
+  constructor(pool: PoolView, opts: EngineOptions, events: EventEmitter) {
     super(pool, opts, events);
     const n = opts.profile.budget === "per-client" ? opts.requests : null;
     const local = pool.slots.length;

@@ -80,20 +80,46 @@ const SWITCHED_OFF_REASONS = new Set<CloseReason>(["ramp-down", "stop", "done"])
 
 type Phase = "running" | "draining" | "done";
 
-export class ConnectionPool implements ConnOwner {
-  readonly slots: Slot[] = [];
+/** What a scheduler sees of the pool: the slots and the run's state to read, and the few actions it may take. */
+export interface PoolView {
+  readonly slots: readonly Slot[];
   /** Open connections, in the order they opened. */
+  readonly openList: readonly Conn[];
+  /** Requests refused unprocessed that any connection may carry (schedulers that are not slot-bound take them from here). */
+  readonly parked: Req[];
+  /** running, then draining once new requests stop, then done. */
+  readonly phase: Phase;
+  /** Set while the end of the run cuts what is in flight: nothing new starts. */
+  readonly cutting: boolean;
+  /** False during warm-up. */
+  readonly measuring: boolean;
+  /** When the run started. */
+  readonly t0: number;
+  /** When new requests stop (Infinity: at the request count, or by stop()). */
+  readonly endAt: number;
+  /** True while new requests may start at `now`. */
+  starting(now?: number): boolean;
+  /** Requests of this pool's budget not started yet (Infinity: no count, or during warm-up). */
+  unstarted(): number;
+  /** A new request meant to go out at `intended` (its latency counts from then). */
+  newRequest(intended: number): Req;
+  /** True when `c` takes another request now. */
+  hasRoom(c: Conn): boolean;
+  /** Queues `req` on `c` (bytes go out on flush); close-after closes the connection once it has sent its last. */
+  send(c: Conn, req: Req, now: number): void;
+  /** Opens a connection for slot `s`. */
+  connect(s: Slot, now: number): void;
+}
+
+export class ConnectionPool implements ConnOwner, PoolView {
+  readonly slots: Slot[] = [];
   readonly openList: Conn[] = [];
-  /** Requests refused unprocessed that any connection may carry (schedulers that are not slot-bound). */
   readonly parked: Req[] = [];
   phase: Phase = "running";
-  /** Set while the end of the run cuts what is in flight: nothing new starts, and the run does not end half-way through. */
+  /** Also keeps the run from ending half-way through the cut. */
   cutting = false;
-  /** False during warm-up. */
   measuring = false;
-  /** When the run started. */
   t0 = 0;
-  /** When new requests stop (Infinity: at the request count, or by stop()). */
   endAt = Infinity;
 
   private readonly p: NormalizedProfile;
@@ -190,20 +216,17 @@ export class ConnectionPool implements ConnOwner {
     if (this.phase === "running") this.beginDrain();
   }
 
-  // ---- what schedulers use ----
+  // ---- PoolView: what schedulers use ----
 
-  /** True while new requests may start at `now`. */
   starting(now = 0): boolean {
     return this.phase === "running" && now < this.endAt;
   }
 
-  /** Requests of this pool's budget not started yet (Infinity: no count, or during warm-up). */
   unstarted(): number {
     const n = this.opts.requests;
     return n === null || !this.measuring ? Infinity : n - this.rec.sent;
   }
 
-  /** A new request meant to go out at `intended` (its latency counts from then). */
   newRequest(intended: number): Req {
     let req = this.reqPool.pop();
     if (req === undefined) req = new Req(intended, this.measuring);
@@ -222,18 +245,15 @@ export class ConnectionPool implements ConnOwner {
     return req;
   }
 
-  /** True when `c` takes another request now. */
   hasRoom(c: Conn): boolean {
     return c.accepting && c.inflight < c.limit;
   }
 
-  /** Queues `req` on `c` (bytes go out on flush); close-after closes the connection once it has sent its last. */
   send(c: Conn, req: Req, now: number): void {
     c.send(req, now);
     if (this.closeAfter > 0 && c.issued >= this.closeAfter) c.close("policy");
   }
 
-  /** Opens a connection for slot `s`. */
   connect(s: Slot, now: number): void {
     const target: ConnTarget = {
       address: this.opts.address,
@@ -602,7 +622,7 @@ export class ConnectionPool implements ConnOwner {
     this.phase = "done";
     if (this.housekeeping !== null) clearInterval(this.housekeeping);
     this.sched.stop();
-    // Whatever is still in flight at a hard stop ends as "aborted".
+    // Whatever is still in flight at a hard stop ends as `aborted`.
     for (const c of [...this.conns]) {
       if (c.state === CONNECTING) this.countUnfinished(c);
       c.destroy(CAUSES.aborted);

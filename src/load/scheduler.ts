@@ -9,7 +9,7 @@
 import type { EventEmitter } from "node:events";
 import { performance } from "node:perf_hooks";
 import type { Conn, Req } from "./conn.js";
-import type { ConnectionPool, EngineOptions, Slot } from "./pool.js";
+import type { EngineOptions, PoolView, Slot } from "./pool.js";
 
 /** One burst of the connect-rate schedule, as the engine carried it out. */
 export interface ConnectBurst {
@@ -31,7 +31,7 @@ export abstract class Scheduler {
   /** The connect-rate schedule as carried out (also emitted as `burst` events). */
   readonly burstLog: ConnectBurst[] = [];
 
-  protected readonly pool: ConnectionPool;
+  protected readonly pool: PoolView;
   protected readonly opts: EngineOptions;
   private readonly events: EventEmitter;
   /** Slots [0, activeCount) are switched on. */
@@ -39,7 +39,7 @@ export abstract class Scheduler {
   private bursts = 0;
   private rateTimer: NodeJS.Timeout | null = null;
 
-  constructor(pool: ConnectionPool, opts: EngineOptions, events: EventEmitter) {
+  constructor(pool: PoolView, opts: EngineOptions, events: EventEmitter) {
     this.pool = pool;
     this.opts = opts;
     this.events = events;
