@@ -22,6 +22,8 @@ export class ArrivalRateScheduler extends Scheduler {
   private readonly rate: number;
   /** Arrivals started so far: the next one is due at intendedAt(arrivals). */
   private arrivals = 0;
+  /** Arrivals meant to go out before the end of the run (Infinity: no end set). */
+  private beforeEnd = Infinity;
   /** Round-robin position in the pool's open connections. */
   private cursor = 0;
   private timer: NodeJS.Timeout | null = null;
@@ -32,6 +34,7 @@ export class ArrivalRateScheduler extends Scheduler {
   }
 
   override start(now: number): void {
+    this.beforeEnd = arrivalsBefore(this.pool.t0, this.pool.endAt, this.rate);
     super.start(now);
     this.scheduleArrivals(now);
   }
@@ -45,16 +48,14 @@ export class ArrivalRateScheduler extends Scheduler {
   }
 
   private intendedAt(k: number): number {
-    return this.pool.t0 + (k * 1000) / this.rate;
+    return arrivalAt(this.pool.t0, k, this.rate);
   }
 
   /** Arrivals due by `now` not yet sent. */
   private backlog(now: number): number {
     const pool = this.pool;
     let due = Math.floor(((now - pool.t0) * this.rate) / 1000) + 1;
-    // Only arrivals meant to go out before the end of the run.
-    if (pool.endAt !== Infinity) due = Math.min(due, Math.ceil(((pool.endAt - pool.t0) * this.rate) / 1000));
-    due = Math.min(due, this.arrivals + Math.max(0, pool.unstarted()));
+    due = Math.min(due, this.beforeEnd, this.arrivals + Math.max(0, pool.unstarted()));
     return pool.phase === "running" ? Math.max(0, due - this.arrivals) : 0;
   }
 
@@ -160,4 +161,20 @@ export class ArrivalRateScheduler extends Scheduler {
       fail(this.pool.newRequest(intended));
     }
   }
+}
+
+/** When arrival `k` (from 0) of a run started at `t0` is due. */
+function arrivalAt(t0: number, k: number, rate: number): number {
+  return t0 + (k * 1000) / rate;
+}
+
+/** How many arrivals are due before `end` (Infinity when the run has no end). */
+export function arrivalsBefore(t0: number, end: number, rate: number): number {
+  if (end === Infinity) return Infinity;
+  // Settled with arrivalAt itself: (end - t0) * rate / 1000 can round to just above a whole
+  // number and let in one more arrival, due exactly at the end.
+  let n = Math.ceil(((end - t0) * rate) / 1000);
+  while (n > 0 && arrivalAt(t0, n - 1, rate) >= end) n--;
+  while (arrivalAt(t0, n, rate) < end) n++;
+  return n;
 }
