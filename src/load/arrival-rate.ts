@@ -2,9 +2,10 @@
  * The open model: requests arrive at a fixed rate whatever the server does,
  * and each one's latency runs from when it was due, not from when a
  * connection had room for it (so a slow server cannot hide its queueing:
- * coordinated omission). Due requests go round-robin to open connections with
- * room; a slot connects only when requests are due and no open connection has
- * room, and any connection may carry a request refused unprocessed.
+ * coordinated omission). Due requests go round-robin to the open connections
+ * with room, and any connection may carry a request refused unprocessed.
+ * Switched-on slots connect while requests remain; one the idle close took
+ * comes back only when requests are due and no open connection has room.
  * @internal
  */
 import type { EventEmitter } from "node:events";
@@ -54,8 +55,7 @@ export class ArrivalRateScheduler extends Scheduler {
   /** Arrivals due by `now` not yet sent. */
   private backlog(now: number): number {
     const pool = this.pool;
-    let due = Math.floor(((now - pool.t0) * this.rate) / 1000) + 1;
-    due = Math.min(due, this.beforeEnd, this.arrivals + Math.max(0, pool.unstarted()));
+    const due = Math.min(Math.floor(((now - pool.t0) * this.rate) / 1000) + 1, this.beforeEnd, this.arrivals + Math.max(0, pool.unstarted()));
     return pool.phase === "running" ? Math.max(0, due - this.arrivals) : 0;
   }
 
