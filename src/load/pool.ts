@@ -18,7 +18,6 @@ import { buildH2Shared, H2Conn, type H2Shared } from "./h2.js";
 import { WantedNames } from "./hpack.js";
 import type { NormalizedProfile } from "./profile.js";
 import { Recorder, type RunData } from "./result.js";
-import type { Scheduler } from "./scheduler.js";
 import { CAUSES, PROXY_CONNS_HEADER, ROUTE_HEADER, SERVER_HEADER, type ConnCause } from "../wire.js";
 
 /** Running counts, sent with every `tick` (about every 250 ms). */
@@ -80,6 +79,25 @@ const SWITCHED_OFF_REASONS = new Set<CloseReason>(["ramp-down", "stop", "done"])
 
 type Phase = "running" | "draining" | "done";
 
+/**
+ * What the pool asks of its scheduler (scheduler.ts): it decides when a slot
+ * connects and when requests go out; the pool tells it what happened.
+ */
+export interface PoolScheduler {
+  /** True when a request belongs to its slot, so one refused unprocessed waits for that slot's next connection. */
+  readonly slotBound: boolean;
+  start(now: number): void;
+  stop(): void;
+  /** The ramp moved (stages, --rate bursts): open or retire slots. */
+  adjust(now: number): void;
+  serve(s: Slot, now: number): void;
+  afterOutcome(c: Conn, s: Slot, now: number): void;
+  resend(now: number): void;
+  failConnectAttempt(s: Slot, now: number, fail: (req: Req) => void): void;
+  connectEnded(s: Slot): void;
+  parkedEnded(s: Slot): void;
+}
+
 /** What a scheduler sees of the pool: the slots and the run's state to read, and the few actions it may take. */
 export interface PoolView {
   readonly slots: readonly Slot[];
@@ -131,7 +149,7 @@ export class ConnectionPool implements ConnOwner, PoolView {
   private readonly h1: H1Shared | null = null;
   private readonly closeAfter: number;
   /** Set by run(). */
-  private sched!: Scheduler;
+  private sched!: PoolScheduler;
   private warmupEnd = 0;
   private hardStopAt = Infinity;
   /** Requests started and not yet ended with an outcome, parked ones included. */
@@ -190,7 +208,7 @@ export class ConnectionPool implements ConnOwner, PoolView {
   }
 
   /** Starts the run under `sched`; resolves with this pool's data when it has stopped by itself or by stop(). */
-  run(sched: Scheduler): Promise<RunData> {
+  run(sched: PoolScheduler): Promise<RunData> {
     this.sched = sched;
     const p = this.p;
     const now = performance.now();

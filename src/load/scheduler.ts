@@ -9,7 +9,7 @@
 import type { EventEmitter } from "node:events";
 import { performance } from "node:perf_hooks";
 import type { Conn, Req } from "./conn.js";
-import type { EngineOptions, PoolView, Slot } from "./pool.js";
+import type { EngineOptions, PoolScheduler, PoolView, Slot } from "./pool.js";
 
 /** One burst of the connect-rate schedule, as the engine carried it out. */
 export interface ConnectBurst {
@@ -21,7 +21,7 @@ export interface ConnectBurst {
   connections: number;
 }
 
-export abstract class Scheduler {
+export abstract class Scheduler implements PoolScheduler {
   /**
    * True when a request belongs to its slot, so one refused unprocessed waits
    * for that slot's next connection; false when any connection may carry it.
