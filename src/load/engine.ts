@@ -15,7 +15,8 @@ import type { RunData } from "./result.js";
 import type { ConnectBurst, Scheduler } from "./scheduler.js";
 
 export type { EngineOptions, TickInfo } from "./pool.js";
-export { localCount, stageTarget, type ConnectBurst } from "./scheduler.js";
+export { localCount, type ConnectBurst } from "./scheduler.js";
+export { stageTarget } from "../spec/stages.js";
 
 export class Engine extends EventEmitter {
   private readonly pool: ConnectionPool;

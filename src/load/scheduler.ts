@@ -10,6 +10,7 @@ import type { EventEmitter } from "node:events";
 import { performance } from "node:perf_hooks";
 import type { Conn, Req } from "./conn.js";
 import type { EngineOptions, PoolScheduler, PoolView, Slot } from "./pool.js";
+import { stageTarget } from "../spec/stages.js";
 
 /** One burst of the connect-rate schedule, as the engine carried it out. */
 export interface ConnectBurst {
@@ -132,25 +133,6 @@ export abstract class Scheduler implements PoolScheduler {
   parkedEnded(_s: Slot): void {}
 }
 
-/**
- * k6 ramping-vus: a staircase realising the linear ramp between stage
- * targets, truncated toward the stage's starting value (the count moves by
- * one whole connection at S + D*k/|to-from|; the target is reached at the
- * stage's end), starting from 0 connections (k6 starts from `vus`, 1 by default).
- */
-export function stageTarget(stages: readonly { durationMs: number; target: number }[], elapsedMs: number): number {
-  let from = 0;
-  let t = elapsedMs;
-  for (const s of stages) {
-    if (t < s.durationMs) {
-      const step = Math.floor((Math.abs(s.target - from) * t) / s.durationMs);
-      return s.target >= from ? from + step : from - step;
-    }
-    t -= s.durationMs;
-    from = s.target;
-  }
-  return from;
-}
 
 /** How many of the global slots [0, target) belong to worker w of W (slots are dealt round-robin). */
 export function localCount(target: number, w: number, W: number): number {

@@ -11,7 +11,8 @@ import type { PredictionJson } from "./json.js";
 import type { Prediction, PredictInput } from "./types.js";
 
 export type * from "./types.js";
-export { h2loadSplit, planConnections, stageTarget } from "./schedule.js";
+export { h2loadSplit, planConnections } from "./schedule.js";
+export { stageTarget } from "../spec/stages.js";
 
 const isInt = (v: number): boolean => Number.isInteger(v);
 
