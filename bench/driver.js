@@ -1,8 +1,13 @@
 // Runs the spillway load driver in its own process for bench/run.js and
 // prints one JSON line: the result's figures plus memory readings.
-// Usage: node [--expose-gc] bench/driver.js '<json: url and the spec's load keys>' [holdConnections]
+// Usage: node [--expose-gc] bench/driver.js '<json: url and the spec's load keys>' [holdConnections] [dist directory]
+// The dist directory lets bench/run.js --compare run another build's driver; it must have parseLoadProfile (the one load schema).
 import { readFileSync } from "node:fs";
-import { parseLoadProfile, startLoad } from "../dist/load/index.js";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+
+const dist = process.argv[4] ?? new URL("../dist", import.meta.url).pathname;
+const { parseLoadProfile, startLoad } = await import(pathToFileURL(join(dist, "load", "index.js")).href);
 
 function statusKb(field) {
   const m = new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(readFileSync("/proc/self/status", "utf8"));

@@ -45,7 +45,7 @@ function measure(spec, scenario, target, i) {
   const json = join(out, `${tag}.json`);
   const text = join(out, `${tag}.txt`);
   if (!existsSync(json) || !existsSync(text)) {
-    const r = spawnSync(process.execPath, [join(root, "bin/spillway.js"), "verify", spec, "-t", target, "-s", scenario, "--json", json], { encoding: "utf8" });
+    const r = spawnSync(process.execPath, [join(root, "bin/spillway.js"), "verify", spec, "--target", target, "-s", scenario, "--json", json], { encoding: "utf8" });
     writeFileSync(text, r.stdout + r.stderr);
     // 4: an expectation failed, which a variant made for calibration is expected to do.
     if (r.status !== 0 && r.status !== 4) throw new Error(`${tag}: spillway verify exited ${r.status}\n${r.stderr}`);

@@ -3,6 +3,12 @@
 //
 //   npm run bench                 (tsc, then this script)
 //   node bench/run.js --rounds 5 --max-conns 18000
+//   node bench/run.js --skip-e2e --skip-memory   (the in-process comparison alone)
+//   node bench/run.js --skip-e2e --skip-memory --compare ../other-checkout
+//
+// --compare runs a second build of the driver (another checkout, built) in the
+// same rounds, right after this one, and prints the paired ratio of their CPU
+// per request: on a shared, noisy machine pairs cancel the drift between runs.
 //
 // Starts its own nginx (h2c, `return 200`, worker_processes 1) and an h2c
 // "hold" server in a temporary directory, runs h2load and the driver
@@ -14,7 +20,7 @@ import { execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -29,6 +35,8 @@ const maxConns = Number(opt("max-conns", "18000"));
 const requests = Number(opt("requests", "200000"));
 const skipMemory = argv.includes("--skip-memory");
 const e2eOnly = argv.includes("--e2e-only");
+const skipE2e = argv.includes("--skip-e2e");
+const compareDir = opt("compare", null);
 const e2eRounds = Number(opt("e2e-rounds", "5"));
 // Whole processes, as a user runs them: `spillway load` (node start-up included) against `h2load -t1`.
 const e2eConfigs = [
@@ -74,6 +82,11 @@ need("nginx", "nginx");
 if (!existsSync(join(here, "../dist/load/index.js"))) {
   console.error("bench: build first (npx tsc -p tsconfig.json)");
   process.exit(3);
+}
+const compareDist = compareDir === null ? null : resolve(compareDir, "dist");
+if (compareDist !== null && !existsSync(join(compareDist, "load/index.js"))) {
+  console.error(`bench: --compare ${compareDir}: no build there (run npx tsc -p tsconfig.json in it)`);
+  process.exit(1);
 }
 const haveTime = existsSync("/usr/bin/time");
 
@@ -133,10 +146,10 @@ async function h2load(url, c, m, n) {
   return { rps: fin ? Number(fin[1]) : NaN, succeeded: done ? Number(done[2]) : 0, ...parseTime(r.err) };
 }
 
-async function driver(profile, hold = 0) {
+async function driver(profile, hold = 0, dist = join(here, "..", "dist")) {
   // --rate means h2load's: a burst of that many connections every period, never more than -c.
   if (profile.connect_rate > profile.connections) profile = { ...profile, connect_rate: profile.connections };
-  const [cmd, args] = timed(process.execPath, ["--expose-gc", join(here, "driver.js"), JSON.stringify(profile), String(hold)]);
+  const [cmd, args] = timed(process.execPath, ["--expose-gc", join(here, "driver.js"), JSON.stringify(profile), String(hold), dist]);
   const r = await run(cmd, args);
   const line = r.out.trim().split("\n").at(-1) ?? "";
   try {
@@ -226,24 +239,26 @@ http {
   const url = `http://127.0.0.1:${port}/`;
 
   console.log(`machine: ${execFileSync("nproc", { encoding: "utf8" }).trim()} cores, load average ${readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")}`);
-  console.log("");
-  console.log(`end to end: \`spillway load\` vs \`h2load -t1\` as whole processes (start-up included), alternating, ${e2eRounds} rounds, medians`);
-  const e2eRows = [];
-  for (const { c, m, n } of e2eConfigs) {
-    const h = [];
-    const d = [];
-    for (let i = 0; i < e2eRounds; i++) {
-      h.push(await wholeProcess("h2load", ["-t1", "-c", String(c), "-m", String(m), "-n", String(n), url], n, /requests: \d+ total, \d+ started, \d+ done, (\d+) succeeded/));
-      d.push(await wholeProcess(process.execPath, [join(here, "..", "bin", "spillway.js"), "load", url, "-c", String(c), "-m", String(m), "-n", String(n)], n, /(\d+) succeeded/));
+  if (!skipE2e) {
+    console.log("");
+    console.log(`end to end: \`spillway load\` vs \`h2load -t1\` as whole processes (start-up included), alternating, ${e2eRounds} rounds, medians`);
+    const e2eRows = [];
+    for (const { c, m, n } of e2eConfigs) {
+      const h = [];
+      const d = [];
+      for (let i = 0; i < e2eRounds; i++) {
+        h.push(await wholeProcess("h2load", ["-t1", "-c", String(c), "-m", String(m), "-n", String(n), url], n, /requests: \d+ total, \d+ started, \d+ done, (\d+) succeeded/));
+        d.push(await wholeProcess(process.execPath, [join(here, "..", "bin", "spillway.js"), "load", url, "-c", String(c), "-m", String(m), "-n", String(n)], n, /(\d+) succeeded/));
+      }
+      // Ratio > 1: spillway finished the same work sooner. Pairwise, so drift of the machine's speed cancels.
+      const ratios = h.map((x, i) => x.wallS / d[i].wallS);
+      e2eRows.push([`c=${c} m=${m} n=${n}`, fmt(median(h.map((x) => n / x.wallS))), fmt(median(d.map((x) => n / x.wallS))), `${fmt(median(ratios), 2)}x`, fmt(median(h.map((x) => (x.cpuS * 1e6) / n)), 1), fmt(median(d.map((x) => (x.cpuS * 1e6) / n)), 1)]);
+      const bad = [...h, ...d].filter((x) => x.succeeded !== n).length;
+      if (bad > 0) console.log(`  warning: ${bad} run(s) of c=${c} m=${m} did not complete all ${n} requests`);
+      console.log(`  c=${c} m=${m}: ratios ${ratios.map((r) => fmt(r, 2)).join(", ")}`);
     }
-    // Ratio > 1: spillway finished the same work sooner. Pairwise, so drift of the machine's speed cancels.
-    const ratios = h.map((x, i) => x.wallS / d[i].wallS);
-    e2eRows.push([`c=${c} m=${m} n=${n}`, fmt(median(h.map((x) => n / x.wallS))), fmt(median(d.map((x) => n / x.wallS))), `${fmt(median(ratios), 2)}x`, fmt(median(h.map((x) => (x.cpuS * 1e6) / n)), 1), fmt(median(d.map((x) => (x.cpuS * 1e6) / n)), 1)]);
-    const bad = [...h, ...d].filter((x) => x.succeeded !== n).length;
-    if (bad > 0) console.log(`  warning: ${bad} run(s) of c=${c} m=${m} did not complete all ${n} requests`);
-    console.log(`  c=${c} m=${m}: ratios ${ratios.map((r) => fmt(r, 2)).join(", ")}`);
+    printTable(["config", "h2load req/s", "spillway req/s", "ratio", "h2load cpu us/req", "spillway cpu us/req"], e2eRows);
   }
-  printTable(["config", "h2load req/s", "spillway req/s", "ratio", "h2load cpu us/req", "spillway cpu us/req"], e2eRows);
   if (e2eOnly) {
     process.kill(nginx.pid, "SIGTERM");
     process.exit(0);
@@ -251,13 +266,19 @@ http {
   console.log("");
   console.log(`in process: the driver vs h2load: nginx return 200 over h2c (worker_processes 1), ${rounds} rounds each, medians`);
   const head = ["config", "h2load req/s", "driver req/s", "ratio", "h2load cpu us/req", "driver cpu us/req"];
+  if (compareDist !== null) head.push("compare cpu us/req", "cpu ratio");
   const rows = [];
   for (const { c, m, n } of configs) {
     const h = [];
     const d = [];
+    const o = [];
     for (let i = 0; i < rounds; i++) {
       h.push(await h2load(url, c, m, n));
-      d.push(await driver({ url, connections: c, streams: m, requests: n }));
+      const profile = { url, connections: c, streams: m, requests: n };
+      // The two builds take turns going first, so neither always runs on the heels of h2load.
+      if (compareDist !== null && i % 2 === 1) o.push(await driver(profile, 0, compareDist));
+      d.push(await driver(profile));
+      if (compareDist !== null && i % 2 === 0) o.push(await driver(profile, 0, compareDist));
     }
     const hr = median(h.map((x) => x.rps));
     const dr = median(d.map((x) => x.rps));
@@ -270,9 +291,15 @@ http {
       fmt(median(h.map((x) => (x.cpuS * 1e6) / n)), 1),
       fmt(median(d.map((x) => x.cpuUs / n)), 1),
     ]);
+    if (compareDist !== null) {
+      // Below 1: this build spent less CPU per request than the other, pair by pair.
+      const cpuRatios = d.map((x, i) => x.cpuUs / o[i].cpuUs);
+      rows.at(-1).push(fmt(median(o.map((x) => x.cpuUs / n)), 1), `${fmt(median(cpuRatios), 3)}x`);
+      console.log(`  c=${c} m=${m}: compare ${o.map((x) => fmt(x.cpuUs / n, 1)).join(", ")} cpu us/req; cpu ratios ${cpuRatios.map((r) => fmt(r, 3)).join(", ")}`);
+    }
     const bad = d.filter((x) => x.succeeded !== n).length + h.filter((x) => x.succeeded !== n).length;
     if (bad > 0) console.log(`  warning: ${bad} run(s) of c=${c} m=${m} did not complete all ${n} requests`);
-    console.log(`  c=${c} m=${m}: h2load ${h.map((x) => fmt(x.rps)).join(", ")} req/s; driver ${d.map((x) => fmt(x.rps)).join(", ")} req/s`);
+    console.log(`  c=${c} m=${m}: h2load ${h.map((x) => fmt(x.rps)).join(", ")} req/s; driver ${d.map((x) => fmt(x.rps)).join(", ")} req/s, ${d.map((x) => fmt(x.cpuUs / n, 1)).join(", ")} cpu us/req`);
   }
   printTable(head, rows);
 

@@ -1,10 +1,10 @@
 /**
  * spillway as a library: load a spec, render its configs, check them with
- * the real proxies, verify its scenarios against the real proxies, drive
- * load, explore a grid of values. This file is the package's one public
- * face (`import ... from "spillway"`); every other module is internal, kept
- * out of reach by the `exports` map of package.json, and may change in any
- * release.
+ * the real proxies, verify its scenarios against the real proxies, predict
+ * their routing before anything runs, drive load, explore a grid of values.
+ * This file is the package's one public face (`import ... from "spillway"`);
+ * every other module is internal, kept out of reach by the `exports` map of
+ * package.json, and may change in any release.
  */
 import { detectVersion, LocalConfigChecker, type CheckResult } from "./check/index.js";
 import { startLoad } from "./load/index.js";
@@ -23,6 +23,7 @@ export type { Backend, Expectations, Frontend, HostPort, LoadSpec, Model, Rule, 
 export { DEFAULT_VERSIONS, parseVersion, versionText, type FidelityEntry, type FidelityLevel, type Rendered, type Version } from "./render/index.js";
 export type { CheckResult } from "./check/index.js";
 export { startLoad };
+export { parseLoadProfile, type LoadInput } from "./spec/load-profile.js";
 export type { LoadRun, LoadRunEvents, LoadStartInfo, LoadResult, TickInfo, LatencySummary, BackendResult, ConnectionCounts, TimelineWindow, StoppedEarly } from "./load/index.js";
 export type { JsonFlip, JsonReport, JsonRun } from "./report/json.js";
 export { verifyExitCode, VERIFY_DEFAULTS, type VerifyOptions } from "./verify/verify.js";
@@ -32,6 +33,9 @@ export type { Reconciliation, ReconcileRow } from "./verify/reconcile.js";
 export type { Flip, ProxyFailure } from "./verify/routes.js";
 export { explore, EXPLORE_DEFAULTS, type ExploreOptions, type CellStart, type RampStage } from "./explore/index.js";
 export type { ExploreReport, ExploreCell, MeasuredCell, PredictedCell, Knee, TargetDifference, VaryAxis, ExploreTimelineWindow, ExploreFlip } from "./explore/types.js";
+export { predictSpec, type PredictSpecOptions } from "./predict/spec.js";
+export type { PredictedFlipJson, PredictionJson, PredictReport } from "./predict/json.js";
+export type { PredictService } from "./predict/types.js";
 
 /** What `startLoad` takes: the URL, and how to load it. */
 export type LoadProfile = Parameters<typeof startLoad>[0];

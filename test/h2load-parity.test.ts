@@ -19,7 +19,7 @@
 import { spawn } from "node:child_process";
 import { connect } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { parseH2loadCommand } from "../src/load/h2load-args.js";
+import { parseH2loadCommand } from "../src/spec/h2load-args.js";
 import { parseLoadProfile, runLoad } from "../src/load/index.js";
 import type { Run, RunningProxy } from "../src/runtime/index.js";
 import { waitFor } from "./helpers/processes.js";

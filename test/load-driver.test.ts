@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { UsageError } from "../src/errors.js";
 import { parseLoadProfile, runLoad, startLoad, type LoadInput, type LoadResult, type TickInfo } from "../src/load/index.js";
 import { formatLoadSummary } from "../src/report/load.js";
+import { arrivalsBefore } from "../src/load/arrival-rate.js";
 
 const closers: Array<() => Promise<void>> = [];
 afterAll(async () => {
@@ -400,6 +401,15 @@ describe("profiles and events", () => {
     expect(r.requests.sent).toBeGreaterThan(0);
     expect(r.requests.sent).toBeLessThanOrEqual(200);
     expect(r.backends["ade"]!.count).toBe(r.requests.sent);
+  });
+
+  it("open model: the arrival due exactly at the end is not sent, whatever the start time's rounding", () => {
+    // With t0 = 4018.458, (t0 + 1000) - t0 is 1000.0000000000005: ceil(x * 200 / 1000) said 201.
+    expect(arrivalsBefore(4018.458, 4018.458 + 1000, 200)).toBe(200);
+    expect(arrivalsBefore(0, 1000, 200)).toBe(200);
+    expect(arrivalsBefore(0, 1001, 200)).toBe(201);
+    expect(arrivalsBefore(0, 1000, 3)).toBe(3);
+    expect(arrivalsBefore(5, Infinity, 200)).toBe(Infinity);
   });
 
   it("stages ramp the number of connections", async () => {

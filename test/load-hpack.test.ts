@@ -166,7 +166,28 @@ describe("HPACK decoder", () => {
   });
 
   it("rejects malformed blocks", () => {
-    const bad = ["80", "bf", "3fe21f", "0f", "0085f2b24a84"];
+    const bad = [
+      "80",
+      "bf",
+      "3fe21f",
+      "0f",
+      "0085f2b24a84",
+      // Every literal form, its name or its value cut short or running past the block.
+      "40",
+      "4002",
+      "400161",
+      "40016102",
+      "41",
+      "4105",
+      "10",
+      "100161",
+      "0f2d",
+      // A name index cut short, and one past the dynamic table.
+      "1f",
+      "7f00ff",
+      // A value that enters the table is measured even when nobody reads it: bad Huffman padding is caught.
+      "40016181ff",
+    ];
     for (const h of bad) {
       const d = new HpackDecoder(wanted);
       const b = hex(h);

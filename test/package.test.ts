@@ -214,7 +214,7 @@ describe('import ... from "spillway" in TypeScript', () => {
   it("render gives the same bytes as the installed CLI", () => {
     const bin = join(project, "node_modules", ".bin", "spillway");
     for (const target of ["haproxy", "nginx"] as const) {
-      const cli = run(bin, ["render", SPEC, "-o", "-", "-t", target, "-q", "--haproxy-version", "2.6", "--nginx-version", "1.22"], project);
+      const cli = run(bin, ["render", SPEC, "-o", "-", "--target", target, "-q", "--haproxy-version", "2.6", "--nginx-version", "1.22"], project);
       expect(cli.status, cli.stderr).toBe(0);
       expect(outcome.rendered[target]).toBe(cli.stdout);
     }
@@ -241,7 +241,7 @@ describe('import ... from "spillway" in TypeScript', () => {
     expect(outcome.exit).toBe(0);
     // The same run through the installed CLI writes the same shape.
     const json = join(scratch, "cli.json");
-    const cli = run(join(project, "node_modules", ".bin", "spillway"), ["verify", SPEC, "-t", "haproxy", "-s", "below", "--json", json], project, { SPILLWAY_RUNS_DIR: runsDir });
+    const cli = run(join(project, "node_modules", ".bin", "spillway"), ["verify", SPEC, "--target", "haproxy", "-s", "below", "--json", json], project, { SPILLWAY_RUNS_DIR: runsDir });
     expect(cli.status, cli.stdout + cli.stderr).toBe(0);
     const written = JSON.parse(readFileSync(json, "utf8")) as Record<string, unknown>;
     expect(Object.keys(written)).toEqual(Object.keys(outcome.report));
@@ -255,7 +255,7 @@ describe('import ... from "spillway" in TypeScript', () => {
     expect(outcome.docker.results[0]).toMatchObject({ runtime: "docker", status: "error" });
     expect(outcome.docker.results[0]!.error).toContain("the Docker runtime needs the package dockerode, which is not installed");
     expect(outcome.docker.results[0]!.error).toContain("npm install dockerode");
-    const cli = run(join(project, "node_modules", ".bin", "spillway"), ["verify", SPEC, "-t", "haproxy", "-s", "below", "--runtime", "docker"], project, { SPILLWAY_RUNS_DIR: runsDir });
+    const cli = run(join(project, "node_modules", ".bin", "spillway"), ["verify", SPEC, "--target", "haproxy", "-s", "below", "--runtime", "docker"], project, { SPILLWAY_RUNS_DIR: runsDir });
     expect(cli.status, cli.stdout + cli.stderr).toBe(3);
     expect(cli.stdout).toContain("dockerode, which is not installed");
     expect(cli.stdout).toContain("npm install dockerode");

@@ -7,7 +7,8 @@ import { describe, expect, it } from "vitest";
 import { loadSpecFile } from "../src/spec/load.js";
 import { predict, predictionJson, type PredictInput, type PredictLoad, type PredictProxy } from "../src/predict/index.js";
 import { predictInputFromSpec } from "../src/predict/from-spec.js";
-import { h2loadSplit, planConnections, stageTarget } from "../src/predict/schedule.js";
+import { h2loadSplit, planConnections } from "../src/predict/schedule.js";
+import { stageTarget } from "../src/spec/stages.js";
 import { UsageError } from "../src/errors.js";
 
 const OVER_300 = [{ lo: 301, hi: Infinity }];

@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { XMLParser } from "fast-xml-parser";
 import { runCli } from "./helpers/cli.js";
+import { formatElapsed } from "../src/spec/duration.js";
 
 const tmp = () => mkdtempSync(join(tmpdir(), "spillway-verify-"));
 
@@ -40,7 +41,7 @@ describe("spillway verify, end to end through the real proxies", () => {
         if (flip.last_default_conns !== null) expect(flip.last_default_conns).toBeLessThanOrEqual(20);
         expect(flip.first_rule_conns).toBeGreaterThanOrEqual(21);
         expect(flip.at_ms).toBeGreaterThanOrEqual(0);
-        expect(r.stdout).toContain(`flip (fe_conn > 20: fe_conn > 20): overflow from ${flip.first_rule_conns} connections at ${(flip.at_ms / 1000).toFixed(2)} s`);
+        expect(r.stdout).toContain(`flip (fe_conn > 20: fe_conn > 20): overflow from ${flip.first_rule_conns} connections at ${formatElapsed(flip.at_ms)}`);
       }
     }
     const haproxyBelow = json.results[0];

@@ -4,7 +4,8 @@ import type { LoadResult } from "../src/load/index.js";
 import { toJson, toJsonReport } from "../src/report/json.js";
 import { toJunit } from "../src/report/junit.js";
 import { timelineSvg, toHtml } from "../src/report/html.js";
-import { formatElapsed, formatRun, formatSummary } from "../src/report/terminal.js";
+import { formatRun, formatSummary } from "../src/report/terminal.js";
+import { formatElapsed } from "../src/spec/duration.js";
 import { loadSpecFile, parseThreshold } from "../src/spec/load.js";
 import type { Expectations } from "../src/spec/model.js";
 import { evaluateExpectations } from "../src/verify/evaluate.js";
@@ -223,7 +224,7 @@ describe("routes and flips", () => {
     expect(text).toMatch(/^\s+ade\s+930\s+900\s+90\.0%/m);
     expect(text).toMatch(/^\s+pbcoffee\s+70\s+60\s+6\.0%/m);
     expect(text).toContain("failed at the proxy: 30 (3.0%) routed to ade, answered 502 by nginx: refused by nginx: every server at max_conns, and nginx has no queue (or none reachable)");
-    expect(text).toContain("flip (too_many_connections: fe_conn > 300): pbcoffee from 301 connections at 1.23 s; last to ade at 300");
+    expect(text).toContain("flip (too_many_connections: fe_conn > 300): pbcoffee from 301 connections at 1.2s; last to ade at 300");
   });
 
   it("JSON: routed per backend, failures at the proxy, flips", () => {
@@ -246,7 +247,7 @@ describe("routes and flips", () => {
       "pbcoffee: routed 70, served 60 (6.0% of 1000)",
       expect.stringMatching(/^failed at the proxy: 30 \(3\.0%\) routed to ade, answered 502 by nginx: /),
       expect.stringMatching(/^failed at the proxy: 10 \(1\.0%\) routed to pbcoffee, answered 502 by nginx: /),
-      "flip (too_many_connections: fe_conn > 300): pbcoffee from 301 connections at 1.23 s; last to ade at 300",
+      "flip (too_many_connections: fe_conn > 300): pbcoffee from 301 connections at 1.2s; last to ade at 300",
     ]);
   });
 
@@ -263,7 +264,7 @@ describe("routes and flips", () => {
     expect(Number(flip![4])).toBeCloseTo(16 + 208 - (208 * 301) / 500, 1);
     expect(html).toContain("fe_conn &gt; 300 → pbcoffee");
     expect(html).toMatch(/<tr data-backend="ade"><td>ade<\/td><td class="routed">930<\/td><td class="served">900<\/td>/);
-    expect(html).toContain(`<li class="flip">flip (too_many_connections: fe_conn &gt; 300): pbcoffee from 301 connections at 1.23 s; last to ade at 300</li>`);
+    expect(html).toContain(`<li class="flip">flip (too_many_connections: fe_conn &gt; 300): pbcoffee from 301 connections at 1.2s; last to ade at 300</li>`);
   });
 });
 

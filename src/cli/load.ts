@@ -3,7 +3,7 @@ import { Command, Option } from "commander";
 import { ExitCode } from "../exit-codes.js";
 import { InfraError, UsageError } from "../errors.js";
 import type { KeyNames, KeyPath, LoadProblem } from "../load/index.js";
-import { parseH2loadDuration } from "../load/h2load-args.js";
+import { parseH2loadDuration } from "../spec/h2load-args.js";
 import { formatDuration, UNIT_MS } from "../spec/duration.js";
 import { MAX_TIMER_MS } from "../spec/limits.js";
 import { durationArg as duration, intArg as int } from "./args.js";

@@ -49,6 +49,13 @@ function sessionOptions(opts: { runtime: "process" | "docker"; image?: string; k
   return { runtime: opts.runtime, ...(opts.image ? { image: opts.image } : {}), keepPorts: opts.keepPorts ?? false, readyTimeoutMs: opts.readyTimeout };
 }
 
+/** --capacity: a rate in requests/s, or `none` for no limit (not null: commander stores a parsed null as ""). */
+function capacityArg(v: string): number | "none" {
+  if (v === "none") return v;
+  if (!/^[0-9]{1,9}(\.[0-9]+)?$/.test(v) || !(Number(v) > 0)) throw new UsageError(`--capacity ${JSON.stringify(v)} is not a rate in requests/s such as 8000, or none`);
+  return Number(v);
+}
+
 function targetOption() {
   return new Option("--target <target...>", "only these proxies (default: the spec's targets)").choices(["haproxy", "nginx"]);
 }
@@ -396,6 +403,29 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
       setExit(code);
     },
   );
+
+  program
+    .command("predict")
+    .description("model the proxy's connection count under each scenario's load and predict the share each rule routes and the flip point, before anything runs")
+    .argument("<spec>", "spec file (YAML)")
+    .addOption(targetOption())
+    .option("-s, --scenario <name...>", "only these scenarios")
+    .option("--capacity <req/s>", "requests per second client, proxy and stubs complete together (a measured run's req/s), or none for no limit (default 16000)", capacityArg)
+    .option("--latency <duration>", "latency of every backend, in place of the stubs' own (with --capacity none: a measured p50)", durationArg("--latency"))
+    .addOption(versionOption("haproxy"))
+    .option("-q, --quiet", "print only errors: no tables or assumptions")
+    .addOption(jsonOption("write the predictions, with their assumptions, as JSON to a file"))
+    .addHelpText("after", "\nThe service time (--capacity, --latency) is the model's weakest input: the default is a capacity measured on one 2-core machine.")
+    .action(async (file: string, opts: { target?: Target[]; scenario?: string[]; capacity?: number | "none"; latency?: number; haproxyVersion?: Version; quiet?: boolean; json?: string }) => {
+      await checkOutputFile("--json", opts.json);
+      const spec = await loadSpecFile(file);
+      if (!opts.quiet) printWarnings(spec, io);
+      const { runPredict } = await import("./predict.js");
+      const { report, text } = await runPredict(spec, { ...opts, color: colorFor(opts.json === "-" ? io.isTTY : (io.outIsTTY ?? false)) });
+      textOut(io, opts)(text);
+      if (opts.json) await writeJson(opts.json, report, io);
+      setExit(ExitCode.Ok);
+    });
 
   addLoadCommand(program, io, setExit);
 

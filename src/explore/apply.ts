@@ -6,7 +6,7 @@
  */
 import { isMap, isScalar, isSeq, type Document, type Node } from "yaml";
 import { UsageError } from "../errors.js";
-import { H2LOAD_KEYS, parseH2loadCommand } from "../load/h2load-args.js";
+import { H2LOAD_KEYS, parseH2loadCommand } from "../spec/h2load-args.js";
 import type { LoadInput } from "../spec/load-profile.js";
 import { didYouMean, formatDiagnostics, listSome, SpecError, type Diagnostic } from "../spec/diagnostics.js";
 import { loadSpecText } from "../spec/load.js";

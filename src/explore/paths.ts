@@ -9,7 +9,7 @@ import { UsageError } from "../errors.js";
 import { didYouMean, listSome } from "../spec/diagnostics.js";
 import { DURATION_PATTERN } from "../spec/duration.js";
 import type { Model, Scenario } from "../spec/model.js";
-import { specSchema } from "../spec/schema.js";
+import { defsAt, keysOf, type SchemaDef } from "../spec/schema-walk.js";
 
 /** What a path's value is, as the schema wants it written in YAML. */
 export type LeafKind = "number" | "boolean" | "duration" | "string";
@@ -60,52 +60,6 @@ export function varyScope(model: Model, scenario: Scenario): VaryScope {
   };
 }
 
-interface SchemaDef {
-  type: string;
-  shape?: Record<string, { _zod: { def: SchemaDef } }>;
-  innerType?: { _zod: { def: SchemaDef } };
-  valueType?: { _zod: { def: SchemaDef } };
-  element?: { _zod: { def: SchemaDef } };
-  options?: { _zod: { def: SchemaDef } }[];
-  in?: { _zod: { def: SchemaDef } };
-  checks?: { _zod: { def: { format?: string; pattern?: RegExp } } }[];
-}
-
-function unwrap(def: SchemaDef): SchemaDef[] {
-  switch (def.type) {
-    case "optional":
-    case "default":
-    case "nullable":
-    case "readonly":
-      return def.innerType ? unwrap(def.innerType._zod.def) : [];
-    case "pipe":
-      return def.in ? unwrap(def.in._zod.def) : [];
-    case "union":
-      return (def.options ?? []).flatMap((o) => unwrap(o._zod.def));
-    default:
-      return [def];
-  }
-}
-
-const ROOT: SchemaDef[] = unwrap((specSchema as unknown as { _zod: { def: SchemaDef } })._zod.def);
-
-function defsAt(docPath: readonly (string | number)[]): SchemaDef[] {
-  let defs = ROOT;
-  for (const seg of docPath) {
-    const next: SchemaDef[] = [];
-    for (const def of defs) {
-      if (def.type === "object" && typeof seg === "string" && def.shape?.[seg]) next.push(...unwrap(def.shape[seg]._zod.def));
-      else if (def.type === "record" && typeof seg === "string" && def.valueType) next.push(...unwrap(def.valueType._zod.def));
-      else if (def.type === "array" && typeof seg === "number" && def.element) next.push(...unwrap(def.element._zod.def));
-    }
-    defs = next;
-  }
-  return defs;
-}
-
-function keysOf(defs: readonly SchemaDef[]): string[] {
-  return defs.flatMap((d) => (d.type === "object" && d.shape ? Object.keys(d.shape) : []));
-}
 
 const isDuration = (d: SchemaDef): boolean =>
   d.type === "string" && (d.checks ?? []).some((c) => c._zod.def.format === "regex" && c._zod.def.pattern?.source === DURATION_PATTERN.source);

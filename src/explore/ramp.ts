@@ -8,7 +8,7 @@
  */
 import { isMap } from "yaml";
 import { UsageError } from "../errors.js";
-import { parseH2loadCommand } from "../load/h2load-args.js";
+import { parseH2loadCommand } from "../spec/h2load-args.js";
 import { formatDuration, parseDuration } from "../spec/duration.js";
 import type { Scenario } from "../spec/model.js";
 import { parseSource } from "../spec/source.js";

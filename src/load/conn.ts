@@ -7,6 +7,7 @@
 import net from "node:net";
 import tls from "node:tls";
 import type { DecodedHeaders } from "./hpack.js";
+import { CAUSES, type ConnCause } from "../wire.js";
 
 export class Req implements DecodedHeaders {
   /** When the request was meant to go out: its latency is measured from here. */
@@ -22,7 +23,6 @@ export class Req implements DecodedHeaders {
   server: string | null = null;
   proxyConns: string | null = null;
   route: string | null = null;
-  bytes = 0;
 
   constructor(intendedMs: number, measured: boolean) {
     this.intendedMs = intendedMs;
@@ -35,7 +35,6 @@ export class Req implements DecodedHeaders {
     this.server = null;
     this.proxyConns = null;
     this.route = null;
-    this.bytes = 0;
   }
 }
 
@@ -44,13 +43,13 @@ export interface ConnOwner {
   onOpen(c: Conn): void;
   onResponse(c: Conn, req: Req): void;
   /** A request ended without a response; `retryable` when the server promised it did not process it. */
-  onRequestError(c: Conn, req: Req, cause: string, retryable: boolean): void;
+  onRequestError(c: Conn, req: Req, cause: ConnCause, retryable: boolean): void;
   /** The server sent GOAWAY: no new requests on this connection. */
   onGoaway(c: Conn): void;
   /** The concurrency limit changed (server SETTINGS). */
   onCapacity(c: Conn): void;
   /** Called once. `failedCause` is set when the connection never opened. */
-  onClose(c: Conn, failedCause: string | null): void;
+  onClose(c: Conn, failedCause: ConnCause | null): void;
 }
 
 export interface ConnTarget {
@@ -60,6 +59,14 @@ export interface ConnTarget {
   servername: string;
   localAddress: string | undefined;
 }
+
+/**
+ * Why a connection was closed gracefully: `ramp-down`, `stop` and `done` by
+ * the schedule (the slot stays closed), `policy` (close-after) and `idle` by
+ * the pool (the slot reconnects when there is work), `server-close` by the
+ * server's `Connection: close`.
+ */
+export type CloseReason = "ramp-down" | "stop" | "done" | "policy" | "idle" | "server-close";
 
 export const CONNECTING = 0;
 export const OPEN = 1;
@@ -85,17 +92,17 @@ export interface Conn {
   /** The TCP connection is established (a TLS handshake or the HTTP/2 preface may still be pending). */
   tcpConnected: boolean;
   lastActiveMs: number;
-  /** Why the engine closed it, if it did. */
-  closeReason: string | null;
+  /** Why it was closed gracefully, if it was. */
+  closeReason: CloseReason | null;
   connect(): void;
   /** Queues a request; bytes go out on flush(). */
   send(req: Req, now: number): void;
   flush(): void;
   /** Stops new requests and closes once the in-flight ones are done. */
-  close(reason: string): void;
+  close(reason: CloseReason): void;
   /** Closes now; in-flight requests end with `cause`. */
-  destroy(cause: string): void;
-  /** Ends requests older than timeoutMs with cause "timeout". */
+  destroy(cause: ConnCause): void;
+  /** Ends requests older than timeoutMs with cause `timeout`. */
   sweep(now: number, timeoutMs: number): void;
 }
 
@@ -115,7 +122,7 @@ export abstract class BaseConn<Shared extends { readBuffer: Buffer }> implements
   connectStartMs = 0;
   tcpConnected = false;
   lastActiveMs = 0;
-  closeReason: string | null = null;
+  closeReason: CloseReason | null = null;
 
   protected readonly owner: ConnOwner;
   protected readonly shared: Shared;
@@ -137,7 +144,7 @@ export abstract class BaseConn<Shared extends { readBuffer: Buffer }> implements
   /** Closes once nothing is in flight and no more is accepted. */
   protected abstract checkDrained(): void;
   /** Ends the connection: every request in flight ends with `cause`. */
-  protected abstract teardown(cause: string): void;
+  protected abstract teardown(cause: ConnCause): void;
 
   /** Parses bytes read from the socket. */
   abstract onRead(buf: Buffer, start: number, end: number): void;
@@ -168,7 +175,7 @@ export abstract class BaseConn<Shared extends { readBuffer: Buffer }> implements
       });
       ts.on("secureConnect", () => {
         if (requireAlpn && ts.alpnProtocol !== alpn) {
-          this.destroy("not-http2");
+          this.destroy(CAUSES.notHttp2);
           return;
         }
         ts.setNoDelay(true);
@@ -200,21 +207,21 @@ export abstract class BaseConn<Shared extends { readBuffer: Buffer }> implements
       this.teardown(causeOfError(err, this.state === CONNECTING));
       s.destroy();
     });
-    s.on("close", () => this.teardown("closed"));
+    s.on("close", () => this.teardown(CAUSES.closed));
     this.socket = s;
   }
 
-  close(reason: string): void {
+  close(reason: CloseReason): void {
     if (this.closeReason === null) this.closeReason = reason;
     this.accepting = false;
     if (this.state === CONNECTING) {
-      this.destroy("closed");
+      this.destroy(CAUSES.closed);
       return;
     }
     this.checkDrained();
   }
 
-  destroy(cause: string): void {
+  destroy(cause: ConnCause): void {
     const s = this.socket;
     this.teardown(cause);
     s?.destroy();
@@ -222,14 +229,13 @@ export abstract class BaseConn<Shared extends { readBuffer: Buffer }> implements
 }
 
 /** Maps a socket error to an outcome cause. */
-export function causeOfError(err: NodeJS.ErrnoException | undefined, connecting: boolean): string {
+function causeOfError(err: NodeJS.ErrnoException | undefined, connecting: boolean): ConnCause {
   const code = err?.code;
   if (connecting) {
-    if (code === "ECONNREFUSED") return "refused";
-    if (code === "ETIMEDOUT") return "connect-timeout";
-    return "connect-error";
+    if (code === "ECONNREFUSED") return CAUSES.refused;
+    if (code === "ETIMEDOUT") return CAUSES.connectTimeout;
+    return CAUSES.connectError;
   }
-  if (code === "ECONNRESET" || code === "EPIPE") return "reset";
-  if (code === "ETIMEDOUT") return "timeout";
-  return "reset";
+  if (code === "ETIMEDOUT") return CAUSES.timeout;
+  return CAUSES.reset;
 }

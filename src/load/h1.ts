@@ -5,6 +5,7 @@
  * @internal
  */
 import { BaseConn, CLOSED, CONNECTING, OPEN, type ConnOwner, type ConnTarget, type Req } from "./conn.js";
+import { CAUSES, type ConnCause } from "../wire.js";
 
 export interface H1Shared {
   request: Buffer;
@@ -48,7 +49,15 @@ const CRLF = Buffer.from("\r\n", "latin1");
 const CRLFCRLF = Buffer.from("\r\n\r\n", "latin1");
 const MAX_HEAD = 64 * 1024;
 
-class ParseError extends Error {}
+/** Bytes that end the connection with `outcome`: a malformed HTTP/1.x response, or (not-http1) not HTTP/1.x at all. */
+class ParseError extends Error {
+  constructor(
+    message: string,
+    readonly outcome: ConnCause = CAUSES.protocol,
+  ) {
+    super(message);
+  }
+}
 
 export class H1Conn extends BaseConn<H1Shared> {
   limit = 1;
@@ -99,22 +108,22 @@ export class H1Conn extends BaseConn<H1Shared> {
     this.req = null;
     this.inflight = 0;
     this.accepting = false;
-    this.owner.onRequestError(this, req, "timeout", false);
-    this.destroy("closed");
+    this.owner.onRequestError(this, req, CAUSES.timeout, false);
+    this.destroy(CAUSES.closed);
   }
 
   protected checkDrained(): void {
     if (this.state !== OPEN || this.accepting || this.inflight > 0) return;
     const s = this.socket;
-    this.teardown("closed");
+    this.teardown(CAUSES.closed);
     s?.destroy();
   }
 
-  protected teardown(cause: string): void {
+  protected teardown(cause: ConnCause): void {
     if (this.state === CLOSED) return;
     const wasOpen = this.state === OPEN;
     const req = this.req;
-    if (req !== null && this.phase === BODY_EOF && cause === "closed") {
+    if (req !== null && this.phase === BODY_EOF && cause === CAUSES.closed) {
       // The body was delimited by the close itself: this is a complete response.
       this.req = null;
       this.inflight = 0;
@@ -139,7 +148,7 @@ export class H1Conn extends BaseConn<H1Shared> {
       this.parse(buf, start, end);
     } catch (e) {
       if (e instanceof ParseError) {
-        this.destroy(e.message === "not-http1" ? "not-http1" : "protocol-error");
+        this.destroy(e.outcome);
         return;
       }
       throw e;
@@ -173,7 +182,7 @@ export class H1Conn extends BaseConn<H1Shared> {
           const [data, s, e] = this.withPartial(buf, p, end);
           if (this.responses === 0 && e - s >= 5 && data.toString("latin1", s, s + 5) !== "HTTP/") {
             // The first answer on this connection is not HTTP/1.x (an HTTP/2 server sends a SETTINGS or GOAWAY frame).
-            throw new ParseError("not-http1");
+            throw new ParseError("the first answer is not HTTP/1.x", CAUSES.notHttp1);
           }
           const idx = data.indexOf(CRLFCRLF, s);
           if (idx < 0 || idx + 4 > e) {
@@ -197,7 +206,6 @@ export class H1Conn extends BaseConn<H1Shared> {
         }
         case BODY_LEN: {
           const take = Math.min(this.remaining, end - p);
-          req.bytes += take;
           this.remaining -= take;
           p += take;
           if (this.remaining === 0) {
@@ -237,7 +245,6 @@ export class H1Conn extends BaseConn<H1Shared> {
         }
         case CHUNK_DATA: {
           const take = Math.min(this.remaining, end - p);
-          req.bytes += take;
           this.remaining -= take;
           p += take;
           if (this.remaining === 0) {
@@ -254,7 +261,6 @@ export class H1Conn extends BaseConn<H1Shared> {
           break;
         }
         case BODY_EOF:
-          req.bytes += end - p;
           p = end;
           break;
         default:

@@ -13,6 +13,7 @@
  */
 import { BaseConn, CLOSED, CONNECTING, OPEN, type ConnOwner, type ConnTarget, type Req } from "./conn.js";
 import { encodeStaticBlock, HpackDecoder, HpackError, type DecodedHeaders, type WantedNames } from "./hpack.js";
+import { CAUSES, type ConnCause } from "../wire.js";
 
 const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1");
 
@@ -256,7 +257,7 @@ export class H2Conn extends BaseConn<H2Shared> {
       this.streams.delete(sid);
       this.inflight--;
       this.queueCtrl(frame(T_RST_STREAM, 0, sid, u32(E_CANCEL)));
-      this.owner.onRequestError(this, req, "timeout", false);
+      this.owner.onRequestError(this, req, CAUSES.timeout, false);
       if (this.state === CLOSED) return;
     }
     this.flush();
@@ -274,11 +275,11 @@ export class H2Conn extends BaseConn<H2Shared> {
     const s = this.socket;
     if (this.goawayLast < 0) this.queueCtrl(GOAWAY_NO_ERROR);
     this.flush();
-    this.teardown("closed");
+    this.teardown(CAUSES.closed);
     s?.destroySoon();
   }
 
-  protected teardown(cause: string): void {
+  protected teardown(cause: ConnCause): void {
     if (this.state === CLOSED) return;
     const wasOpen = this.state === OPEN;
     this.state = CLOSED;
@@ -299,7 +300,7 @@ export class H2Conn extends BaseConn<H2Shared> {
     if (this.state === CLOSED) return;
     this.queueCtrl(frame(T_GOAWAY, 0, 0, Buffer.concat([u32(0), u32(E_PROTOCOL_ERROR)])));
     this.flush();
-    this.destroy("protocol-error");
+    this.destroy(CAUSES.protocol);
   }
 
   /** Handles one read: every complete frame in it, the tail kept for the next read. */
@@ -307,7 +308,7 @@ export class H2Conn extends BaseConn<H2Shared> {
     if (this.state === CLOSED) return;
     if (this.state === CONNECTING && this.rem === null && startsWithHttp1(buf, start, end)) {
       // An HTTP/1.x answer to our preface (typically 400 and a close): the server does not speak h2c here.
-      this.destroy("not-http2");
+      this.destroy(CAUSES.notHttp2);
       return;
     }
     let p = start;
@@ -382,10 +383,7 @@ export class H2Conn extends BaseConn<H2Shared> {
           this.queueCtrl(frame(T_WINDOW_UPDATE, 0, 0, u32(this.received)));
           this.received = 0;
         }
-        if (req !== undefined) {
-          req.bytes += len;
-          if (flags & F_END_STREAM) this.finish(sid, req);
-        }
+        if (req !== undefined && flags & F_END_STREAM) this.finish(sid, req);
         break;
       }
       case T_HEADERS: {
@@ -429,7 +427,7 @@ export class H2Conn extends BaseConn<H2Shared> {
           this.streams.delete(sid);
           this.inflight--;
           const refused = code === E_REFUSED_STREAM;
-          this.owner.onRequestError(this, req, refused ? "refused-stream" : "reset", refused);
+          this.owner.onRequestError(this, req, refused ? CAUSES.refusedStream : CAUSES.reset, refused);
         }
         break;
       }
@@ -492,7 +490,7 @@ export class H2Conn extends BaseConn<H2Shared> {
     this.streams.delete(sid);
     this.inflight--;
     if (req.status < 200) {
-      this.owner.onRequestError(this, req, "protocol-error", false);
+      this.owner.onRequestError(this, req, CAUSES.protocol, false);
       return;
     }
     this.responses++;
@@ -508,7 +506,7 @@ export class H2Conn extends BaseConn<H2Shared> {
       if (sid > last) {
         this.streams.delete(sid);
         this.inflight--;
-        this.owner.onRequestError(this, req, "goaway", true);
+        this.owner.onRequestError(this, req, CAUSES.goaway, true);
         if (this.state === CLOSED) return;
       }
     }

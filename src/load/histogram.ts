@@ -89,10 +89,6 @@ export class Histogram {
   }
 }
 
-export function emptyHistogramData(): HistogramData {
-  return { counts: [], total: 0, min: 0, max: 0, sum: 0 };
-}
-
 /** Pure merge of serialised histograms. */
 export function mergeHistogramData(parts: readonly HistogramData[]): HistogramData {
   const h = new Histogram();

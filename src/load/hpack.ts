@@ -73,17 +73,16 @@ const STATIC: ReadonlyArray<readonly [string, string]> = [
   ["via", ""],
   ["www-authenticate", ""],
 ];
-export const STATIC_TABLE = STATIC;
 const STATIC_STATUS = [200, 204, 206, 304, 400, 404, 500];
 const STATIC_LEN = STATIC.length; // 61
 
 /** Which of the wanted headers a name is. */
-export const KIND_OTHER = 0;
-export const KIND_STATUS = 1;
-export const KIND_COUNT_BY = 2;
-export const KIND_SERVER = 3;
-export const KIND_PROXY_CONNS = 4;
-export const KIND_ROUTE = 5;
+const KIND_OTHER = 0;
+const KIND_STATUS = 1;
+const KIND_COUNT_BY = 2;
+const KIND_SERVER = 3;
+const KIND_PROXY_CONNS = 4;
+const KIND_ROUTE = 5;
 
 export interface WantedHeaders {
   countBy: string;
@@ -128,7 +127,6 @@ function sameBytes(buf: Uint8Array, start: number, len: number, form: Buffer): b
  * per run and shared by every connection's decoder.
  */
 export class WantedNames {
-  readonly nameKinds: Map<string, number>;
   readonly forms: NameForm[];
   readonly staticKinds: Uint8Array;
   /** Huffman-coded wanted values seen so far (raw latin1 bytes -> text); stateless, so shared. */
@@ -136,25 +134,24 @@ export class WantedNames {
 
   constructor(wanted: WantedHeaders) {
     // Inserted last so the count-by header wins when it is also one of the others.
-    this.nameKinds = new Map([
+    const kinds = new Map([
       [wanted.server.toLowerCase(), KIND_SERVER],
       [wanted.proxyConns.toLowerCase(), KIND_PROXY_CONNS],
       [wanted.route.toLowerCase(), KIND_ROUTE],
       [wanted.countBy.toLowerCase(), KIND_COUNT_BY],
       [":status", KIND_STATUS],
     ]);
-    this.forms = [...this.nameKinds].map(([name, kind]) => ({
+    this.forms = [...kinds].map(([name, kind]) => ({
       kind,
       plain: Buffer.from(name, "latin1"),
       huff: huffmanEncode(name),
     }));
     this.staticKinds = new Uint8Array(STATIC_LEN + 1);
-    for (let i = 0; i < STATIC_LEN; i++) this.staticKinds[i + 1] = this.nameKinds.get(STATIC[i]![0]) ?? KIND_OTHER;
+    for (let i = 0; i < STATIC_LEN; i++) this.staticKinds[i + 1] = kinds.get(STATIC[i]![0]) ?? KIND_OTHER;
   }
 }
 
 export class HpackDecoder {
-  private readonly nameKinds: Map<string, number>;
   private readonly forms: NameForm[];
   private readonly staticKinds: Uint8Array;
   private readonly huffCache: Map<number, { raw: Buffer; text: string }>;
@@ -166,8 +163,10 @@ export class HpackDecoder {
   private head = -1;
   private count = 0;
   private size = 0;
-  private pos = 0;
-  private skippedLength = 0;
+  /** The string literal `literal()` read last. */
+  private litStart = 0;
+  private litEnd = 0;
+  private litHuff = false;
   private maxSize: number;
   /** Upper bound the peer may raise the table to (our SETTINGS_HEADER_TABLE_SIZE). */
   private readonly limit: number;
@@ -191,7 +190,6 @@ export class HpackDecoder {
   constructor(names: WantedNames, tableSize = 4096) {
     this.limit = tableSize;
     this.maxSize = tableSize;
-    this.nameKinds = names.nameKinds;
     this.forms = names.forms;
     this.staticKinds = names.staticKinds;
     this.huffCache = names.huffCache;
@@ -203,10 +201,6 @@ export class HpackDecoder {
 
   get tableEntries(): number {
     return this.count;
-  }
-
-  private kindOf(name: string): number {
-    return this.nameKinds.get(name) ?? KIND_OTHER;
   }
 
   /**
@@ -272,22 +266,21 @@ export class HpackDecoder {
         let name: string;
         let kind: number;
         if (idx === 0) {
-          name = this.readString(buf, p, end);
-          p = this.pos;
-          kind = this.kindOf(name);
+          p = this.literal(buf, p, end);
+          kind = this.literalKind(buf);
+          name = this.literalText(buf);
         } else {
           name = this.nameAt(idx);
           kind = this.kindAt(idx);
         }
+        p = this.literal(buf, p, end);
         if (kind !== KIND_OTHER || all !== null) {
-          const value = this.readString(buf, p, end);
-          p = this.pos;
+          const value = this.literalText(buf);
           this.insertDecoded(name, value, value.length, kind);
           this.emit(kind, value, out);
           if (all !== null) all.push([name, value]);
         } else {
-          p = this.skipString(buf, p, end);
-          this.insertDecoded(name, "", this.skippedLength, kind);
+          this.insertDecoded(name, "", this.literalLength(buf), kind);
         }
         sizeUpdateAllowed = false;
       } else if (b & 0x20) {
@@ -308,42 +301,60 @@ export class HpackDecoder {
         let kind: number;
         let name = "";
         if (idx === 0) {
-          if (p >= end) throw new HpackError("truncated header name");
-          const h = buf[p]! & 0x80;
-          let len = buf[p]! & 0x7f;
-          p++;
-          if (len === 0x7f) [len, p] = this.readIntTail(buf, p, end, 0x7f);
-          if (p + len > end) throw new HpackError("header name runs past the block");
-          kind = this.literalNameKind(buf, p, len, h !== 0);
-          if (all !== null) name = h !== 0 ? this.huffCached(buf, p, p + len) : buf.toString("latin1", p, p + len);
-          p += len;
+          p = this.literal(buf, p, end);
+          kind = this.literalKind(buf);
+          if (all !== null) name = this.literalText(buf);
         } else {
           kind = this.kindAt(idx);
           if (all !== null) name = this.nameAt(idx);
         }
-        if (p >= end) throw new HpackError("truncated header value");
-        const h = buf[p]! & 0x80;
-        let len = buf[p]! & 0x7f;
-        p++;
-        if (len === 0x7f) [len, p] = this.readIntTail(buf, p, end, 0x7f);
-        if (p + len > end) throw new HpackError("header value runs past the block");
+        p = this.literal(buf, p, end);
         if (kind !== KIND_OTHER || all !== null) {
-          const value = h !== 0 ? this.huffCached(buf, p, p + len) : buf.toString("latin1", p, p + len);
+          const value = this.literalText(buf);
           this.emit(kind, value, out);
           if (all !== null) all.push([name, value]);
         }
-        p += len;
         sizeUpdateAllowed = false;
       }
     }
   }
 
-  private literalNameKind(buf: Buffer, p: number, len: number, huff: boolean): number {
+  /**
+   * Reads the header of the string literal at p (RFC 7541 5.2), the one place
+   * a literal is parsed: its bytes are left in litStart..litEnd, Huffman-coded
+   * when litHuff, for `literalText`, `literalLength` or `literalKind`, so each
+   * caller decodes only what it needs. Returns the offset after the literal.
+   */
+  private literal(buf: Buffer, p: number, end: number): number {
+    if (p >= end) throw new HpackError("truncated string literal");
+    const first = buf[p]!;
+    let len = first & 0x7f;
+    p++;
+    if (len === 0x7f) [len, p] = this.readIntTail(buf, p, end, 0x7f);
+    if (p + len > end) throw new HpackError("string literal runs past the block");
+    this.litHuff = (first & 0x80) !== 0;
+    this.litStart = p;
+    this.litEnd = p + len;
+    return p + len;
+  }
+
+  private literalText(buf: Buffer): string {
+    return this.litHuff ? this.huffCached(buf, this.litStart, this.litEnd) : buf.toString("latin1", this.litStart, this.litEnd);
+  }
+
+  /** The decoded length: all the table needs of a value the driver does not read. */
+  private literalLength(buf: Buffer): number {
+    // Repeated values hit the cache, which is cheaper than walking the code again.
+    return this.litHuff ? this.huffCached(buf, this.litStart, this.litEnd).length : this.litEnd - this.litStart;
+  }
+
+  /** Which wanted header a literal name is, by its bytes (a string has one Huffman form), without decoding it. */
+  private literalKind(buf: Buffer): number {
+    const len = this.litEnd - this.litStart;
     const forms = this.forms;
     for (let i = 0; i < forms.length; i++) {
       const f = forms[i]!;
-      const form = huff ? f.huff : f.plain;
-      if (form.length === len && sameBytes(buf, p, len, form)) return f.kind;
+      if (sameBytes(buf, this.litStart, len, this.litHuff ? f.huff : f.plain)) return f.kind;
     }
     return KIND_OTHER;
   }
@@ -508,31 +519,6 @@ export class HpackDecoder {
       if (m > 28) throw new HpackError("integer too large");
     }
     return [value, p];
-  }
-
-  /** Skips a string literal at p, leaving its decoded length in this.skippedLength; returns the offset after it. */
-  private skipString(buf: Buffer, p: number, end: number): number {
-    if (p >= end) throw new HpackError("truncated string");
-    const h = buf[p]! & 0x80;
-    let len = buf[p]! & 0x7f;
-    p++;
-    if (len === 0x7f) [len, p] = this.readIntTail(buf, p, end, 0x7f);
-    if (p + len > end) throw new HpackError("string runs past the block");
-    // Repeated values hit the cache, which is cheaper than walking the code again.
-    this.skippedLength = h === 0 ? len : this.huffCached(buf, p, p + len).length;
-    return p + len;
-  }
-
-  /** Reads a string literal at p; the offset after it is left in this.pos. */
-  private readString(buf: Buffer, p: number, end: number): string {
-    if (p >= end) throw new HpackError("truncated string");
-    const h = buf[p]! & 0x80;
-    let len = buf[p]! & 0x7f;
-    p++;
-    if (len === 0x7f) [len, p] = this.readIntTail(buf, p, end, 0x7f);
-    if (p + len > end) throw new HpackError("string runs past the block");
-    this.pos = p + len;
-    return h !== 0 ? this.huffCached(buf, p, p + len) : buf.toString("latin1", p, p + len);
   }
 }
 

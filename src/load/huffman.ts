@@ -177,9 +177,3 @@ export function huffmanEncode(text: string): Buffer {
   if (accBits > 0) out[pos] = (acc << (8 - accBits)) | ((1 << (8 - accBits)) - 1);
   return out;
 }
-
-export function huffmanEncodedLength(text: string): number {
-  let bits = 0;
-  for (let i = 0; i < text.length; i++) bits += HUFFMAN_LENGTHS[text.charCodeAt(i) & 0xff]!;
-  return Math.ceil(bits / 8);
-}

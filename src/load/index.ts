@@ -41,5 +41,5 @@ export {
   type RunData,
   type BackendData,
 } from "./result.js";
-export { parseH2loadCommand, H2LOAD_KEYS, type H2loadCommand, type H2loadProblem } from "./h2load-args.js";
+export { parseH2loadCommand, H2LOAD_KEYS, type H2loadCommand, type H2loadProblem } from "../spec/h2load-args.js";
 export { diagnoseRun, type RunFailure } from "./diagnose.js";

@@ -13,7 +13,7 @@
  * a stub served it or the proxy answered it itself.
  */
 import { Histogram, mergeHistogramData, type HistogramData } from "./histogram.js";
-import { noHeaderCause } from "../wire.js";
+import { noHeaderCause, type Cause, type ConnCause } from "../wire.js";
 
 export interface LatencySummary {
   min: number;
@@ -155,7 +155,7 @@ function maxOf(a: number | null, b: number | null): number | null {
 }
 
 /** Merges windows `factor` at a time (factor 1: a copy). */
-export function coarsen(timeline: readonly TimelineWindow[], windowMs: number, factor: number): TimelineWindow[] {
+function coarsen(timeline: readonly TimelineWindow[], windowMs: number, factor: number): TimelineWindow[] {
   if (factor <= 1) return timeline.map((w) => ({ ...w, byBackend: { ...w.byBackend } }));
   // Windows are contiguous from the start of the run: window i begins at i * windowMs.
   const out: TimelineWindow[] = [];
@@ -404,7 +404,7 @@ export class Recorder {
   retried = 0;
   opened = 0;
   failedConnections = 0;
-  private readonly failedByCause = new Map<string, number>();
+  private readonly failedByCause = new Map<ConnCause, number>();
   unfinishedConnecting = 0;
   unfinishedHandshaking = 0;
   stoppedEarly: StoppedEarly | null = null;
@@ -419,7 +419,7 @@ export class Recorder {
   private lastRoute: string | null = null;
   private lastRouteAcc: RouteAcc | null = null;
   private readonly warmupRoutes = new Map<string, number>();
-  private readonly unattributed = new Map<string, number>();
+  private readonly unattributed = new Map<Cause, number>();
   private warmupResponses = 0;
   private readonly warmupByBackend = new Map<string, number>();
   /** Counts by status code 0..999. */
@@ -490,7 +490,7 @@ export class Recorder {
   }
 
   /** A connection attempt that never opened. */
-  connectFailure(cause: string): void {
+  connectFailure(cause: ConnCause): void {
     this.failedConnections++;
     this.failedByCause.set(cause, (this.failedByCause.get(cause) ?? 0) + 1);
   }
@@ -565,13 +565,12 @@ export class Recorder {
   }
 
   /** A measured request ended without a response. */
-
-  error(now: number, cause: string): void {
+  error(now: number, cause: ConnCause): void {
     if (now >= this.winEnd) this.advance(now);
     this.unattributedOutcome(cause);
   }
 
-  private unattributedOutcome(cause: string): void {
+  private unattributedOutcome(cause: Cause): void {
     this.unattributed.set(cause, (this.unattributed.get(cause) ?? 0) + 1);
     if (this.cur) this.cur.errors++;
   }

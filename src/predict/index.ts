@@ -7,10 +7,12 @@
 import { UsageError } from "../errors.js";
 import { assumptions } from "./assumptions.js";
 import { simulate } from "./simulate.js";
+import type { PredictionJson } from "./json.js";
 import type { Prediction, PredictInput } from "./types.js";
 
 export type * from "./types.js";
-export { h2loadSplit, planConnections, stageTarget } from "./schedule.js";
+export { h2loadSplit, planConnections } from "./schedule.js";
+export { stageTarget } from "../spec/stages.js";
 
 const isInt = (v: number): boolean => Number.isInteger(v);
 
@@ -103,7 +105,7 @@ export function predict(input: PredictInput): Prediction {
 }
 
 /** One entry of `predict --json`'s `results`, flips named as in `verify --json`. */
-export function predictionJson(target: string, scenario: string, p: Prediction): Record<string, unknown> {
+export function predictionJson(target: string, scenario: string, p: Prediction): PredictionJson {
   return {
     target,
     scenario,

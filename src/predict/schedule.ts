@@ -6,6 +6,7 @@
  * carries them out (src/load/engine.ts).
  */
 import type { PredictLoad } from "./types.js";
+import { stageTarget } from "../spec/stages.js";
 
 /** h2load's split of a count over k parts: n / k each, the first n % k one more. */
 export function h2loadSplit(n: number, i: number, k: number): number {
@@ -46,26 +47,6 @@ export function planConnections(load: PredictLoad): ConnectionPlan[] {
     out.push({ worker: w, local, share, startMs });
   }
   return out;
-}
-
-/**
- * k6 ramping-vus: the connection count moves by whole connections along the
- * linear ramp between stage targets, floor of the ramp, from 0; the driver
- * applies it on its 50 ms housekeeping tick (the same formula as the
- * driver's stageTarget).
- */
-export function stageTarget(stages: readonly { durationMs: number; target: number }[], elapsedMs: number): number {
-  let from = 0;
-  let t = elapsedMs;
-  for (const s of stages) {
-    if (t < s.durationMs) {
-      const step = Math.floor((Math.abs(s.target - from) * t) / s.durationMs);
-      return s.target >= from ? from + step : from - step;
-    }
-    t -= s.durationMs;
-    from = s.target;
-  }
-  return from;
 }
 
 /** The driver's housekeeping tick: stages move, and idle connections are swept, on it. */

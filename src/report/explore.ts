@@ -5,7 +5,7 @@
  */
 import { shortAxisNames } from "./explore-html.js";
 import { formatTable } from "./table.js";
-import { formatElapsed } from "./terminal.js";
+import { formatElapsed } from "../spec/duration.js";
 import type { ExploreCell, ExploreReport } from "../explore/types.js";
 
 /** The backends the scenario's rules route to: what "overflow" means for this report. */

@@ -2,6 +2,7 @@ import type { TimelineWindow } from "../load/index.js";
 import type { ScenarioRun, VerifyReport } from "../verify/types.js";
 import { formatPercent } from "../verify/evaluate.js";
 import { flipText, thresholds } from "../verify/routes.js";
+import { formatElapsed } from "../spec/duration.js";
 
 function esc(s: string): string {
   return s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
@@ -115,7 +116,7 @@ function runSection(run: ScenarioRun, colour: Map<string, string>): string {
   const windowMs = load.timelineWindowMs ?? (load.timeline.length > 1 ? load.timeline[1]!.tMs - load.timeline[0]!.tMs : 1000);
   const marks: ChartMarks = {
     thresholds: run.flips.flatMap((f) => thresholds(f.ruleConns).map((conns) => ({ conns, label: `${f.condition} → ${f.backend}` }))),
-    flips: run.flips.filter((f) => f.atMs !== null).map((f) => ({ atMs: f.atMs!, conns: f.firstRuleConns, label: `${f.backend} from ${f.firstRuleConns ?? "?"} at ${(f.atMs! / 1000).toFixed(2)} s` })),
+    flips: run.flips.filter((f) => f.atMs !== null).map((f) => ({ atMs: f.atMs!, conns: f.firstRuleConns, label: `${f.backend} from ${f.firstRuleConns ?? "?"} at ${formatElapsed(f.atMs!)}` })),
   };
   const routed = load.routed ?? {};
   const stamped = Object.keys(routed).length > 0;

@@ -1,5 +1,5 @@
 import type { LoadRun } from "../load/index.js";
-import { formatElapsed } from "./terminal.js";
+import { formatElapsed } from "../spec/duration.js";
 
 /**
  * Draws one progress line on a terminal from a load's `tick` events; in CI

@@ -1,4 +1,4 @@
-import { formatDuration } from "../spec/duration.js";
+import { formatDuration, formatElapsed } from "../spec/duration.js";
 import type { DownReport, UpReport } from "./commands.js";
 import { formatTable } from "./table.js";
 import { formatPercent } from "../verify/evaluate.js";
@@ -22,19 +22,6 @@ function paint(text: string, colour: number, on: boolean): string {
 
 function statusWord(status: ScenarioRun["status"], color: boolean): string {
   return paint(STATUS[status], status === "passed" ? GREEN : RED, color);
-}
-
-/**
- * A measured time for people: `850ms`, `3.2s`, `1m5s`. Not for values a user
- * gives back to spillway: those are whole and go through formatDuration.
- */
-export function formatElapsed(ms: number): string {
-  if (ms <= 0) return "0s";
-  if (ms < 1000) return `${Math.round(ms)}ms`;
-  if (ms < 59_950) return `${(ms / 1000).toFixed(1)}s`;
-  const total = Math.round(ms / 1000);
-  const [h, m, s] = [Math.floor(total / 3600), Math.floor((total % 3600) / 60), total % 60];
-  return `${h ? `${h}h` : ""}${m ? `${m}m` : ""}${s ? `${s}s` : ""}`;
 }
 
 function ms(v: number): string {

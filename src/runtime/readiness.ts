@@ -2,6 +2,7 @@ import { request as httpRequest } from "node:http";
 import { connect as h2connect, constants } from "node:http2";
 import { InfraError } from "../errors.js";
 import { BACKEND_HEADER, formatHostPort, HEALTH_PATH } from "../wire.js";
+import { formatElapsed } from "../spec/duration.js";
 
 /**
  * Calls `attempt` until it returns a value, or until `timeoutMs` has passed.
@@ -42,7 +43,7 @@ function probeH1(host: string, port: number, timeoutMs: number): Promise<ProbeRe
       res.resume();
       res.on("end", () => resolve({ status: res.statusCode ?? 0, backend: headerValue(res.headers[BACKEND_HEADER]) }));
     });
-    req.on("timeout", () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
+    req.on("timeout", () => req.destroy(new Error(`no answer within ${formatElapsed(timeoutMs)}`)));
     req.on("error", reject);
     req.end();
   });
@@ -51,7 +52,7 @@ function probeH1(host: string, port: number, timeoutMs: number): Promise<ProbeRe
 function probeH2c(host: string, port: number, timeoutMs: number): Promise<ProbeResult> {
   return new Promise((resolve, reject) => {
     const session = h2connect(`http://${formatHostPort({ host, port })}`);
-    const timer = setTimeout(() => finish(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+    const timer = setTimeout(() => finish(new Error(`no answer within ${formatElapsed(timeoutMs)}`)), timeoutMs);
     let done = false;
     const finish = (err: Error | null, result?: ProbeResult) => {
       if (done) return;
@@ -103,7 +104,7 @@ export async function waitUntilServing(opts: {
       },
       onTimeout: async (last) =>
         new InfraError(
-          `${opts.what} did not answer through to a stub at ${opts.host}:${opts.port} within ${opts.timeoutMs} ms (last: ${last}).\n${indentLog(await opts.logs())}`,
+          `${opts.what} did not answer through to a stub at ${opts.host}:${opts.port} within ${formatElapsed(opts.timeoutMs)} (last: ${last}).\n${indentLog(await opts.logs())}`,
           "Check the log above; raise --ready-timeout if the machine is slow.",
         ),
     },

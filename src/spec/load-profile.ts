@@ -13,7 +13,7 @@
  */
 import type { z } from "zod";
 import { UsageError } from "../errors.js";
-import { H2LOAD_KEYS, H2LOAD_OPTION_OF, parseH2loadCommand } from "../load/h2load-args.js";
+import { H2LOAD_KEYS, H2LOAD_OPTION_OF, parseH2loadCommand } from "./h2load-args.js";
 import { BACKEND_HEADER } from "../wire.js";
 import { didYouMean, pathText } from "./diagnostics.js";
 import { parseDuration } from "./duration.js";

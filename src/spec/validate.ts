@@ -1,49 +1,15 @@
 import type { z } from "zod";
 import { pathText, unknownKeyMessage, type Diagnostic } from "./diagnostics.js";
 import { specSchema } from "./schema.js";
+import { defsAt, keysOf } from "./schema-walk.js";
 import { locate, type SpecSource } from "./source.js";
 
 type Issue = z.core.$ZodIssue;
 
-interface SchemaDef {
-  type: string;
-  shape?: Record<string, { _zod: { def: SchemaDef } }>;
-  innerType?: { _zod: { def: SchemaDef } };
-  valueType?: { _zod: { def: SchemaDef } };
-  element?: { _zod: { def: SchemaDef } };
-  options?: { _zod: { def: SchemaDef } }[];
-  in?: { _zod: { def: SchemaDef } };
-}
-
-function unwrap(def: SchemaDef): SchemaDef[] {
-  switch (def.type) {
-    case "optional":
-    case "default":
-    case "nullable":
-    case "readonly":
-      return def.innerType ? unwrap(def.innerType._zod.def) : [];
-    case "pipe":
-      return def.in ? unwrap(def.in._zod.def) : [];
-    case "union":
-      return (def.options ?? []).flatMap((o) => unwrap(o._zod.def));
-    default:
-      return [def];
-  }
-}
 
 /** The keys the schema allows for the object at `path`, for "did you mean" hints. */
 export function knownKeysAt(path: ReadonlyArray<PropertyKey>): string[] {
-  let defs = unwrap((specSchema as unknown as { _zod: { def: SchemaDef } })._zod.def);
-  for (const seg of path) {
-    const next: SchemaDef[] = [];
-    for (const def of defs) {
-      if (def.type === "object" && typeof seg === "string" && def.shape?.[seg]) next.push(...unwrap(def.shape[seg]._zod.def));
-      else if (def.type === "record" && def.valueType) next.push(...unwrap(def.valueType._zod.def));
-      else if (def.type === "array" && typeof seg === "number" && def.element) next.push(...unwrap(def.element._zod.def));
-    }
-    defs = next;
-  }
-  return defs.flatMap((d) => (d.type === "object" && d.shape ? Object.keys(d.shape) : []));
+  return keysOf(defsAt(path));
 }
 
 function describeInput(input: unknown): string {

@@ -6,6 +6,7 @@
 import type { LoadResult } from "../load/index.js";
 import { feConnSet, type Interval } from "../spec/intervals.js";
 import type { Backend, Frontend, Model, Target } from "../spec/model.js";
+import { formatElapsed } from "../spec/duration.js";
 
 export interface ProxyFailure {
   /** The backend the proxy routed the request to. */
@@ -116,13 +117,13 @@ export function thresholds(set: readonly Interval[]): number[] {
   return out;
 }
 
-/** "flip: pbcoffee from 301 connections at 1.23 s; last to ade at 300". */
+/** "flip: pbcoffee from 301 connections at 1.2s; last to ade at 300". */
 export function flipText(f: Flip): string {
   const first =
     f.firstRuleConns !== null && f.atMs !== null
-      ? `${f.backend} from ${f.firstRuleConns} connections at ${(f.atMs / 1000).toFixed(2)} s`
+      ? `${f.backend} from ${f.firstRuleConns} connections at ${formatElapsed(f.atMs)}`
       : f.atMs !== null
-        ? `${f.backend} at ${(f.atMs / 1000).toFixed(2)} s (connections not stamped)`
+        ? `${f.backend} at ${formatElapsed(f.atMs)} (connections not stamped)`
         : `nothing routed to ${f.backend}`;
   const last = f.lastDefaultConns !== null ? `last to ${f.defaultBackend} at ${f.lastDefaultConns}` : `nothing routed to ${f.defaultBackend} (with a connection count)`;
   return `flip (${f.rule}: ${f.condition}): ${first}; ${last}`;

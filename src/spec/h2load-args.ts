@@ -5,9 +5,9 @@
  * by name with the reason; options that only change h2load's output are
  * refused by name. Pure: returns every problem with its offset in the text.
  */
-import { formatDuration, UNIT_MS } from "../spec/duration.js";
-import { MAX_TIMER_MS } from "../spec/limits.js";
-import type { LoadInput } from "../spec/schema.js";
+import { formatDuration, UNIT_MS } from "./duration.js";
+import { MAX_TIMER_MS } from "./limits.js";
+import type { LoadInput } from "./schema.js";
 
 /**
  * The keys an h2load command line stands for: it sets them, or (stages,
