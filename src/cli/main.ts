@@ -427,6 +427,27 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
       setExit(ExitCode.Ok);
     });
 
+  program
+    .command("doctor")
+    .description("read this machine's connection limits (open files, ephemeral ports, accept queue, conntrack) and say which one each scenario meets first, at what count, and the fix")
+    .argument("[spec]", "spec file (YAML); without it, only the machine's limits")
+    .addOption(targetOption())
+    .option("-s, --scenario <name...>", "only these scenarios")
+    .option("-q, --quiet", "print only errors: the exit code says whether every scenario fits")
+    .addOption(jsonOption("write the machine's limits and each scenario's verdict as JSON to a file"))
+    .addHelpText("after", "\nExit status: 0 every scenario fits (or no spec), 1 usage error, 2 invalid spec, 3 a scenario does not fit on this machine as it is.")
+    .action(async (file: string | undefined, opts: { target?: Target[]; scenario?: string[]; quiet?: boolean; json?: string }) => {
+      await checkOutputFile("--json", opts.json);
+      const spec = file === undefined ? null : await loadSpecFile(file);
+      if (spec && !opts.quiet) printWarnings(spec, io);
+      if (!spec && (opts.scenario || opts.target)) throw new UsageError(`${opts.scenario ? "--scenario" : "--target"} needs a spec`, "Give the spec file: spillway doctor spec.yaml --scenario NAME.");
+      const { runDoctor } = await import("./doctor.js");
+      const { report, text } = await runDoctor(spec, file ?? null, opts);
+      textOut(io, opts)(text);
+      if (opts.json) await writeJson(opts.json, report, io);
+      setExit(report.fits ? ExitCode.Ok : ExitCode.Infrastructure);
+    });
+
   addLoadCommand(program, io, setExit);
 
   program
