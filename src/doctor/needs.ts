@@ -51,8 +51,10 @@ export interface Need {
   has: number;
   /** The most client connections the limit lets this scenario hold; null: it does not bound them. */
   holds: number | null;
-  /** A run past it fails (EMFILE, EADDRNOTAVAIL, connections never accepted); false: it only slows (SYNs dropped and retried after 1 s, or a worst case). */
+  /** A run past it fails; false: past it a run slows, or fails only in a worst case. */
   fatal: boolean;
+  /** What a run past it meets, in the words the user would see. */
+  past: string;
   /** How `needs` is counted. */
   basis: string;
 }
@@ -113,6 +115,7 @@ export function needsFor(input: NeedsInput, facts: MachineFacts): Need[] {
   out.push({
     id: "driver-open-files",
     participant: "driver",
+    past: "the driver's connects fail with EMFILE (too many open files)",
     limit: `open files (soft limit ${soft})`,
     needs: n + fixed,
     has: soft,
@@ -126,6 +129,7 @@ export function needsFor(input: NeedsInput, facts: MachineFacts): Need[] {
     out.push({
       id: "driver-ports",
       participant: "driver",
+      past: "the driver's connects fail with EADDRNOTAVAIL (cannot assign requested address)",
       limit: `ephemeral ports ${facts.portRange.low}-${facts.portRange.high} per source address`,
       needs: Math.ceil(n / sources),
       has: facts.portRange.count,
@@ -140,6 +144,7 @@ export function needsFor(input: NeedsInput, facts: MachineFacts): Need[] {
     out.push({
       id: "haproxy-connections",
       participant: "haproxy",
+      past: "HAProxy stops accepting at maxconn: the rest wait in the accept queue until the driver times out",
       limit: `global maxconn ${limits.haproxyMaxconn} (two descriptors per connection)`,
       needs: n,
       has: limits.haproxyMaxconn,
@@ -153,12 +158,13 @@ export function needsFor(input: NeedsInput, facts: MachineFacts): Need[] {
     out.push({
       id: "nginx-worker-connections",
       participant: "nginx",
+      past: "nginx logs \"worker_connections are not enough\" and closes connections",
       limit: `worker_connections ${limits.nginxWorkerConnections} x ${workers} worker${workers === 1 ? "" : "s"} (two per connection)`,
       needs: 2 * Math.ceil(n / workers) + input.listeners,
       has: limits.nginxWorkerConnections,
       holds: perWorker * workers,
       fatal: true,
-      basis: `per worker: two per proxied connection (client and upstream), plus ${input.listeners} listening socket${input.listeners === 1 ? "" : "s"}`,
+      basis: `per worker: two per proxied connection (client and upstream, as the renderer counts them), plus ${input.listeners} listening socket${input.listeners === 1 ? "" : "s"}; an idle HTTP/2 connection holds no upstream one, so a hold test with few requests in flight gets up to twice as far`,
     });
   }
 
@@ -169,6 +175,7 @@ export function needsFor(input: NeedsInput, facts: MachineFacts): Need[] {
     out.push({
       id: "file-max",
       participant: "kernel",
+      past: "opens fail with ENFILE (too many open files in system)",
       limit: "fs.file-max (open files, whole machine)",
       needs: perConnection * n + fixedAll,
       has: facts.fileMax,
@@ -182,6 +189,7 @@ export function needsFor(input: NeedsInput, facts: MachineFacts): Need[] {
     out.push({
       id: "conntrack",
       participant: "kernel",
+      past: "the kernel drops packets of new flows (\"nf_conntrack: table full\"): connects time out",
       limit: "net.netfilter.nf_conntrack_max",
       needs: CONNTRACK_PER_CONNECTION * n,
       has: facts.conntrackMax,
@@ -197,6 +205,7 @@ export function needsFor(input: NeedsInput, facts: MachineFacts): Need[] {
     out.push({
       id: "accept-queue",
       participant: input.target,
+      past: "SYNs beyond the queue are dropped and retried after 1 s, 3 s, 7 s: connecting slows, and fails past the timeout",
       limit: `accept queue: backlog ${queue.backlog}, somaxconn ${facts.somaxconn}`,
       needs: burst,
       has: queue.depth,
@@ -214,6 +223,7 @@ export function needsFor(input: NeedsInput, facts: MachineFacts): Need[] {
     out.push({
       id: "upstream-ports",
       participant: input.target,
+      past: "in the worst case the proxy cannot connect to the stub: 502 or 503 answers",
       limit: `ephemeral ports from the proxy to one stub (${facts.portRange.count})`,
       needs: uncapped.length > 0 ? inFlight : Math.max(...input.servers.map((s) => s.maxconn ?? 0)),
       has: facts.portRange.count,

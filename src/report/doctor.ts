@@ -47,11 +47,13 @@ export function formatDoctorReport(report: DoctorReport): string {
     r.fits ? "fits" : (r.first?.fix?.text ?? "-"),
   ]);
   parts.push(`${report.spec}, what each scenario meets first:\n${formatTable(["scenario", "target", "connections", "first limit", "at most", "fix"], rows)}\n`);
+  const firsts = report.results.filter((r) => !r.fits && r.first !== null).map((r) => `  ${r.scenario} on ${r.target}: ${r.first!.past}`);
+  if (firsts.length > 0) parts.push(`Past the first limit:\n${firsts.join("\n")}\n`);
   const past: string[] = [];
   for (const r of report.results) {
     for (const l of r.limits) {
       if (!l.exceeded || l === r.first) continue;
-      past.push(`  ${r.scenario} on ${r.target}: ${l.fatal ? "" : "slows, does not fail: "}${l.participant}: ${l.limit}, at most ${fmt(l.holds)} (${l.basis}); fix: ${l.fix?.text ?? "-"}`);
+      past.push(`  ${r.scenario} on ${r.target}: ${l.participant}: ${l.limit}, at most ${fmt(l.holds)} (${l.basis})\n    past it: ${l.past}\n    fix: ${l.fix?.text ?? "-"}`);
     }
   }
   if (past.length > 0) parts.push(`Also past their limits, lowest count first:\n${past.join("\n")}\n`);

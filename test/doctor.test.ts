@@ -1,0 +1,300 @@
+/**
+ * `spillway doctor`: the parsers on fed text, the needs and verdicts of 10k,
+ * 30k and 100k connections against this machine's limits, and the built CLI.
+ */
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { diagnose, needsFor, needsInput, parseCapSysResource, parsePortRange, parseSysctlNumber, readFacts, verdictFor, type DoctorReport, type MachineFacts, type NeedsInput, type Verdict } from "../src/doctor/index.js";
+import { DRIVER_BASE_FDS } from "../src/doctor/needs.js";
+import { loadSpec } from "../src/index.js";
+import type { Target } from "../src/spec/model.js";
+import { runCli } from "./helpers/cli.js";
+
+/**
+ * This machine, as /proc said on 2026-11-23: open files 20,000 soft and hard,
+ * which root here cannot raise (CapEff 000001fffeffffff lacks bit 24,
+ * CAP_SYS_RESOURCE: `ulimit -n 100000` is "Operation not permitted").
+ */
+const THIS_MACHINE: MachineFacts = {
+  openFiles: { soft: 20_000, hard: 20_000 },
+  canRaiseHardLimit: false,
+  fileMax: 2_466_170,
+  nrOpen: 1_048_576,
+  portRange: { low: 32768, high: 60999, count: 28_232 },
+  somaxconn: 4096,
+  tcpMaxSynBacklog: 2048,
+  tcpTwReuse: 2,
+  conntrackMax: 262_144,
+  memory: { totalBytes: 24 * 2 ** 30, freeBytes: 23 * 2 ** 30 },
+  cores: 2,
+  versions: { haproxy: "2.6.12", nginx: "1.22.1" },
+};
+
+/** One frontend, two stubs without a maxconn; `load` is the scenario's. */
+function spec(load: string): string {
+  return [
+    "version: 1",
+    "targets: [haproxy, nginx]",
+    "frontends:",
+    "  web:",
+    '    bind: "127.0.0.1:8080"',
+    "    default_backend: app",
+    "backends:",
+    "  app: { servers: 2 }",
+    "scenarios:",
+    "  hold:",
+    `    load: ${load}`,
+    "",
+  ].join("\n");
+}
+
+function input(load: string, target: Target): NeedsInput {
+  const model = loadSpec({ text: spec(load) }).model;
+  return needsInput(model, model.scenarios[0]!, target);
+}
+
+function verdict(load: string, target: Target, facts: MachineFacts = THIS_MACHINE): Verdict {
+  const i = input(load, target);
+  return verdictFor(i, needsFor(i, facts), facts);
+}
+
+function limit(v: Verdict, id: string) {
+  const l = v.limits.find((x) => x.id === id);
+  if (!l) throw new Error(`no ${id} in ${v.limits.map((x) => x.id).join(", ")}`);
+  return l;
+}
+
+/** The driver's own limits, in the order a run meets them. */
+function driverOrder(v: Verdict): string[] {
+  return v.limits.filter((l) => l.participant === "driver").map((l) => l.id);
+}
+
+const proc = (text: string) => {
+  const dir = mkdtempSync(join(tmpdir(), "spillway-doctor-proc-"));
+  mkdirSync(join(dir, "sys", "net", "ipv4"), { recursive: true });
+  mkdirSync(join(dir, "sys", "fs"), { recursive: true });
+  writeFileSync(join(dir, "sys", "net", "ipv4", "ip_local_port_range"), text);
+  writeFileSync(join(dir, "sys", "fs", "file-max"), "9223372036854775807\n");
+  return dir;
+};
+
+describe("parsing /proc text", () => {
+  it("reads the port range, a tab between its ends, both ends counted", () => {
+    expect(parsePortRange("32768\t60999\n")).toEqual({ low: 32768, high: 60999, count: 28_232 });
+    expect(parsePortRange("1024 65535")).toEqual({ low: 1024, high: 65535, count: 64_512 });
+    expect(parsePortRange("60999 32768")).toBeNull();
+    expect(parsePortRange("32768")).toBeNull();
+    expect(parsePortRange(null)).toBeNull();
+  });
+
+  it("reads a one-number sysctl and nothing else", () => {
+    expect(parseSysctlNumber("4096\n")).toBe(4096);
+    expect(parseSysctlNumber("")).toBeNull();
+    expect(parseSysctlNumber("4096 1")).toBeNull();
+    expect(parseSysctlNumber(null)).toBeNull();
+  });
+
+  it("finds CAP_SYS_RESOURCE (bit 24) in CapEff", () => {
+    expect(parseCapSysResource("Name:\tnode\nCapPrm:\t000001ffffffffff\nCapEff:\t000001fffeffffff\n")).toBe(false);
+    expect(parseCapSysResource("CapEff:\t000001ffffffffff\n")).toBe(true);
+    expect(parseCapSysResource("CapEff:\t0000000001000000\n")).toBe(true);
+    expect(parseCapSysResource("Name:\tnode\n")).toBeNull();
+  });
+
+  it("gives null for a file that is missing, and the value of one that is there", async () => {
+    const facts = await readFacts({ proc: proc("40000 40999\n"), versions: false });
+    expect(facts.portRange).toEqual({ low: 40000, high: 40999, count: 1000 });
+    expect(facts.conntrackMax).toBeNull();
+    expect(facts.somaxconn).toBeNull();
+    expect(facts.nrOpen).toBeNull();
+    expect(facts.canRaiseHardLimit).toBeNull();
+    // Past 2^53 it is not a count a limit can be compared with exactly, but it is read.
+    expect(facts.fileMax).toBeGreaterThan(2 ** 62);
+    expect(facts.versions).toEqual({ haproxy: null, nginx: null });
+  });
+});
+
+describe("10k connections here", () => {
+  it("through HAProxy: its one process's maxconn, 9,936, comes first", () => {
+    const v = verdict("{ connections: 10000, connect_rate: 1000, duration: 30s }", "haproxy");
+    expect(v.fits).toBe(false);
+    expect(v.first?.id).toBe("haproxy-connections");
+    // (20,000 - 128 reserved) / 2 descriptors per proxied connection.
+    expect(v.first?.holds).toBe(9936);
+    expect(v.first?.fix?.kind).toBe("haproxy-ceiling");
+    expect(v.first?.fix?.text).toContain("HAProxy is one process: at most 9,936 connections here");
+    expect(limit(v, "driver-open-files").exceeded).toBe(false);
+    expect(limit(v, "driver-ports").exceeded).toBe(false);
+  });
+
+  it("through nginx: one worker's worker_connections, counting both sides, and the fix is a second worker", () => {
+    const v = verdict("{ connections: 10000, connect_rate: 500, duration: 30s }", "nginx");
+    expect(v.first?.id).toBe("nginx-worker-connections");
+    // worker_connections 19,872, less 2 listeners (the frontend, stub_status), halved.
+    expect(v.first?.holds).toBe(9935);
+    expect(v.first?.fix?.text).toContain("worker_processes 2");
+    expect(v.fits).toBe(false);
+  });
+
+  it("the driver alone holds them: 10,000 + its 20 descriptors is within 20,000", () => {
+    const v = verdict("{ connections: 10000, connect_rate: 1000, duration: 30s }", "haproxy");
+    expect(limit(v, "driver-open-files").needs).toBe(10_000 + DRIVER_BASE_FDS);
+    expect(limit(v, "driver-open-files").holds).toBe(19_980);
+  });
+});
+
+describe("30k connections from one source address here", () => {
+  it("the driver meets open files (19,980) before ephemeral ports (28,232): one process's hard limit is below the port range", () => {
+    const v = verdict("{ connections: 30000, connect_rate: 1000, duration: 30s }", "nginx");
+    expect(driverOrder(v)).toEqual(["driver-open-files", "driver-ports"]);
+    const files = limit(v, "driver-open-files");
+    const ports = limit(v, "driver-ports");
+    expect([files.holds, ports.holds]).toEqual([19_980, 28_232]);
+    expect(files.exceeded && ports.exceeded).toBe(true);
+    // The hard limit cannot be raised here, so the fix is a second process, not a ulimit line.
+    expect(files.fix).toMatchObject({ kind: "driver-processes", command: null });
+    expect(files.fix?.text).toContain("more driver processes: 2");
+    expect(ports.fix?.kind).toBe("source-addresses");
+    expect(ports.fix?.text).toContain("load.source_addresses with 2 loopback addresses, [127.0.0.1, 127.0.0.2]");
+    // The proxy meets its own limit before either.
+    expect(v.first?.id).toBe("nginx-worker-connections");
+    expect(v.first?.fix?.text).toContain("worker_processes 4");
+  });
+
+  it("with the open-file limit out of the way, the ports come first", () => {
+    const raised: MachineFacts = { ...THIS_MACHINE, openFiles: { soft: 1_048_576, hard: 1_048_576 } };
+    const v = verdict("{ connections: 30000, connect_rate: 1000, duration: 30s }", "haproxy", raised);
+    expect(v.first?.id).toBe("driver-ports");
+    expect(v.first?.holds).toBe(28_232);
+    expect(v.fits).toBe(false);
+  });
+
+  it("a soft limit under the hard one is fixed by a ulimit line", () => {
+    const low: MachineFacts = { ...THIS_MACHINE, openFiles: { soft: 1024, hard: 20_000 } };
+    const v = verdict("{ connections: 2000, connect_rate: 500, duration: 30s }", "haproxy", low);
+    expect(v.first?.id).toBe("haproxy-connections");
+    expect(v.first?.holds).toBe(448);
+    expect(v.first?.fix).toEqual({ kind: "ulimit", text: expect.stringContaining("ulimit -n 20000") as unknown as string, command: "ulimit -n 20000" });
+    expect(limit(v, "driver-open-files").fix?.command).toBe("ulimit -n 20000");
+  });
+});
+
+describe("100k connections here", () => {
+  const load = "{ connections: 100000, connect_rate: 500, duration: 30s, workers: 2, source_addresses: [127.0.0.1, 127.0.0.2, 127.0.0.3, 127.0.0.4] }";
+
+  it("through nginx: one worker first; four source addresses hold the ports, conntrack holds the flows", () => {
+    const v = verdict(load, "nginx");
+    expect(v.first?.id).toBe("nginx-worker-connections");
+    expect(v.first?.fix?.text).toContain("worker_processes 11");
+    const files = limit(v, "driver-open-files");
+    // Two worker threads: 20 + 10 of the driver's own.
+    expect(files.holds).toBe(19_970);
+    expect(files.fix?.text).toContain("more driver processes: 6");
+    expect(limit(v, "driver-ports")).toMatchObject({ holds: 4 * 28_232, exceeded: false });
+    expect(limit(v, "conntrack")).toMatchObject({ holds: 131_072, needs: 200_000, exceeded: false });
+  });
+
+  it("from one source address on a machine without the open-file limits: ephemeral ports, with the range's own sysctl out of reach", () => {
+    const raised: MachineFacts = { ...THIS_MACHINE, openFiles: { soft: 1_048_576, hard: 1_048_576 } };
+    const v = verdict("{ connections: 100000, connect_rate: 500, duration: 30s }", "haproxy", raised);
+    expect(v.first?.id).toBe("driver-ports");
+    expect(v.first?.fix?.text).toContain("with 4 loopback addresses");
+    // 100,000 is more than any port range holds: no sysctl line is offered.
+    expect(v.first?.fix?.text).not.toContain("ip_local_port_range");
+  });
+});
+
+describe("the accept queue", () => {
+  it("a burst past somaxconn but within HAProxy's backlog: the fix is a sysctl line, and the run still fits", () => {
+    const v = verdict("{ connections: 5000, duration: 30s }", "haproxy");
+    const queue = limit(v, "accept-queue");
+    expect(queue).toMatchObject({ needs: 5000, has: 4096, exceeded: true, fatal: false });
+    expect(queue.fix?.command).toBe("sysctl -w net.core.somaxconn=5000");
+    expect(v.fits).toBe(true);
+  });
+
+  it("nginx's backlog is 511 whatever somaxconn says: the fix is a connect_rate", () => {
+    const v = verdict("{ connections: 5000, duration: 30s }", "nginx");
+    expect(limit(v, "accept-queue").fix).toMatchObject({ kind: "connect-rate", text: expect.stringContaining("load.connect_rate 511") as unknown as string });
+    expect(verdict("{ connections: 5000, connect_rate: 500, duration: 30s }", "nginx").limits.find((l) => l.id === "accept-queue")?.holds).toBeNull();
+  });
+
+  it("limits a machine does not show are left out", () => {
+    const bare: MachineFacts = { ...THIS_MACHINE, portRange: null, conntrackMax: null, somaxconn: null, fileMax: null };
+    const v = verdict("{ connections: 10, duration: 1s }", "haproxy", bare);
+    expect(v.limits.map((l) => l.id).sort()).toEqual(["driver-open-files", "haproxy-connections"]);
+  });
+});
+
+const realFacts = await readFacts({ versions: false });
+const isThisMachine = realFacts.openFiles.hard === 20_000 && realFacts.portRange?.count === 28_232;
+
+describe.runIf(isThisMachine)("this machine's real facts", () => {
+  it("name the same first limits as the figures above", () => {
+    for (const [load, target, first] of [
+      ["{ connections: 10000, connect_rate: 1000, duration: 30s }", "haproxy", "haproxy-connections"],
+      ["{ connections: 30000, connect_rate: 1000, duration: 30s }", "nginx", "nginx-worker-connections"],
+    ] as const) {
+      expect(verdict(load, target, realFacts).first?.id).toBe(first);
+    }
+    const v = verdict("{ connections: 30000, connect_rate: 1000, duration: 30s }", "nginx", realFacts);
+    expect(driverOrder(v)).toEqual(["driver-open-files", "driver-ports"]);
+    expect(realFacts.portRange).toEqual(parsePortRange(readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8")));
+  });
+});
+
+describe("spillway doctor", () => {
+  it("on the classic fixture: the facts, and every scenario on both targets fits", () => {
+    const r = runCli(["doctor", "fixtures/classic.yaml", "--json", "-"]);
+    expect(r.stderr).toContain("what each scenario meets first");
+    expect(r.code).toBe(0);
+    const report = JSON.parse(r.stdout) as DoctorReport;
+    expect(report.spec).toBe("fixtures/classic.yaml");
+    expect(report.fits).toBe(true);
+    expect(report.facts.openFiles.soft).toBeGreaterThan(0);
+    expect(report.results.map((x) => [x.scenario, x.target])).toEqual([
+      ["under-threshold", "haproxy"],
+      ["under-threshold", "nginx"],
+      ["over-threshold", "haproxy"],
+      ["over-threshold", "nginx"],
+    ]);
+    for (const x of report.results) {
+      expect(x.fits).toBe(true);
+      expect(x.first?.id).toBe(x.target === "haproxy" ? "haproxy-connections" : "nginx-worker-connections");
+      expect(x.limits.length).toBeGreaterThanOrEqual(3);
+    }
+    expect(report.results[0]!.connections).toBe(300);
+  });
+
+  it("without a spec: the facts only, exit 0", () => {
+    const r = runCli(["doctor"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("net.ipv4.ip_local_port_range");
+    expect(r.stdout).toContain("open files (this process)");
+    expect(r.stdout).not.toContain("meets first");
+    const j = runCli(["doctor", "--json", "-", "-q"]);
+    expect(j.stderr).toBe("");
+    expect(JSON.parse(j.stdout)).toMatchObject({ spec: null, fits: true, results: [] });
+  });
+
+  it.runIf(isThisMachine)("exit 3 for a scenario that does not fit here, with the first limit and its fix", () => {
+    const dir = mkdtempSync(join(tmpdir(), "spillway-doctor-"));
+    writeFileSync(join(dir, "big.yaml"), spec("{ connections: 30000, connect_rate: 1000, duration: 30s }"));
+    const r = runCli(["doctor", join(dir, "big.yaml"), "--target", "haproxy"]);
+    expect(r.code).toBe(3);
+    expect(r.stdout).toContain("HAProxy is one process: at most 9,936 connections here");
+    expect(r.stdout).toContain("does not fit on this machine");
+  });
+
+  it("an unknown scenario is a usage error", () => {
+    const r = runCli(["doctor", "fixtures/classic.yaml", "--scenario", "nope"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("no scenario named 'nope'");
+  });
+
+  it("the library's diagnose without a model gives the facts alone", () => {
+    expect(diagnose(null, THIS_MACHINE)).toEqual({ spec: null, facts: THIS_MACHINE, fits: true, results: [] });
+  });
+});
