@@ -1,12 +1,14 @@
 /**
  * spillway as a library: load a spec, render its configs, check them with
  * the real proxies, verify its scenarios against the real proxies, predict
- * their routing before anything runs, drive load, explore a grid of values.
+ * their routing before anything runs, drive load, explore a grid of values,
+ * and read the machine's connection limits (doctor).
  * This file is the package's one public face (`import ... from "spillway"`);
  * every other module is internal, kept out of reach by the `exports` map of
  * package.json, and may change in any release.
  */
 import { detectVersion, LocalConfigChecker, type CheckResult } from "./check/index.js";
+import { diagnose, readFacts, type DoctorOptions, type DoctorReport } from "./doctor/index.js";
 import { startLoad } from "./load/index.js";
 import { PACKAGE_VERSION } from "./package-info.js";
 import { DEFAULT_VERSIONS, render as renderModel, type Rendered, type Version } from "./render/index.js";
@@ -36,6 +38,7 @@ export type { ExploreReport, ExploreCell, MeasuredCell, PredictedCell, Knee, Tar
 export { predictSpec, type PredictSpecOptions } from "./predict/spec.js";
 export type { PredictedFlipJson, PredictionJson, PredictReport } from "./predict/json.js";
 export type { PredictService } from "./predict/types.js";
+export type { DoctorOptions, DoctorReport, DoctorResult, Fix, LimitVerdict, MachineFacts, Need } from "./doctor/index.js";
 
 /** What `startLoad` takes: the URL, and how to load it. */
 export type LoadProfile = Parameters<typeof startLoad>[0];
@@ -101,4 +104,15 @@ export async function check(spec: LoadedSpec, options: CheckOptions = {}): Promi
 export async function verify(spec: string | LoadedSpec, options: VerifyOptions = {}): Promise<JsonReport> {
   const { model } = typeof spec === "string" ? loadSpecFile(spec) : spec;
   return toJsonReport(await verifyModel(model, options));
+}
+
+/**
+ * This machine's connection limits and, with a spec, which one each of its
+ * scenarios meets first on each target, at what count, and the fix: the
+ * object `spillway doctor --json` writes. `report.fits` is false when a
+ * scenario cannot run here as the machine is.
+ */
+export async function doctor(spec: string | LoadedSpec | null = null, options: DoctorOptions = {}): Promise<DoctorReport> {
+  const loaded = typeof spec === "string" ? loadSpecFile(spec) : spec;
+  return diagnose(loaded?.model ?? null, await readFacts(), options, typeof spec === "string" ? spec : (loaded?.model.file ?? null));
 }

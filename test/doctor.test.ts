@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { diagnose, needsFor, needsInput, parseCapSysResource, parsePortRange, parseSysctlNumber, readFacts, verdictFor, type DoctorReport, type MachineFacts, type NeedsInput, type Verdict } from "../src/doctor/index.js";
 import { DRIVER_BASE_FDS } from "../src/doctor/needs.js";
-import { loadSpec } from "../src/index.js";
+import { doctor, loadSpec } from "../src/index.js";
 import type { Target } from "../src/spec/model.js";
 import { runCli } from "./helpers/cli.js";
 
@@ -292,6 +292,13 @@ describe("spillway doctor", () => {
     const r = runCli(["doctor", "fixtures/classic.yaml", "--scenario", "nope"]);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain("no scenario named 'nope'");
+  });
+
+  it("the library's doctor() gives the object --json writes", async () => {
+    const report = await doctor("fixtures/classic.yaml", { scenarios: ["over-threshold"], targets: ["nginx"] });
+    expect(report.spec).toBe("fixtures/classic.yaml");
+    expect(report.results.map((x) => [x.scenario, x.target, x.connections, x.fits])).toEqual([["over-threshold", "nginx", 310, true]]);
+    await expect(doctor(loadSpec("fixtures/classic.yaml"), { scenarios: ["nope"] })).rejects.toThrow("no scenario named 'nope'");
   });
 
   it("the library's diagnose without a model gives the facts alone", () => {

@@ -116,12 +116,12 @@ export function needsFor(input: NeedsInput, facts: MachineFacts): Need[] {
     id: "driver-open-files",
     participant: "driver",
     past: "the driver's connects fail with EMFILE (too many open files)",
-    limit: `open files (soft limit ${soft})`,
+    limit: `open files (soft limit ${soft.toLocaleString("en-US")})`,
     needs: n + fixed,
     has: soft,
     holds: Math.max(0, soft - fixed),
     fatal: true,
-    basis: `one descriptor per connection, plus ${fixed} of the driver's own (measured); its ${input.load.workers} worker thread${input.load.workers === 1 ? "" : "s"} share the one process's limit`,
+    basis: `one descriptor per connection, plus ${fixed} of the driver's own (measured); its worker threads (${input.load.workers}) share the one process's limit`,
   });
 
   if (facts.portRange !== null) {
@@ -145,7 +145,7 @@ export function needsFor(input: NeedsInput, facts: MachineFacts): Need[] {
       id: "haproxy-connections",
       participant: "haproxy",
       past: "HAProxy stops accepting at maxconn: the rest wait in the accept queue until the driver times out",
-      limit: `global maxconn ${limits.haproxyMaxconn} (two descriptors per connection)`,
+      limit: `global maxconn ${limits.haproxyMaxconn.toLocaleString("en-US")} (two descriptors per connection)`,
       needs: n,
       has: limits.haproxyMaxconn,
       holds: limits.haproxyMaxconn,
@@ -159,7 +159,7 @@ export function needsFor(input: NeedsInput, facts: MachineFacts): Need[] {
       id: "nginx-worker-connections",
       participant: "nginx",
       past: "nginx logs \"worker_connections are not enough\" and closes connections",
-      limit: `worker_connections ${limits.nginxWorkerConnections} x ${workers} worker${workers === 1 ? "" : "s"} (two per connection)`,
+      limit: `worker_connections ${limits.nginxWorkerConnections.toLocaleString("en-US")} x ${workers} worker${workers === 1 ? "" : "s"} (two per connection)`,
       needs: 2 * Math.ceil(n / workers) + input.listeners,
       has: limits.nginxWorkerConnections,
       holds: perWorker * workers,

@@ -63,7 +63,7 @@ function raiseOpenFiles(fitsAtHard: boolean, wanted: number, facts: MachineFacts
 }
 
 function hardLimitWords(facts: MachineFacts): string {
-  return facts.canRaiseHardLimit === false ? `the hard limit ${fmt(facts.openFiles.hard)}, which this process cannot raise (no CAP_SYS_RESOURCE)` : `the hard limit ${fmt(facts.openFiles.hard)}`;
+  return `hard open-file limit ${fmt(facts.openFiles.hard)}${facts.canRaiseHardLimit === false ? ", not raisable here: no CAP_SYS_RESOURCE" : ""}`;
 }
 
 export function fixFor(need: Need, input: NeedsInput, facts: MachineFacts): Fix {
@@ -76,7 +76,7 @@ export function fixFor(need: Need, input: NeedsInput, facts: MachineFacts): Fix 
       const processes = Math.ceil(n / perProcess);
       return {
         kind: "driver-processes",
-        text: `more driver processes: ${processes}, each with at most ${fmt(perProcess)} connections (one process stops at ${hardLimitWords(facts)}; worker threads share it)`,
+        text: `more driver processes: ${processes} of at most ${fmt(perProcess)} connections each (${hardLimitWords(facts)}; worker threads share it)`,
         command: null,
       };
     }
@@ -96,7 +96,7 @@ export function fixFor(need: Need, input: NeedsInput, facts: MachineFacts): Fix 
       if (raised) return raised;
       return {
         kind: "haproxy-ceiling",
-        text: `HAProxy is one process: at most ${fmt(ceiling)} connections here (two descriptors each under ${hardLimitWords(facts)})`,
+        text: `HAProxy is one process: at most ${fmt(ceiling)} connections here (two descriptors each; ${hardLimitWords(facts)})`,
         command: null,
       };
     }
@@ -107,7 +107,7 @@ export function fixFor(need: Need, input: NeedsInput, facts: MachineFacts): Fix 
       const workers = Math.ceil(n / Math.max(1, perWorkerAtHard));
       return {
         kind: "nginx-workers",
-        text: `more nginx workers: worker_processes ${workers}, each with worker_connections ${proxyLimits(facts.openFiles.hard).nginxWorkerConnections} (at most ${fmt(perWorkerAtHard)} proxied connections per worker; spillway renders 1 worker)`,
+        text: `more nginx workers: worker_processes ${workers}, worker_connections ${proxyLimits(facts.openFiles.hard).nginxWorkerConnections} (${fmt(perWorkerAtHard)} connections per worker; spillway renders 1 worker)`,
         command: null,
       };
     }
