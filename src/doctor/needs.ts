@@ -217,7 +217,13 @@ export function needsFor(input: NeedsInput, facts: MachineFacts): Need[] {
   }
 
   if (facts.portRange !== null && input.servers.length > 0) {
-    // Requests in flight each take a server connection when no cap holds them back (HAProxy reuses idle ones, nginx keeps `keepalive` idle ones).
+    /*
+     * Reuse only saves idle connections: HAProxy (no http-reuse line is
+     * written, so its default, safe) and nginx (`keepalive` idle ones per
+     * worker, backends.<backend>.keepalive) still open one server connection
+     * per request in flight. The proxy connects from 127.0.0.1 with no
+     * source address set, so each stub is one (source, destination) pair.
+     */
     const uncapped = input.servers.filter((s) => s.maxconn === null || s.maxconn > facts.portRange!.count);
     const inFlight = n * input.load.streams;
     out.push({
@@ -231,7 +237,7 @@ export function needsFor(input: NeedsInput, facts: MachineFacts): Need[] {
       fatal: false,
       basis:
         uncapped.length > 0
-          ? `worst case: every stream in flight at once, all to one stub without a maxconn (${uncapped.map((s) => s.address).join(", ")})`
+          ? `one server connection per request in flight (reuse keeps only idle ones); worst case every stream in flight at once, all to one stub without a maxconn (${uncapped.map((s) => s.address).join(", ")})`
           : "every server's maxconn caps its connections below the port range",
     });
   }
