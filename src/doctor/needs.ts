@@ -22,7 +22,7 @@ import type { MachineFacts } from "./facts.js";
 export const DRIVER_BASE_FDS = 20;
 export const DRIVER_FDS_PER_EXTRA_WORKER = 10;
 
-/** nginx's listen backlog on Linux when `listen` names none (NGX_LISTEN_BACKLOG); spillway writes none. */
+/** nginx's listen backlog on Linux when `listen` names none (NGX_LISTEN_BACKLOG; `ss -ltn` shows 511 for nginx 1.22.1 here); spillway writes none. */
 export const NGINX_LISTEN_BACKLOG = 511;
 
 /** Connection-tracking entries per proxied connection: driver to proxy, proxy to stub. */
@@ -101,7 +101,7 @@ export function burstSize(load: Pick<LoadSpec, "connections" | "connectRate">): 
 /** The listener's accept queue as the kernel caps it, or null when somaxconn is unknown. */
 export function acceptQueue(input: NeedsInput, facts: MachineFacts): { backlog: number; depth: number } | null {
   if (facts.somaxconn === null) return null;
-  // HAProxy's bind backlog is the frontend's maxconn, which defaults to the global maxconn spillway writes.
+  // HAProxy's bind backlog is the frontend's maxconn, which defaults to the global one: under global maxconn 9936, `ss -ltn` shows 4096 here, somaxconn's cap.
   const backlog = input.target === "nginx" ? NGINX_LISTEN_BACKLOG : (input.frontendMaxconn ?? proxyLimits(facts.openFiles.soft).haproxyMaxconn);
   return { backlog, depth: Math.min(backlog, facts.somaxconn) };
 }
