@@ -2,7 +2,7 @@ import { createWriteStream } from "node:fs";
 import { Command, Option } from "commander";
 import { ExitCode } from "../exit-codes.js";
 import { InfraError, UsageError } from "../errors.js";
-import type { KeyNames, KeyPath, LoadProblem } from "../load/index.js";
+import type { KeyNames, KeyPath, LoadProblem, LoadProfile } from "../load/index.js";
 import { parseH2loadDuration } from "../spec/h2load-args.js";
 import { formatDuration, UNIT_MS } from "../spec/duration.js";
 import { MAX_TIMER_MS } from "../spec/limits.js";
@@ -11,6 +11,29 @@ import type { Io } from "./io.js";
 import { checkOutputFiles, writeAll } from "./output.js";
 import { basename, dirname } from "node:path";
 import { BACKEND_HEADER } from "../wire.js";
+import type { Shard } from "../load/shard.js";
+
+/**
+ * --shard i/N, checked alone; its fit to the load is checked once the load is
+ * known. Shards count from 1, as k6 and CI matrices (GitLab's CI_NODE_INDEX)
+ * number them and as "1/3" reads aloud; 0 is refused, not guessed at, so a
+ * 0-based index (a Kubernetes JOB_COMPLETION_INDEX) never runs as the wrong part.
+ */
+export function shardArg(v: string): Shard {
+  const m = /^\s*([0-9]{1,6})\s*\/\s*([0-9]{1,6})\s*$/.exec(v);
+  if (!m) throw new UsageError(`--shard ${JSON.stringify(v)} is not i/N, such as 1/3 for the first of 3 parts`, "Give --shard i/N with 1 <= i <= N.");
+  const index = Number(m[1]);
+  const count = Number(m[2]);
+  if (count < 1) throw new UsageError(`--shard ${v}: there must be at least 1 shard`, "Give --shard i/N with N >= 1.");
+  if (index === 0) {
+    throw new UsageError(
+      `--shard ${v}: shards are numbered from 1 to ${count}, not from 0`,
+      `Give --shard 1/${count} for the first part; from a 0-based index such as a Kubernetes JOB_COMPLETION_INDEX, give $((JOB_COMPLETION_INDEX + 1))/${count}.`,
+    );
+  }
+  if (index > count) throw new UsageError(`--shard ${v}: there is no shard ${index} of ${count}`, `Give --shard i/${count} with 1 <= i <= ${count}.`);
+  return { index, count };
+}
 
 interface LoadCliOptions {
   h2load?: string;
@@ -22,6 +45,7 @@ interface LoadCliOptions {
   json?: string;
   ndjson?: string;
   quiet?: boolean;
+  shard?: Shard;
 }
 
 /** --rate-period as h2load reads it (a bare number is seconds), as a load's duration. */
@@ -154,6 +178,7 @@ export function addLoadCommand(program: Command, io: Io, setExit: (code: number)
     .option("--json <file>", "write the result as JSON, or - for stdout")
     .option("--ndjson <file>", "write one JSON line per request")
     .option("-q, --quiet", "print only errors: no summary or progress")
+    .option("--shard <i/N>", "run only part i of N (from 1) of this load: its share of -c, -n, --rate, --arrival-rate and each stage's target, as worker i of -t N would; merge the parts' --json with spillway merge", shardArg)
     .addHelpText(
       "after",
       [
@@ -180,6 +205,7 @@ export function addLoadCommand(program: Command, io: Io, setExit: (code: number)
       // Loaded when the command runs, not when the CLI starts: see main.ts.
       const { fileDescriptorProblem, H2LOAD_KEYS, parseH2loadCommand, profileFor, runProblems, validateLoad, startLoad, diagnoseRun } = await import("../load/index.js");
       const { formatLoadSummary } = await import("../report/load.js");
+      const { shardPart, shardProfile, ShardProblem } = await import("../load/shard.js");
       const names = flagNames(cmd);
       let url = urlArg;
       if (o.h2load !== undefined) {
@@ -195,24 +221,38 @@ export function addLoadCommand(program: Command, io: Io, setExit: (code: number)
       const run = { url, countBy: o.countBy, ...(timed ? { drainMs: o.drain } : {}), maxRunMs: o.maxRun, timelineWindowMs: o.window };
       const problems = [...checked.problems, ...runProblems(checked.load, run, names)];
       // This process's limit matters only to a load that could otherwise run.
-      const fd = checked.load !== null && problems.length === 0 ? fileDescriptorProblem(checked.load.connections, names) : null;
+      // A shard holds only its own connections, so its own share is what this process's limit must hold.
+      const shardOf = (whole: LoadProfile): LoadProfile => {
+        if (o.shard === undefined) return whole;
+        try {
+          return shardProfile(whole, o.shard, whole.workers);
+        } catch (err) {
+          if (err instanceof ShardProblem) throw new UsageError(err.message, err.hint);
+          throw err;
+        }
+      };
+      const fdCount = checked.load !== null && problems.length === 0 ? shardOf(profileFor(checked.load, run)).connections : 0;
+      const fd = checked.load !== null && problems.length === 0 ? fileDescriptorProblem(fdCount, names) : null;
       if (fd) problems.push(fd);
       if (problems.length > 0 || checked.load === null) throw usageError(problems);
       await checkOutputFiles([["--json", o.json], ["--ndjson", o.ndjson]]);
       const ndjson = o.ndjson ? createWriteStream(o.ndjson) : null;
-      const profile = profileFor(checked.load, { ...run, ...(ndjson ? { ndjson: (line: string) => ndjson.write(`${line}\n`) } : {}) });
+      const whole = profileFor(checked.load, { ...run, ...(ndjson ? { ndjson: (line: string) => ndjson.write(`${line}\n`) } : {}) });
+      const profile = shardOf(whole);
       const { attachProgress } = await import("../report/progress.js");
       const load = startLoad(profile);
       if (io.isTTY && !o.quiet) attachProgress(load, "load", profile.requests, io.err);
       const result = await load.done;
       if (ndjson) await new Promise<void>((r) => ndjson.end(r));
-      const summary = formatLoadSummary(result, profile);
+      const shardNote = o.shard === undefined ? "" : `shard ${o.shard.index}/${o.shard.count}: ${profile.connections} of the load's ${whole.connections} connections${profile.requests !== null ? `, ${profile.requests} of its ${whole.requests} requests` : ""}\n`;
+      const summary = shardNote + formatLoadSummary(result, profile);
+      const written = o.shard === undefined ? result : { ...result, shard: shardPart(o.shard, whole, await load.data) };
       if (o.json === "-") {
         if (!o.quiet) io.err(`${summary}\n`);
-        io.out(`${JSON.stringify(result, null, 2)}\n`);
+        io.out(`${JSON.stringify(written, null, 2)}\n`);
       } else {
         if (!o.quiet) io.out(`${summary}\n`);
-        if (o.json) await writeAll(dirname(o.json), { [basename(o.json)]: `${JSON.stringify(result, null, 2)}\n` });
+        if (o.json) await writeAll(dirname(o.json), { [basename(o.json)]: `${JSON.stringify(written, null, 2)}\n` });
       }
       const failure = diagnoseRun(result, { url, protocol: profile.protocol, timeoutMs: profile.timeoutMs });
       if (failure !== null) throw new InfraError(failure.message, failure.hint);

@@ -12,6 +12,7 @@ import { durationArg } from "./args.js";
 import { colorFor } from "./color.js";
 import { processIo, type Io } from "./io.js";
 import { addLoadCommand } from "./load.js";
+import { addMergeCommand } from "./merge.js";
 import { exploreCommand, rampArg } from "./explore.js";
 import { checkOutputFile, writeAll } from "./output.js";
 import { PACKAGE_ROOT, PACKAGE_VERSION } from "../package-info.js";
@@ -449,6 +450,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
     });
 
   addLoadCommand(program, io, setExit);
+  addMergeCommand(program, io, setExit);
 
   program
     .command("stubs")

@@ -30,6 +30,8 @@ export interface LoadRunEvents {
 export interface LoadRun extends EventEmitter<LoadRunEvents> {
   /** Resolves with the result; rejects with a UsageError (bad profile, non-loopback URL) or an InfraError. */
   readonly done: Promise<LoadResult>;
+  /** The mergeable data behind `done`'s result, for a caller that merges it with other runs' (`spillway merge`). */
+  readonly data: Promise<RunData>;
   /** Graceful stop: no new requests, in-flight ones finish (bounded by timeoutMs). */
   stop(): void;
 }
@@ -108,11 +110,14 @@ function mergeTicks(ticks: readonly TickInfo[]): TickInfo {
 
 class Run extends EventEmitter<LoadRunEvents> implements LoadRun {
   readonly done: Promise<LoadResult>;
+  readonly data: Promise<RunData>;
+  private resolveData: (d: RunData) => void = () => undefined;
   private stopRequested = false;
   private stopFn: (() => void) | null = null;
 
   constructor(profile: LoadProfile) {
     super();
+    this.data = new Promise<RunData>((r) => (this.resolveData = r));
     this.done = this.execute(profile);
     // The caller may only listen to events; an unobserved rejection must not crash the process.
     this.done.catch(() => undefined);
@@ -132,6 +137,7 @@ class Run extends EventEmitter<LoadRunEvents> implements LoadRun {
     await new Promise<void>((r) => setImmediate(r));
     this.emit("start", { url: profile.url, protocol: profile.protocol, connections: profile.connections, streams: profile.streams, workers: profile.workers });
     const data = tasks.length === 1 ? await this.runHere(tasks[0]!, input.ndjson ?? null) : await this.runWorkers(tasks, input.ndjson ?? null);
+    this.resolveData(data);
     const result = toLoadResult(data);
     this.emit("done", result);
     return result;

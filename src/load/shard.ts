@@ -1,0 +1,168 @@
+/**
+ * Shards: one load run as N parts, on N machines or processes, and the pure
+ * merge of their results. Shard i of N runs what worker i of a run with N
+ * worker threads runs (splitTasks, localCount), so the parts together send
+ * what one run sends, client by client.
+ */
+import { localCount } from "./scheduler.js";
+import { h2loadSplit, splitTasks } from "./run.js";
+import { mergeRunData, toLoadResult, type LoadResult, type RunData } from "./result.js";
+import type { LoadProfile } from "./profile.js";
+
+/** Which part: `index` counts from 1, as k6's and CI matrices' shard numbers do. */
+export interface Shard {
+  index: number;
+  count: number;
+}
+
+/** Marks a result as a shard's part, so merge can tell one from a plain result. */
+export const SHARD_FORMAT = "spillway-shard-part/1";
+
+/** The load a part belongs to: the whole profile, less what may differ between machines (threads, the log sink). */
+export type WholeLoad = Omit<LoadProfile, "ndjson" | "workers">;
+
+/** What `--json` of a shard's run writes beside the result: enough to check and merge the parts. */
+export interface ShardPart {
+  format: typeof SHARD_FORMAT;
+  index: number;
+  count: number;
+  load: WholeLoad;
+  /** The run's raw data: percentiles do not add, histograms do. */
+  data: RunData;
+}
+
+/** Why a shard argument or a shard of a load cannot run: a message and what to do. */
+export class ShardProblem extends Error {
+  constructor(
+    message: string,
+    readonly hint: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * Shard `s`'s part of a whole load, as a profile of its own: its
+ * connections, request budget, connect rate and arrival rate are worker
+ * (i-1)'s of a run with N workers, and each stage's target is split the
+ * same way. `workers` are this shard's own threads.
+ */
+export function shardProfile(whole: LoadProfile, s: Shard, workers: number): LoadProfile {
+  const N = s.count;
+  const w = s.index - 1;
+  const C = whole.connections;
+  if (N > C) {
+    throw new ShardProblem(
+      `--shard ${s.index}/${N}: ${N} shards are more than the load's ${C} connection${C === 1 ? "" : "s"}, so some would open none`,
+      `Use at most ${C} shards, or raise the connections (-c or the stages' targets).`,
+    );
+  }
+  const task = splitTasks({ ...whole, workers: N, ndjson: false }, whole.host)[w]!;
+  const connections = localCount(C, w, N);
+  if (whole.connectRate !== null && whole.connectRate < N) {
+    throw new ShardProblem(
+      `--shard ${s.index}/${N}: --rate ${whole.connectRate} is less than the ${N} shards, so shard ${whole.connectRate + 1} would never open a connection (each shard opens its share of every burst, as h2load's threads do)`,
+      `Give --rate at least ${N}, or use at most ${whole.connectRate} shards.`,
+    );
+  }
+  if (workers > connections) {
+    throw new ShardProblem(
+      `--shard ${s.index}/${N}: -t ${workers} is more than this shard's ${connections} connection${connections === 1 ? "" : "s"}`,
+      `Use at most -t ${connections} in this shard.`,
+    );
+  }
+  const connectRate = whole.connectRate !== null ? h2loadSplit(whole.connectRate, w, N) : null;
+  if (connectRate !== null && connectRate < workers) {
+    throw new ShardProblem(`--shard ${s.index}/${N}: this shard's share of --rate is ${connectRate}, less than its -t ${workers}`, `Use at most -t ${connectRate} in this shard.`);
+  }
+  return {
+    ...whole,
+    connections,
+    requests: task.requests,
+    connectRate,
+    arrivalRate: task.arrivalRate,
+    stages: whole.stages?.map((st) => ({ ...st, target: localCount(st.target, w, N) })) ?? null,
+    workers,
+  };
+}
+
+/** The whole load, as a part records it and merge compares it. */
+export function wholeLoad(whole: LoadProfile): WholeLoad {
+  const { ndjson: _n, workers: _w, ...rest } = whole;
+  return rest;
+}
+
+export function shardPart(s: Shard, whole: LoadProfile, data: RunData): ShardPart {
+  return { format: SHARD_FORMAT, index: s.index, count: s.count, load: wholeLoad(whole), data };
+}
+
+/** JSON with keys sorted at every level: two loads are the same load when their canonical texts are equal. */
+function canonical(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonical).join(",")}]`;
+  if (v !== null && typeof v === "object") {
+    const entries = Object.entries(v as Record<string, unknown>).filter(([, x]) => x !== undefined);
+    entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, x]) => `${JSON.stringify(k)}:${canonical(x)}`).join(",")}}`;
+  }
+  return JSON.stringify(v);
+}
+
+/** A part as read from a file: where it came from, and its parsed JSON. */
+export interface PartFile {
+  file: string;
+  json: unknown;
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === "object" && !Array.isArray(v);
+}
+
+/** The shard part inside a `spillway load --shard --json` result, or a problem naming the file. */
+function partOf(p: PartFile): ShardPart {
+  const s = isRecord(p.json) ? p.json.shard : undefined;
+  if (!isRecord(s) || s.format !== SHARD_FORMAT) {
+    throw new ShardProblem(`${p.file} is not a shard's result: it has no "shard" of format ${SHARD_FORMAT}`, "Give merge the --json files of `spillway load ... --shard i/N --json part-i.json`.");
+  }
+  const ok = Number.isInteger(s.index) && Number.isInteger(s.count) && isRecord(s.load) && isRecord(s.data) && isRecord(s.data.requests) && isRecord(s.data.latency);
+  if (!ok) throw new ShardProblem(`${p.file}: its "shard" lacks the index, count, load or run data a part carries`, "Write the part again with spillway load --shard i/N --json.");
+  return s as unknown as ShardPart;
+}
+
+/** The merged result of one load's parts: every shard once, all of the same load. */
+export interface MergedShards {
+  load: WholeLoad;
+  count: number;
+  result: LoadResult;
+}
+
+/** Pure: checks the parts belong together and merges their raw data (counts add, histograms merge, windows align by start time). */
+export function mergeShardParts(files: readonly PartFile[]): MergedShards {
+  if (files.length === 0) throw new ShardProblem("no parts to merge", "Give the part files: spillway merge part-*.json.");
+  const parts = files.map(partOf);
+  const first = parts[0]!;
+  const firstLoad = canonical(first.load);
+  const byIndex = new Map<number, string>();
+  parts.forEach((p, i) => {
+    const file = files[i]!.file;
+    if (p.count !== first.count) {
+      throw new ShardProblem(`${file} is shard ${p.index} of ${p.count}, but ${files[0]!.file} is shard ${first.index} of ${first.count}: they are parts of different loads`, "Merge only the parts of one sharded load.");
+    }
+    if (canonical(p.load) !== firstLoad) {
+      const keys = Object.keys({ ...first.load, ...p.load }) as (keyof WholeLoad)[];
+      const differ = keys.filter((k) => canonical(first.load[k]) !== canonical(p.load[k]));
+      throw new ShardProblem(`${file} and ${files[0]!.file} are parts of different loads (they differ in ${differ.join(", ")})`, "Merge only the parts of one sharded load, run with the same flags.");
+    }
+    const seen = byIndex.get(p.index);
+    if (seen !== undefined) throw new ShardProblem(`shard ${p.index}/${p.count} is given twice: ${seen} and ${file}`, "Give each shard's part once.");
+    byIndex.set(p.index, file);
+  });
+  const missing = Array.from({ length: first.count }, (_, i) => i + 1).filter((i) => !byIndex.has(i));
+  if (missing.length > 0) {
+    throw new ShardProblem(
+      `shard${missing.length === 1 ? "" : "s"} ${missing.join(", ")} of ${first.count} ${missing.length === 1 ? "is" : "are"} missing: the merged counts would not be the whole load's`,
+      "Give every shard's part; run the missing shards again if their files are lost.",
+    );
+  }
+  const ordered = [...parts].sort((a, b) => a.index - b.index);
+  return { load: first.load, count: first.count, result: toLoadResult(mergeRunData(ordered.map((p) => p.data))) };
+}
