@@ -95,7 +95,7 @@ describe("spillway load --shard i/N and spillway merge", () => {
     expect(merged.latency.min).toBe(Math.min(...parts.map((p) => p.latency.min)));
   });
 
-  it("refuses a shard missing or given twice, parts of different loads, a plain result and unreadable JSON, with exit 2", async () => {
+  it("refuses a shard missing or given twice, parts of different loads, a plain result and broken JSON with exit 2, a file that is not there with exit 1", async () => {
     const missing = await cli(["merge", part(1), part(3)]);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toContain("shard 2 of 3 is missing");
@@ -124,7 +124,7 @@ describe("spillway load --shard i/N and spillway merge", () => {
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain("broken.json is not JSON");
     const absent = await cli(["merge", join(dir, "nowhere.json")]);
-    expect(absent.code).toBe(2);
+    expect(absent.code).toBe(1);
     expect(absent.stderr).toContain("cannot read it");
     for (const x of [missing, twice, different, notPart, bad, absent]) expect(x.stderr).not.toMatch(/\n\s+at /);
   });

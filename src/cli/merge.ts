@@ -1,7 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { basename, dirname } from "node:path";
 import type { Command } from "commander";
-import { SpillwayError } from "../errors.js";
+import { SpillwayError, UsageError } from "../errors.js";
 import { ExitCode } from "../exit-codes.js";
 import type { Io } from "./io.js";
 import { checkOutputFiles, describeErrno, writeAll } from "./output.js";
@@ -12,9 +12,9 @@ interface MergeCliOptions {
 }
 
 /**
- * The parts are merge's input documents, as a spec is verify's: a part that
- * cannot be read or does not fit with the others is exit 2, and exit 1 stays
- * for the command line itself.
+ * The parts are merge's input documents, as a spec is verify's: a file that
+ * cannot be read is exit 1, as a missing spec is; a part that is not a
+ * shard's JSON, or does not fit with the others, is exit 2.
  */
 function partError(message: string, hint: string): SpillwayError {
   return new SpillwayError(message, ExitCode.InvalidSpec, hint);
@@ -49,7 +49,7 @@ export function addMergeCommand(program: Command, io: Io, setExit: (code: number
         try {
           text = await readFile(file, "utf8");
         } catch (err) {
-          throw partError(`${file}: cannot read it: ${describeErrno(err)}`, "Give the part files that spillway load --shard i/N --json wrote.");
+          throw new UsageError(`${file}: cannot read it: ${describeErrno(err)}`, "Give the part files that spillway load --shard i/N --json wrote.");
         }
         try {
           parts.push({ file, json: JSON.parse(text) as unknown });
