@@ -117,10 +117,17 @@ class Run extends EventEmitter<LoadRunEvents> implements LoadRun {
 
   constructor(profile: LoadProfile) {
     super();
-    this.data = new Promise<RunData>((r) => (this.resolveData = r));
+    let rejectData: (err: unknown) => void = () => undefined;
+    this.data = new Promise<RunData>((resolve, reject) => {
+      this.resolveData = resolve;
+      rejectData = reject;
+    });
     this.done = this.execute(profile);
+    // A run that fails has no data either: `data` rejects with `done`'s reason instead of never settling.
+    this.done.catch(rejectData);
     // The caller may only listen to events; an unobserved rejection must not crash the process.
     this.done.catch(() => undefined);
+    this.data.catch(() => undefined);
   }
 
   stop(): void {
