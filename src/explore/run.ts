@@ -8,7 +8,6 @@
  */
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { connect } from "node:net";
 import { InfraError, SpillwayError, UsageError } from "../errors.js";
 import { profileFor, startLoad, type LoadResult, type LoadRun } from "../load/index.js";
 import type { RoutedResult } from "../load/result.js";
@@ -16,12 +15,13 @@ import { predictInputFromSpec } from "../predict/from-spec.js";
 import { predict } from "../predict/index.js";
 import { render, versionText, type FidelityEntry, type Version } from "../render/index.js";
 import { atLeast, DEFAULT_VERSIONS } from "../render/version.js";
-import { planPorts, startProxy, startStubs, withSession, type RunContext, type RunningProxy, type RunningStubs, type RuntimeKind } from "../runtime/index.js";
+import { planPorts, startProxy, startStubs, withSession, type RunContext, type RunningProxy, type RunningStubs } from "../runtime/index.js";
 import { PACKAGE_VERSION } from "../package-info.js";
 import { feConnSet } from "../spec/intervals.js";
 import type { Model, Scenario, Target } from "../spec/model.js";
-import { readNginxStatus } from "../verify/counters.js";
+import { readNginxStatus, showStat } from "../verify/counters.js";
 import { flipPoints } from "../verify/routes.js";
+import type { StackRunOptions } from "../verify/verify.js";
 import { applyGrid, prepareGrid, type AppliedPoint, type GridSpec } from "./apply.js";
 import { describeDifference, fidelityRows } from "./differences.js";
 import { findKnee, rampWindows } from "./knee.js";
@@ -52,30 +52,17 @@ export interface CellStart {
   stack: "new" | "reused";
 }
 
-export interface ExploreOptions {
+export interface ExploreOptions extends StackRunOptions {
   /** The scenario whose load every cell runs. */
   scenario: string;
   /** `--vary` arguments: `PATH=V1,V2,...` or `PATH=A..B/STEP`. */
   vary: readonly string[];
-  /** Only these proxies; default: the scenario's targets. */
-  targets?: Target[];
-  /** Each cell's load becomes this k6-style ramp of connections; the knee comes from its timeline. */
+  /** Each cell's load becomes this k6-style ramp of connections; the knee comes from its timeline (a ramp always gets fixed windows). */
   ramp?: readonly RampStage[] | null;
-  runtime?: RuntimeKind;
-  /** Image holding haproxy and nginx, for the Docker runtime. */
-  image?: string;
-  keepPorts?: boolean;
-  readyTimeoutMs?: number;
-  /** Hard bound on each cell's load. */
-  maxRunMs?: number;
-  /** Timeline window; default: about 50 windows per run (a ramp always gets fixed windows). */
-  windowMs?: number;
   /** Aborting it ends the cell under way; `explore` then resolves with the cells measured before it, `complete: false`. */
   signal?: AbortSignal;
   /** A report of an earlier, interrupted exploration of the same spec, scenario, grid, targets and ramp: its measured cells are kept, the rest run. */
   resume?: ExploreReport;
-  /** Lines for people: capacity warnings, what could not be cleaned up. Default: stderr. */
-  warn?: (text: string) => void;
   onCellStart?: (start: CellStart) => void;
   /** The cell's load is running: subscribe to its events. */
   onLoad?: (load: LoadRun, start: CellStart) => void;
@@ -188,30 +175,10 @@ export function checkResume(plan: ExplorePlan, resume: ExploreReport): void {
 
 // ---- measuring one cell ----
 
-/** HAProxy's `show stat`, as text. */
-function showStat(address: { host: string; port: number }, timeoutMs = 2000): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = connect(address.port, address.host);
-    let text = "";
-    const timer = setTimeout(() => socket.destroy(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
-    socket.setEncoding("utf8");
-    socket.on("connect", () => socket.write("show stat\n"));
-    socket.on("data", (d: string) => (text += d));
-    socket.on("error", (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    socket.on("close", () => {
-      clearTimeout(timer);
-      resolve(text);
-    });
-  });
-}
-
 /** Client connections the proxy holds now: HAProxy's frontend `scur`, nginx's active connections less the status read itself. */
 async function heldConnections(proxy: RunningProxy, frontend: string): Promise<number | null> {
   if (proxy.stats.kind === "nginx-status") return (await readNginxStatus(proxy.stats.url, 2000)).active - 1;
-  const lines = (await showStat(proxy.stats.address)).split("\n").filter(Boolean);
+  const lines = (await showStat(proxy.stats.address, 2000)).split("\n").filter(Boolean);
   const header = (lines[0] ?? "").replace(/^# /, "").split(",");
   const [px, sv, scur] = [header.indexOf("pxname"), header.indexOf("svname"), header.indexOf("scur")];
   for (const line of lines.slice(1)) {

@@ -4,8 +4,8 @@ import { InfraError } from "../errors.js";
 import type { RunningProxy } from "../runtime/index.js";
 import type { ProxyCounters } from "./reconcile.js";
 
-/** `show stat` over HAProxy's stats socket: req_tot of every backend. */
-export function readHaproxyStats(address: { host: string; port: number }, timeoutMs = 5000): Promise<Record<string, number>> {
+/** HAProxy's `show stat` CSV, read over its stats socket. */
+export function showStat(address: { host: string; port: number }, timeoutMs = 5000): Promise<string> {
   const where = `${address.host}:${address.port}`;
   return new Promise((resolve, reject) => {
     const socket = connect(address.port, address.host);
@@ -20,9 +20,14 @@ export function readHaproxyStats(address: { host: string; port: number }, timeou
     });
     socket.on("close", () => {
       clearTimeout(timer);
-      resolve(parseShowStat(text));
+      resolve(text);
     });
   });
+}
+
+/** `show stat` over HAProxy's stats socket: req_tot of every backend. */
+export async function readHaproxyStats(address: { host: string; port: number }, timeoutMs = 5000): Promise<Record<string, number>> {
+  return parseShowStat(await showStat(address, timeoutMs));
 }
 
 export function parseShowStat(csv: string): Record<string, number> {

@@ -15,11 +15,10 @@ export const VERIFY_DEFAULTS = {
   maxRunMs: 300_000,
 } as const;
 
-export interface VerifyOptions {
-  /** Only these proxies; default: the spec's targets. */
+/** How a command that brings stacks up runs them: what `verify` and `explore` both take. */
+export interface StackRunOptions {
+  /** Only these proxies; default: the spec's (or scenario's) targets. */
   targets?: Target[];
-  /** Only these scenarios, each of which must exist; default: all. */
-  scenarios?: string[];
   /** Run the proxies as local processes (default) or in Docker containers. */
   runtime?: RuntimeKind;
   /** Image holding haproxy and nginx, for the Docker runtime. */
@@ -28,14 +27,21 @@ export interface VerifyOptions {
   keepPorts?: boolean;
   /** How long a proxy may take to answer through to a stub. */
   readyTimeoutMs?: number;
-  /** Hard bound on each scenario's load. */
+  /** Hard bound on each run's load. */
   maxRunMs?: number;
   /** Timeline window; default: about 50 windows per run, whatever its length. */
   windowMs?: number;
-  /** Aborting it tears down whatever runs; `verify` then rejects with the signal's reason. */
+  /** Aborting it tears down whatever runs. */
   signal?: AbortSignal;
   /** Lines for people: capacity warnings, what could not be cleaned up, where a failed run's files are kept. Default: stderr. */
   warn?: (text: string) => void;
+}
+
+export interface VerifyOptions extends StackRunOptions {
+  /** Only these scenarios, each of which must exist; default: all. */
+  scenarios?: string[];
+  /** Aborting it tears down whatever runs; `verify` then rejects with the signal's reason. */
+  signal?: AbortSignal;
   /** One JSON line per request, carrying its target and scenario. */
   ndjson?: (line: string) => void;
   /** A target x scenario is about to start its stack. */
