@@ -9,6 +9,7 @@ import { assumptions } from "./assumptions.js";
 import { simulate } from "./simulate.js";
 import type { PredictionJson } from "./json.js";
 import type { Prediction, PredictInput } from "./types.js";
+import { flipJson } from "../flip.js";
 
 export type * from "./types.js";
 export { h2loadSplit, planConnections } from "./schedule.js";
@@ -113,15 +114,7 @@ export function predictionJson(target: string, scenario: string, p: Prediction):
     bands: p.bands,
     routed: p.routed,
     refused: p.refused,
-    flips: p.flips.map((f) => ({
-      rule: f.rule,
-      condition: f.condition,
-      backend: f.backend,
-      default_backend: f.defaultBackend,
-      last_default_conns: f.lastDefaultConns,
-      first_rule_conns: f.firstRuleConns,
-      at_ms: f.atMs,
-    })),
+    flips: p.flips.map(flipJson),
     max_proxy_conns_seen: p.maxConnsAtRouting,
     max_conns: p.maxConns,
     duration_ms: p.durationMs,

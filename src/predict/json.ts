@@ -4,19 +4,10 @@
  * either.
  */
 import type { Target } from "../spec/model.js";
+import type { JsonFlip } from "../flip.js";
 
-export interface PredictedFlipJson {
-  rule: string;
-  condition: string;
-  backend: string;
-  default_backend: string;
-  /** The highest count at which a request still went to the default backend; null: none did. */
-  last_default_conns: number | null;
-  /** The lowest count at which one went to the rule's backend; null: none did. */
-  first_rule_conns: number | null;
-  /** When the first request routed to the rule's backend was sent, from the start of measuring; null: none was. */
-  at_ms: number | null;
-}
+/** A predicted flip, in the shape `verify --json` writes a measured one. */
+export type PredictedFlipJson = JsonFlip;
 
 /** One scenario on one target. */
 export interface PredictionJson {

@@ -4,17 +4,7 @@ import type { ExpectationResult } from "../verify/evaluate.js";
 import type { Reconciliation } from "../verify/reconcile.js";
 import type { ProxyFailure } from "../verify/routes.js";
 import type { ScenarioRun, VerifyReport } from "../verify/types.js";
-
-/** A connection-count rule's flip point, in the report's snake_case. */
-export interface JsonFlip {
-  rule: string;
-  condition: string;
-  backend: string;
-  default_backend: string;
-  last_default_conns: number | null;
-  first_rule_conns: number | null;
-  at_ms: number | null;
-}
+import { flipJson, type JsonFlip } from "../flip.js";
 
 /** One target x scenario of the JSON report. */
 export interface JsonRun {
@@ -72,15 +62,7 @@ export function toJsonReport(report: VerifyReport): JsonReport {
       backends: Object.fromEntries(Object.entries(r.load?.backends ?? {}).map(([k, b]) => [k, b.count])),
       routed: Object.fromEntries(Object.entries(r.load?.routed ?? {}).map(([k, b]) => [k, b.count])),
       failedAtProxy: r.proxyFailures,
-      flips: r.flips.map((f) => ({
-        rule: f.rule,
-        condition: f.condition,
-        backend: f.backend,
-        default_backend: f.defaultBackend,
-        last_default_conns: f.lastDefaultConns,
-        first_rule_conns: f.firstRuleConns,
-        at_ms: f.atMs,
-      })),
+      flips: r.flips.map(flipJson),
       servers: Object.fromEntries(Object.entries(r.load?.backends ?? {}).flatMap(([k, b]) => Object.entries(b.servers).map(([s, n]) => [s.includes("/") ? s : `${k}/${s}`, n]))),
       unattributed: r.load?.unattributed.total ?? 0,
       errors: { unattributed: r.load?.unattributed.byCause ?? {}, statuses: r.load?.statuses ?? {} },
