@@ -58,7 +58,12 @@ export interface ConnTarget {
   tls: boolean;
   servername: string;
   localAddress: string | undefined;
+  /** The local port for each attempt, when the driver chooses ports (ports.ts); null lets the kernel choose. */
+  localPort: (() => number) | null;
 }
+
+/** Ports another program holds are skipped; after this many in a row the attempt fails as the kernel's own choice would. */
+const BIND_TRIES = 32;
 
 /**
  * Why a connection was closed gracefully: `ramp-down`, `stop` and `done` by
@@ -155,11 +160,15 @@ export abstract class BaseConn<Shared extends { readBuffer: Buffer }> implements
    * runs once bytes can be written; with `requireAlpn`, a server that does
    * not pick the protocol ends the connection with cause `not-http2`.
    */
-  protected openSocket(alpn: string, requireAlpn: boolean, ready: (s: net.Socket) => void): void {
+  protected openSocket(alpn: string, requireAlpn: boolean, ready: (s: net.Socket) => void, triesLeft = BIND_TRIES): void {
     const t = this.target;
+    // TLS keeps the kernel's port: its two sockets would both need the retry below, and TLS runs are not the large ones.
+    const localPort = t.tls ? undefined : t.localPort?.();
+    // An explicit port needs an explicit address: the loopback address of the target's family.
+    const localAddress = t.localAddress ?? (localPort === undefined ? undefined : net.isIPv6(t.address) ? "::1" : "127.0.0.1");
     let s: net.Socket;
     if (t.tls) {
-      const raw = net.connect({ host: t.address, port: t.port, localAddress: t.localAddress, noDelay: true });
+      const raw = net.connect({ host: t.address, port: t.port, localAddress, localPort, noDelay: true });
       raw.on("connect", () => {
         this.tcpConnected = true;
       });
@@ -187,7 +196,8 @@ export abstract class BaseConn<Shared extends { readBuffer: Buffer }> implements
       const plain = net.connect({
         host: t.address,
         port: t.port,
-        localAddress: t.localAddress,
+        localAddress,
+        localPort,
         noDelay: true,
         onread: {
           buffer: this.shared.readBuffer,
@@ -204,11 +214,24 @@ export abstract class BaseConn<Shared extends { readBuffer: Buffer }> implements
       s = plain;
     }
     s.on("error", (err: NodeJS.ErrnoException) => {
+      if (this.retryBind(err, s, triesLeft, () => this.openSocket(alpn, requireAlpn, ready, triesLeft - 1))) return;
       this.teardown(causeOfError(err, this.state === CONNECTING));
       s.destroy();
     });
-    s.on("close", () => this.teardown(CAUSES.closed));
+    s.on("close", () => {
+      if (this.socket === s) this.teardown(CAUSES.closed);
+    });
     this.socket = s;
+  }
+
+  /** A port the driver chose was taken: drop that socket quietly and try the next port. */
+  private retryBind(err: NodeJS.ErrnoException, sock: net.Socket, triesLeft: number, again: () => void): boolean {
+    if (err.code !== "EADDRINUSE" || this.target.localPort === null || this.target.tls || this.state !== CONNECTING || triesLeft <= 1 || this.tcpConnected) return false;
+    this.socket = null;
+    sock.removeAllListeners("close");
+    sock.destroy();
+    again();
+    return true;
   }
 
   close(reason: CloseReason): void {

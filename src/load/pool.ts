@@ -12,6 +12,7 @@
  */
 import type { EventEmitter } from "node:events";
 import { performance } from "node:perf_hooks";
+import { EXPLICIT_PORTS_FROM, localPortRange, PortPicker } from "./ports.js";
 import { CONNECTING, OPEN, Req, type CloseReason, type Conn, type ConnOwner, type ConnTarget } from "./conn.js";
 import { buildH1Shared, H1Conn, type H1Shared } from "./h1.js";
 import { buildH2Shared, H2Conn, type H2Shared } from "./h2.js";
@@ -168,6 +169,8 @@ export class ConnectionPool implements ConnOwner, PoolView {
   private anyResponse = false;
   /** Any request that ended by its timeout. */
   private anyTimeout = false;
+  /** Ports this engine chooses itself, in runs large enough for the kernel's choice to be slow (ports.ts). */
+  private readonly ports: PortPicker | null;
 
   constructor(opts: EngineOptions, events: EventEmitter) {
     this.opts = opts;
@@ -175,6 +178,8 @@ export class ConnectionPool implements ConnOwner, PoolView {
     this.events = events;
     this.rec = new Recorder(this.p.timelineWindowMs);
     this.closeAfter = this.p.closeAfterRequests ?? 0;
+    const perSource = this.p.connections / Math.max(1, new Set(this.p.sourceAddresses).size);
+    this.ports = perSource >= EXPLICIT_PORTS_FROM && !this.p.tls ? new PortPicker(localPortRange(), opts.workerIndex, opts.workerCount) : null;
     const names = new WantedNames({ countBy: this.p.countBy, server: SERVER_HEADER, proxyConns: PROXY_CONNS_HEADER, route: ROUTE_HEADER });
     if (this.p.protocol === "h2c" || this.p.protocol === "h2") {
       this.h2 = buildH2Shared({ names, scheme: this.p.tls ? "https" : "http", authority: this.p.authority, path: this.p.path, streams: this.p.streams });
@@ -279,6 +284,7 @@ export class ConnectionPool implements ConnOwner, PoolView {
       tls: this.p.tls,
       servername: this.p.host,
       localAddress: s.localAddress,
+      localPort: this.ports === null ? null : () => this.ports!.take(s.localAddress ?? ""),
     };
     const id = this.nextConnId++ * this.opts.workerCount + this.opts.workerIndex;
     const c: Conn = this.h2 !== null ? new H2Conn(id, s.index, this, this.h2, target) : new H1Conn(id, s.index, this, this.h1!, target);
