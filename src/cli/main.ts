@@ -126,6 +126,82 @@ function showDurationDefaults(cmd: Command): void {
   for (const c of cmd.commands) showDurationDefaults(c);
 }
 
+interface RenderCliOptions {
+  out: string;
+  target?: Target[];
+  haproxyVersion?: Version;
+  nginxVersion?: Version;
+  quiet?: boolean;
+  json?: string;
+  compose?: boolean;
+  k8sLoad?: number;
+  scenario?: string;
+  k8sTarget?: string;
+  image?: string;
+  k8sForwarderImage: string;
+}
+
+/** Kept here, not imported from render/k8s.ts, so that `--help` loads none of the renderer. */
+const K8S_MAX_SHARDS = 1000;
+const K8S_JOB_FILE = "spillway-load-job.yaml";
+
+function k8sShardsArg(v: string): number {
+  if (!/^[0-9]{1,7}$/.test(v) || Number(v) < 1 || Number(v) > K8S_MAX_SHARDS) {
+    throw new UsageError(`--k8s-load ${JSON.stringify(v)} is not a whole number of shards from 1 to ${K8S_MAX_SHARDS}`, "Give --k8s-load the number of pods to split the scenario's load over, e.g. --k8s-load 3.");
+  }
+  return Number(v);
+}
+
+interface K8sRequest {
+  shards: number;
+  scenario: string | undefined;
+  target: string;
+  image: string;
+  forwarderImage: string;
+}
+
+/** The --k8s-* flags checked against each other before the spec is read; null without --k8s-load. */
+function k8sRequest(opts: RenderCliOptions): K8sRequest | null {
+  if (opts.k8sLoad === undefined) {
+    const stray = ([["--scenario", opts.scenario], ["--k8s-target", opts.k8sTarget], ["--image", opts.image]] as const).find(([, v]) => v !== undefined);
+    if (stray) throw new UsageError(`${stray[0]} belongs to --k8s-load, which is not given`, "Add --k8s-load N to write the Kubernetes Job, or drop the option.");
+    return null;
+  }
+  if (opts.out === "-") throw new UsageError("--k8s-load writes spillway-load-job.yaml beside the configs: give --out a directory");
+  if (opts.k8sTarget === undefined) {
+    throw new UsageError(
+      "--k8s-load needs --k8s-target: the URL the proxy under test answers at inside the cluster",
+      "For example --k8s-target http://haproxy.loadtest.svc.cluster.local:8080/ (each pod forwards its loopback load there; see the README's \"Shards on Kubernetes\").",
+    );
+  }
+  if (opts.image === undefined) throw new UsageError("--k8s-load needs --image: an image with sh and spillway on its PATH, which the load pods run", "For example --image registry.example.com/spillway:1.0.");
+  return { shards: opts.k8sLoad, scenario: opts.scenario, target: opts.k8sTarget, image: opts.image, forwarderImage: opts.k8sForwarderImage };
+}
+
+/** The Job's text for the chosen scenario; a spec without scenarios is the spec's fault (exit 2), a wrong name or flag the user's (exit 1). */
+async function renderK8sFile(spec: LoadedSpec, file: string, k8s: K8sRequest): Promise<string> {
+  const scenarios = spec.model.scenarios;
+  const names = scenarios.map((s) => s.name).join(", ");
+  if (scenarios.length === 0) {
+    throw new SpillwayError(`${file} has no scenarios: --k8s-load runs a scenario's load`, ExitCode.InvalidSpec, "Add a scenario with a load: block to the spec.");
+  }
+  let scenario = scenarios[0]!;
+  if (k8s.scenario !== undefined) {
+    const found = scenarios.find((s) => s.name === k8s.scenario);
+    if (!found) throw new UsageError(`no scenario named '${k8s.scenario}' in ${file}`, `Scenarios: ${names}.`);
+    scenario = found;
+  } else if (scenarios.length > 1) {
+    throw new UsageError(`${file} has ${scenarios.length} scenarios: say which one's load the Job runs`, `Give --scenario, one of: ${names}.`);
+  }
+  const { renderK8sLoadJob, K8sProblem } = await import("../render/k8s.js");
+  try {
+    return renderK8sLoadJob(spec.model, { scenario, shards: k8s.shards, target: k8s.target, image: k8s.image, forwarderImage: k8s.forwarderImage, generator: PACKAGE_VERSION }).text;
+  } catch (err) {
+    if (err instanceof K8sProblem) throw new UsageError(err.message, err.hint);
+    throw err;
+  }
+}
+
 /** Versions from the flags, else the installed binaries, else Debian 12's. */
 async function resolveVersions(opts: { haproxyVersion?: Version; nginxVersion?: Version }, io: Io, quiet: boolean) {
   const versions = {} as Record<Target, Version>;
@@ -175,8 +251,14 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
     .option("-q, --quiet", "print only errors: no fidelity report, notes or warnings")
     .addOption(jsonOption("write the files written, the versions and the fidelity report as JSON to a file"))
     .option("--compose", "also write docker-compose.yml running the stubs and the proxies with these configs")
-    .action(async (file: string, opts: { out: string; target?: Target[]; haproxyVersion?: Version; nginxVersion?: Version; quiet?: boolean; json?: string; compose?: boolean }) => {
+    .option("--k8s-load <n>", `also write spillway-load-job.yaml: a Kubernetes Indexed Job running a scenario's load as n shards (1 to ${K8S_MAX_SHARDS}), one pod each`, k8sShardsArg)
+    .option("-s, --scenario <name>", "with --k8s-load: the scenario whose load the Job runs (default: the spec's only scenario)")
+    .option("--k8s-target <url>", "with --k8s-load: the URL the proxy under test answers at inside the cluster, e.g. http://haproxy.loadtest.svc.cluster.local:8080/")
+    .option("--image <name>", "with --k8s-load: the image the load pods run, with sh and spillway on its PATH")
+    .option("--k8s-forwarder-image <name>", "with --k8s-load: the image of each pod's forwarder, with haproxy on its PATH", "haproxy:2.6")
+    .action(async (file: string, opts: RenderCliOptions) => {
       if (opts.out === "-" && opts.json === "-") throw new UsageError("--out - and --json - would both write to stdout", "Give one of them a file or directory.");
+      const k8s = k8sRequest(opts);
       const quiet = opts.quiet ?? false;
       const spec = await loadSpecFile(file);
       if (!quiet) printWarnings(spec, io);
@@ -197,6 +279,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
         if (!targets.includes("haproxy")) files["haproxy.cfg"] = rendered.haproxy;
         if (!targets.includes("nginx")) files["nginx.conf"] = rendered.nginx;
       }
+      if (k8s) files[K8S_JOB_FILE] = await renderK8sFile(spec, file, k8s);
       let written: string[] = [];
       if (opts.out === "-") {
         io.out(targets.map((t) => (targets.length > 1 ? `# ==> ${FILE_NAME[t]} <==\n${rendered[t]}` : rendered[t])).join("\n"));
