@@ -150,6 +150,8 @@ const DNS_NAME = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-
 
 export function parseClusterTarget(text: string): ClusterTarget {
   const hint = "Give --k8s-target the URL the proxy answers at inside the cluster, e.g. http://haproxy.loadtest.svc.cluster.local:8080/.";
+  // The URL parser drops tabs and newlines silently; a target that holds one was not typed as meant.
+  if (/[\s\x00-\x1f\x7f]/.test(text)) throw new K8sProblem(`--k8s-target ${JSON.stringify(text)} holds a space or a control character`, hint);
   let url: URL;
   try {
     url = new URL(text);

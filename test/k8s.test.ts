@@ -1,0 +1,288 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Command } from "commander";
+import { ConfigMap } from "kubernetes-models/v1/ConfigMap";
+import { Job } from "kubernetes-models/batch/v1/Job";
+import { afterAll, describe, expect, it } from "vitest";
+import { parseAllDocuments } from "yaml";
+import { LOAD_FLAGS } from "../src/cli/load.js";
+import { buildProgram } from "../src/cli/main.js";
+import { parseLoadProfile } from "../src/index.js";
+import { shardProfile } from "../src/load/shard.js";
+import { loadSpecFile, loadSpecText } from "../src/spec/load.js";
+
+import { jobName, K8sProblem, renderK8sLoadJob, type K8sLoadOptions } from "../src/render/k8s.js";
+import { runCli } from "./helpers/cli.js";
+
+const FIXTURES = ["fixtures/classic.yaml", "fixtures/edges.yaml", "fixtures/explore-keepalive.yaml", "fixtures/explore-ramp.yaml", "fixtures/test/small.yaml", "fixtures/test/slow.yaml", "fixtures/test/wrong-threshold.yaml"];
+const TARGET = "http://haproxy.loadtest.svc.cluster.local:8080/";
+const BASE = { target: TARGET, image: "registry.example.com/spillway:1.0", forwarderImage: "haproxy:2.6", generator: "test" } satisfies Partial<K8sLoadOptions>;
+
+/** The kubelet's reading of `$(NAME)` and `$$` in a container's command and arguments (k8s.io/kubernetes third_party/forked/golang/expansion). */
+function kubeletExpand(s: string, env: Record<string, string>): string {
+  let out = "";
+  for (let i = 0; i < s.length; i++) {
+    if (s[i] !== "$" || i + 1 >= s.length) {
+      out += s[i];
+      continue;
+    }
+    const next = s[i + 1];
+    if (next === "$") {
+      out += "$";
+      i++;
+    } else if (next === "(") {
+      const end = s.indexOf(")", i + 2);
+      if (end === -1) {
+        out += s.slice(i);
+        break;
+      }
+      const name = s.slice(i + 2, end);
+      out += env[name] ?? `$(${name})`;
+      i = end;
+    } else {
+      out += `$${next}`;
+      i++;
+    }
+  }
+  return out;
+}
+
+function documents(text: string): [Record<string, unknown>, Record<string, unknown>] {
+  const docs = parseAllDocuments(text);
+  if (!Array.isArray(docs)) throw new Error("no documents");
+  for (const d of docs) expect(d.errors).toEqual([]);
+  expect(docs).toHaveLength(2);
+  return [docs[0]!.toJS() as Record<string, unknown>, docs[1]!.toJS() as Record<string, unknown>];
+}
+
+type JobShape = {
+  metadata: { name: string; labels: Record<string, string>; annotations: Record<string, string> };
+  spec: {
+    completionMode: string;
+    completions: number;
+    parallelism: number;
+    backoffLimit: number;
+    ttlSecondsAfterFinished: number;
+    template: {
+      metadata: { labels: Record<string, string> };
+      spec: {
+        restartPolicy: string;
+        securityContext?: { sysctls: { name: string; value: string }[] };
+        initContainers: { name: string; restartPolicy: string }[];
+        containers: { name: string; command: string[]; args: string[]; volumeMounts: { mountPath: string }[] }[];
+        volumes: { name: string; emptyDir?: object }[];
+      };
+    };
+  };
+};
+
+/** The spec's load keys from a `spillway load` command line, read by the CLI's own option parsers, as cli/load.ts reads them. */
+function readLoadArgs(argv: string[]): { url: string; input: Record<string, unknown>; shard: { index: number; count: number } | undefined } {
+  let captured: { url: string; input: Record<string, unknown>; shard: { index: number; count: number } | undefined } | null = null;
+  const program = buildProgram(
+    { out: () => undefined, err: (t: string) => process.stderr.write(t) } as never,
+    () => undefined,
+  );
+  const load = program.commands.find((c) => c.name() === "load")!;
+  load.action((url: string, opts: { shard?: { index: number; count: number } }, cmd: Command) => {
+    const input: Record<string, unknown> = {};
+    for (const [key, long] of Object.entries(LOAD_FLAGS)) {
+      const opt = cmd.options.find((o) => o.long === long)!;
+      const attr = opt.attributeName();
+      if (cmd.getOptionValueSource(attr) !== "cli") continue;
+      const [outer, inner] = key.split(".") as [string, string | undefined];
+      const value: unknown = cmd.getOptionValue(attr);
+      if (inner === undefined) input[outer] = value;
+      else input[outer] = { ...(input[outer] as Record<string, unknown> | undefined), [inner]: value };
+    }
+    captured = { url, input, shard: opts.shard };
+  });
+  program.parse(argv, { from: "user" });
+  if (captured === null) throw new Error(`spillway load did not run for ${argv.join(" ")}`);
+  return captured;
+}
+
+describe("render --k8s-load: the Indexed Job against the Kubernetes API's schema", () => {
+  const cases = FIXTURES.flatMap((file) => loadSpecFile(file).model.scenarios.map((s) => ({ file, scenario: s.name })));
+
+  it.each(cases)("$file $scenario: renders for N = 1, 3, 16, each object valid, each shard's command a valid load that adds up to the scenario's", ({ file, scenario: name }) => {
+    const model = loadSpecFile(file).model;
+    const scenario = model.scenarios.find((s) => s.name === name)!;
+    let rendered = 0;
+    for (const n of [1, 3, 16]) {
+      let out;
+      try {
+        out = renderK8sLoadJob(model, { ...BASE, scenario, shards: n });
+      } catch (err) {
+        // The one refusal a valid scenario may meet: more shards than connections, which `spillway load --shard` refuses too.
+        expect(err).toBeInstanceOf(K8sProblem);
+        expect((err as Error).message).toMatch(new RegExp(`^--k8s-load ${n}: ${n} shards are more than the load's ${scenario.load.connections} connection`));
+        expect(n).toBeGreaterThan(scenario.load.connections);
+        continue;
+      }
+      rendered++;
+      const [cm, jobObject] = documents(out.text);
+      expect(() => new ConfigMap(cm as never).validate()).not.toThrow();
+      expect(() => new Job(jobObject as never).validate()).not.toThrow();
+      const job = jobObject as unknown as JobShape;
+      expect(job.spec).toMatchObject({ completionMode: "Indexed", completions: n, parallelism: n, backoffLimit: 0 });
+      expect(job.spec.ttlSecondsAfterFinished).toBeGreaterThan(0);
+      const pod = job.spec.template.spec;
+      expect(pod.restartPolicy).toBe("Never");
+      expect(pod.initContainers.map((c) => [c.name, c.restartPolicy])).toEqual([["forwarder", "Always"]]);
+      expect(pod.volumes.find((v) => v.name === "results")?.emptyDir).toEqual({});
+      expect(job.metadata.name).toMatch(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/);
+      expect(job.metadata.name.length + 1 + String(n - 1).length).toBeLessThanOrEqual(63);
+      expect(job.metadata.annotations["spillway.dev/scenario"]).toBe(scenario.name);
+      expect(out.text).toContain("spillway merge part-*.json");
+
+      const [container] = pod.containers;
+      const script = kubeletExpand(container!.command[2]!, {});
+      expect(script).toContain(`--shard "$i/${n}"`);
+      const args = container!.args.map((a) => kubeletExpand(a, {}));
+      expect(args.slice(0, 2)).toEqual(["spillway", "load"]);
+      const shares: number[] = [];
+      for (let i = 1; i <= n; i++) {
+        // The script appends these to "$@"; JOB_COMPLETION_INDEX is i - 1.
+        const read = readLoadArgs([...args.slice(1), "--shard", `${i}/${n}`, "--json", `/results/part-${i}.json`, "-q"]);
+        expect(read.shard).toEqual({ index: i, count: n });
+        expect(read.url).toBe(`http://127.0.0.1:${model.frontends.find((f) => f.name === scenario.frontend)!.bind.port}/`);
+        const whole = parseLoadProfile(read.input as never, { url: read.url });
+        const { path: _path, ...load } = scenario.load;
+        expect(Object.fromEntries(Object.keys(load).map((k) => [k, whole[k as keyof typeof whole]]))).toEqual(load);
+        shares.push(shardProfile(whole, { index: i, count: n }, whole.workers).connections);
+      }
+      expect(shares).toEqual(out.shards.map((s) => s.connections));
+      expect(shares.reduce((a, b) => a + b, 0)).toBe(scenario.load.connections);
+    }
+    expect(rendered).toBeGreaterThan(0);
+  });
+
+  it("the validation can fail: a Job whose completions is a string, or whose completion mode is not a string, is refused", () => {
+    const model = loadSpecFile("fixtures/classic.yaml").model;
+    const [, jobObject] = documents(renderK8sLoadJob(model, { ...BASE, scenario: model.scenarios[0]!, shards: 3 }).text);
+    const job = jobObject as unknown as JobShape;
+    expect(() => new Job(jobObject as never).validate()).not.toThrow();
+    expect(() => new Job({ ...job, spec: { ...job.spec, completions: "3" } } as never).validate()).toThrow(/completions must be integer/);
+    expect(() => new Job({ ...job, spec: { ...job.spec, completionMode: 1 } } as never).validate()).toThrow(/completionMode must be string/);
+    const containers = job.spec.template.spec.containers.map((c) => ({ ...c, args: 3 }));
+    expect(() => new Job({ ...job, spec: { ...job.spec, template: { ...job.spec.template, spec: { ...job.spec.template.spec, containers } } } } as never).validate()).toThrow(/args must be array/);
+  });
+
+  it("a shard too large for one pod's ephemeral ports asks for the wide port range, a safe sysctl, and no more", () => {
+    const text = `version: 1
+frontends: { web: { bind: "127.0.0.1:18080", default_backend: b } }
+backends: { b: { servers: 1 } }
+scenarios:
+  hold: { load: { connections: 100000, duration: 30s, source_addresses: [127.0.0.2, 127.0.0.3, 127.0.0.4, 127.0.0.5] } }
+`;
+    const model = loadSpecText(text, "hold.yaml").model;
+    const scenario = model.scenarios[0]!;
+    const wide = documents(renderK8sLoadJob(model, { ...BASE, scenario, shards: 3 }).text)[1] as unknown as JobShape;
+    expect(wide.spec.template.spec.securityContext?.sysctls).toEqual([{ name: "net.ipv4.ip_local_port_range", value: "1024 65535" }]);
+    const narrow = documents(renderK8sLoadJob(model, { ...BASE, scenario, shards: 4 }).text)[1] as unknown as JobShape;
+    expect(narrow.spec.template.spec.securityContext).toBeUndefined();
+    expect(() => renderK8sLoadJob(model, { ...BASE, scenario, shards: 1 })).toThrow(/up to 100000 connections.*at most 64512 ephemeral ports/);
+  });
+});
+
+describe("render --k8s-load: hostile values reach the YAML as values", () => {
+  const model = loadSpecText(
+    `version: 1
+frontends: { web: { bind: "127.0.0.1:18080", default_backend: b } }
+backends: { b: { servers: 1 } }
+scenarios:
+  X_-: { load: { connections: 4, requests: 40 } }
+  x--: { load: { connections: 4, requests: 40 } }
+`,
+    "hostile.yaml",
+  ).model;
+
+  it("a target path with $(...), quotes and a YAML key reaches the process as typed, through the kubelet's expansion", () => {
+    const target = "http://proxy.ns.svc:8080/$(JOB_COMPLETION_INDEX)/a'b\"c%0Ahost:%20x?$$=1&k=%7B%7D";
+    const out = renderK8sLoadJob(model, { ...BASE, target, scenario: model.scenarios[0]!, shards: 2 });
+    const [cm, jobObject] = documents(out.text);
+    expect(() => new Job(jobObject as never).validate()).not.toThrow();
+    const job = jobObject as unknown as JobShape;
+    const url = kubeletExpand(job.spec.template.spec.containers[0]!.args[2]!, { JOB_COMPLETION_INDEX: "0" });
+    expect(url).toBe(`http://127.0.0.1:18080${new URL(target).pathname}${new URL(target).search}`);
+    expect(Object.keys(job.spec.template.spec)).not.toContain("hostNetwork");
+    expect((cm as { data: Record<string, string> }).data["haproxy.cfg"]).toContain("server target proxy.ns.svc:8080\n");
+  });
+
+  it("scenario names that differ only where a DNS name cannot show it get distinct valid Job names", () => {
+    const names = model.scenarios.map((s) => jobName(s.name));
+    expect(new Set(names).size).toBe(2);
+    for (const n of names) expect(n).toMatch(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/);
+    expect(jobName("a".repeat(63)).length).toBeLessThanOrEqual(59);
+  });
+
+  it.each([
+    ["a newline in the target", { target: "http://proxy.ns.svc:8080/\nhostNetwork: true" }, /--k8s-target .* holds a space or a control character/],
+    ["a target host that is no DNS name", { target: "http://proxy_ns:8080/" }, /is neither an IP address nor a DNS name/],
+    ["a target that is not http", { target: "file:///etc/passwd" }, /scheme file: is not http: or https:/],
+    ["an image with a newline", { image: "spillway\nhostNetwork: true" }, /--image .* is not an image reference/],
+    ["a forwarder image with a space", { forwarderImage: "haproxy 2.6" }, /--k8s-forwarder-image .* is not an image reference/],
+  ])("%s is refused", (_what, change, message) => {
+    expect(() => renderK8sLoadJob(model, { ...BASE, scenario: model.scenarios[0]!, shards: 2, ...change })).toThrow(message);
+  });
+});
+
+describe("spillway render --k8s-load: the CLI", () => {
+  const dir = mkdtempSync(join(tmpdir(), "spillway-k8s-"));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const k8s = ["--k8s-target", TARGET, "--image", BASE.image];
+
+  it("writes spillway-load-job.yaml beside the configs, a valid Job", () => {
+    const out = join(dir, "ok");
+    const r = runCli(["render", "fixtures/classic.yaml", "-o", out, "--k8s-load", "3", "--scenario", "over-threshold", ...k8s, "-q"]);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    const [, job] = documents(readFileSync(join(out, "spillway-load-job.yaml"), "utf8"));
+    expect(() => new Job(job as never).validate()).not.toThrow();
+    expect(readFileSync(join(out, "haproxy.cfg"), "utf8")).toContain("frontend webserver");
+  });
+
+  it.each(["0", "1.5", "three", "1001", "-2"])("--k8s-load %s: exit 1, saying what it takes", (n) => {
+    const r = runCli(["render", "fixtures/classic.yaml", "-o", join(dir, "bad"), "--k8s-load", n, "--scenario", "over-threshold", ...k8s]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/--k8s-load .* is not a whole number of shards from 1 to 1000|option '--k8s-load <n>' argument missing/);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it.each([
+    ["no --k8s-target", ["--image", "x:1"], /--k8s-load needs --k8s-target/],
+    ["no --image", ["--k8s-target", TARGET], /--k8s-load needs --image/],
+    ["two scenarios and no --scenario", [...k8s], /has 2 scenarios: say which one's load the Job runs\nGive --scenario, one of: under-threshold, over-threshold/],
+    ["an unknown scenario", [...k8s, "--scenario", "nope"], /no scenario named 'nope'/],
+    ["more shards than connections", [...k8s, "--scenario", "over-threshold", "--k8s-load", "311"], /--k8s-load 311: 311 shards are more than the load's 310 connections/],
+  ])("%s: exit 1", (_what, flags, message) => {
+    const args = ["render", "fixtures/classic.yaml", "-o", join(dir, "bad"), ...flags];
+    if (!flags.includes("--k8s-load")) args.push("--k8s-load", "3");
+    const r = runCli(args);
+    expect(r.stderr).toMatch(message);
+    expect(r.code).toBe(1);
+  });
+
+  it("--image without --k8s-load: exit 1", () => {
+    const r = runCli(["render", "fixtures/classic.yaml", "-o", join(dir, "bad"), "--image", "x:1"]);
+    expect(r.stderr).toMatch(/--image belongs to --k8s-load/);
+    expect(r.code).toBe(1);
+  });
+
+  it("a spec without scenarios, or a scenario without a load: exit 2, naming it", () => {
+    const none = join(dir, "none.yaml");
+    writeFileSync(none, `version: 1\nfrontends: { web: { bind: "127.0.0.1:18080", default_backend: b } }\nbackends: { b: { servers: 1 } }\n`);
+    const r1 = runCli(["render", none, "-o", join(dir, "none"), "--k8s-load", "2", ...k8s]);
+    expect(r1.stderr).toMatch(/has no scenarios: --k8s-load runs a scenario's load/);
+    expect(r1.code).toBe(2);
+    const noLoad = join(dir, "noload.yaml");
+    writeFileSync(noLoad, `version: 1\nfrontends: { web: { bind: "127.0.0.1:18080", default_backend: b } }\nbackends: { b: { servers: 1 } }\nscenarios:\n  idle: { expect: { errors: "0" } }\n`);
+    const r2 = runCli(["render", noLoad, "-o", join(dir, "noload"), "--k8s-load", "2", ...k8s]);
+    expect(r2.stderr).toMatch(/noload.yaml:5:3: error: missing required key 'load' \(scenarios.idle\)/);
+    expect(r2.code).toBe(2);
+  });
+});
+
+
