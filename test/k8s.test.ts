@@ -1,4 +1,7 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import http2 from "node:http2";
+import { createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Command } from "commander";
@@ -13,7 +16,7 @@ import { shardProfile } from "../src/load/shard.js";
 import { loadSpecFile, loadSpecText } from "../src/spec/load.js";
 
 import { jobName, K8sProblem, renderK8sLoadJob, type K8sLoadOptions } from "../src/render/k8s.js";
-import { runCli } from "./helpers/cli.js";
+import { BIN, runCli } from "./helpers/cli.js";
 
 const FIXTURES = ["fixtures/classic.yaml", "fixtures/edges.yaml", "fixtures/explore-keepalive.yaml", "fixtures/explore-ramp.yaml", "fixtures/test/small.yaml", "fixtures/test/slow.yaml", "fixtures/test/wrong-threshold.yaml"];
 const TARGET = "http://haproxy.loadtest.svc.cluster.local:8080/";
@@ -286,3 +289,116 @@ describe("spillway render --k8s-load: the CLI", () => {
 });
 
 
+
+/** A port free on 127.0.0.1 at the time of asking. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address() as AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function run(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(cmd, args, { env, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => (stdout += d));
+    child.stderr.on("data", (d) => (stderr += d));
+    const timer = setTimeout(() => child.kill("SIGKILL"), 60_000);
+    child.on("exit", (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/*
+ * No cluster runs here, so the pod is played on loopback with its real parts:
+ * the rendered forwarder config in the real HAProxy, the load container's
+ * command through a real sh with JOB_COMPLETION_INDEX set as the Job
+ * controller sets it, and the built spillway as `spillway` on the PATH. The
+ * only change to the rendered text: the health frontend binds 127.0.0.1 on a
+ * free port instead of every address on 8404.
+ */
+describe("render --k8s-load: each pod's command, run as the pod runs it", () => {
+  const dir = mkdtempSync(join(tmpdir(), "spillway-k8s-pod-"));
+  const procs: ChildProcess[] = [];
+  const sessions = new Set<http2.ServerHttp2Session>();
+  let served = 0;
+  const server = http2.createServer();
+  server.on("session", (s) => sessions.add(s));
+  server.on("stream", (stream) => {
+    stream.respond({ ":status": 200, "x-spillway-backend": ["main-1", "main-2"][served++ % 2]! });
+    stream.end("ok");
+  });
+  afterAll(async () => {
+    for (const p of procs) if (p.exitCode === null) p.kill("SIGTERM");
+    await new Promise<void>((r) => server.close(() => r()));
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("three shards through the forwarder to a real h2c server: every part printed and written, merged totals those of the scenario", async () => {
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+    const backendPort = (server.address() as AddressInfo).port;
+    const frontendPort = await freePort();
+    const healthPort = await freePort();
+    const model = loadSpecText(
+      `version: 1
+frontends: { web: { bind: "127.0.0.1:${frontendPort}", default_backend: main } }
+backends: { main: { servers: 2 } }
+scenarios:
+  pod: { load: { connections: 7, streams: 4, requests: 1000 } }
+`,
+      "pod.yaml",
+    ).model;
+    const n = 3;
+    const resultsDir = join(dir, "results");
+    mkdirSync(resultsDir);
+    const out = renderK8sLoadJob(model, { ...BASE, target: `http://127.0.0.1:${backendPort}/`, scenario: model.scenarios[0]!, shards: n, resultsDir });
+    const [cm, jobObject] = documents(out.text);
+    const config = (cm as { data: Record<string, string> }).data["haproxy.cfg"]!;
+    expect(config).toContain("    bind :8404\n");
+    const cfgFile = join(dir, "haproxy.cfg");
+    writeFileSync(cfgFile, config.replace("    bind :8404\n", `    bind 127.0.0.1:${healthPort}\n`));
+    const forwarder = spawn("haproxy", ["-db", "-f", cfgFile], { stdio: ["ignore", "ignore", "pipe"] });
+    procs.push(forwarder);
+    // The startup probe's question, asked of the health frontend until it answers.
+    for (let i = 0; ; i++) {
+      const ok = await fetch(`http://127.0.0.1:${healthPort}/ready`).then((r) => r.status === 200, () => false);
+      if (ok) break;
+      if (i > 100) throw new Error("the forwarder never answered its startup probe");
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const bin = join(dir, "bin");
+    mkdirSync(bin);
+    symlinkSync(BIN, join(bin, "spillway"));
+    const container = (jobObject as unknown as JobShape).spec.template.spec.containers[0]!;
+    const parts = await Promise.all(
+      Array.from({ length: n }, (_, i) => {
+        const env = { PATH: `${bin}:${process.env.PATH ?? ""}`, JOB_COMPLETION_INDEX: String(i) };
+        const [cmd, ...rest] = [...container.command, ...container.args].map((a) => kubeletExpand(a, env));
+        return run(cmd!, rest, env);
+      }),
+    );
+    for (const [i, p] of parts.entries()) {
+      expect(p.stderr).toBe("");
+      expect(p.code).toBe(0);
+      expect(p.stdout).toBe(readFileSync(join(resultsDir, `part-${i + 1}.json`), "utf8"));
+      expect(JSON.parse(p.stdout).shard).toMatchObject({ index: i + 1, count: n });
+    }
+    const merged = runCli(["merge", ...Array.from({ length: n }, (_, i) => join(resultsDir, `part-${i + 1}.json`)), "--json", "-", "-q"]);
+    expect(merged.stderr).toBe("");
+    expect(merged.code).toBe(0);
+    const result = JSON.parse(merged.stdout) as { requests: { sent: number; succeeded: number }; connections: { opened: number }; backends: Record<string, { responses: number }> };
+    expect(result.requests).toMatchObject({ sent: 1000, succeeded: 1000 });
+    expect(result.connections.opened).toBe(7);
+    // One to one: the server behind the forwarder saw one connection per driver connection.
+    expect(sessions.size).toBe(7);
+    expect(served).toBe(1000);
+  }, 90_000);
+});
