@@ -59,6 +59,62 @@ function documents(text: string): [Record<string, unknown>, Record<string, unkno
   return [docs[0]!.toJS() as Record<string, unknown>, docs[1]!.toJS() as Record<string, unknown>];
 }
 
+/**
+ * The Kubernetes schemas leave objects open, so a misspelt key would pass
+ * validate(): every key the renderer writes is also looked up among the
+ * properties kubernetes-models declares for the type at that place.
+ */
+const MODELS = join(import.meta.dirname, "..", "node_modules", "kubernetes-models");
+const TYPE_FILES: Record<string, string> = {
+  Job: "batch/v1/Job.d.ts",
+  JobSpec: "batch/v1/JobSpec.d.ts",
+  ConfigMap: "v1/ConfigMap.d.ts",
+  ObjectMeta: "../@kubernetes-models/apimachinery/apis/meta/v1/ObjectMeta.d.ts",
+  PodTemplateSpec: "v1/PodTemplateSpec.d.ts",
+  PodSpec: "v1/PodSpec.d.ts",
+  PodSecurityContext: "v1/PodSecurityContext.d.ts",
+  Sysctl: "v1/Sysctl.d.ts",
+  Container: "v1/Container.d.ts",
+  ContainerPort: "v1/ContainerPort.d.ts",
+  Probe: "v1/Probe.d.ts",
+  HTTPGetAction: "v1/HTTPGetAction.d.ts",
+  VolumeMount: "v1/VolumeMount.d.ts",
+  Volume: "v1/Volume.d.ts",
+  ConfigMapVolumeSource: "v1/ConfigMapVolumeSource.d.ts",
+  EmptyDirVolumeSource: "v1/EmptyDirVolumeSource.d.ts",
+};
+/** Where a key's value has a type of its own; a key not listed holds a scalar, a string list, or a free map (labels, data). */
+const CHILD_TYPES: Record<string, Record<string, string>> = {
+  Job: { metadata: "ObjectMeta", spec: "JobSpec" },
+  ConfigMap: { metadata: "ObjectMeta" },
+  JobSpec: { template: "PodTemplateSpec" },
+  PodTemplateSpec: { metadata: "ObjectMeta", spec: "PodSpec" },
+  PodSpec: { securityContext: "PodSecurityContext", initContainers: "Container", containers: "Container", volumes: "Volume" },
+  PodSecurityContext: { sysctls: "Sysctl" },
+  Container: { ports: "ContainerPort", startupProbe: "Probe", volumeMounts: "VolumeMount" },
+  Probe: { httpGet: "HTTPGetAction" },
+  Volume: { configMap: "ConfigMapVolumeSource", emptyDir: "EmptyDirVolumeSource" },
+};
+
+function declaredKeys(type: string): Set<string> {
+  const text = readFileSync(join(MODELS, TYPE_FILES[type]!), "utf8");
+  const start = text.indexOf("export interface");
+  const body = text.slice(start, text.indexOf("\n}", start));
+  return new Set([...body.matchAll(/^\s+"([A-Za-z0-9]+)"\??:/gm)].map((m) => m[1]!));
+}
+
+/** Keys at `path` that the type there does not declare. */
+function unknownKeys(value: unknown, type: string, path = type): string[] {
+  if (Array.isArray(value)) return value.flatMap((v, i) => unknownKeys(v, type, `${path}[${i}]`));
+  const known = declaredKeys(type);
+  expect(known.size).toBeGreaterThan(0);
+  return Object.entries(value as Record<string, unknown>).flatMap(([k, v]) => {
+    if (!known.has(k)) return [`${path}.${k}`];
+    const child = CHILD_TYPES[type]?.[k];
+    return child ? unknownKeys(v, child, `${path}.${k}`) : [];
+  });
+}
+
 type JobShape = {
   metadata: { name: string; labels: Record<string, string>; annotations: Record<string, string> };
   spec: {
@@ -128,6 +184,8 @@ describe("render --k8s-load: the Indexed Job against the Kubernetes API's schema
       const [cm, jobObject] = documents(out.text);
       expect(() => new ConfigMap(cm as never).validate()).not.toThrow();
       expect(() => new Job(jobObject as never).validate()).not.toThrow();
+      expect(unknownKeys(cm, "ConfigMap")).toEqual([]);
+      expect(unknownKeys(jobObject, "Job")).toEqual([]);
       const job = jobObject as unknown as JobShape;
       expect(job.spec).toMatchObject({ completionMode: "Indexed", completions: n, parallelism: n, backoffLimit: 0 });
       expect(job.spec.ttlSecondsAfterFinished).toBeGreaterThan(0);
@@ -168,6 +226,9 @@ describe("render --k8s-load: the Indexed Job against the Kubernetes API's schema
     const job = jobObject as unknown as JobShape;
     expect(() => new Job(jobObject as never).validate()).not.toThrow();
     expect(() => new Job({ ...job, spec: { ...job.spec, completions: "3" } } as never).validate()).toThrow(/completions must be integer/);
+    // The schema takes a misspelt key; the key check does not.
+    expect(() => new Job({ ...job, spec: { ...job.spec, completionMod: "Indexed" } } as never).validate()).not.toThrow();
+    expect(unknownKeys({ ...job, spec: { ...job.spec, completionMod: "Indexed" } }, "Job")).toEqual(["Job.spec.completionMod"]);
     expect(() => new Job({ ...job, spec: { ...job.spec, completionMode: 1 } } as never).validate()).toThrow(/completionMode must be string/);
     const containers = job.spec.template.spec.containers.map((c) => ({ ...c, args: 3 }));
     expect(() => new Job({ ...job, spec: { ...job.spec, template: { ...job.spec.template, spec: { ...job.spec.template.spec, containers } } } } as never).validate()).toThrow(/args must be array/);
