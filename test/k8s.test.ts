@@ -14,6 +14,7 @@ import { buildProgram } from "../src/cli/main.js";
 import { parseLoadProfile } from "../src/index.js";
 import { shardProfile } from "../src/load/shard.js";
 import { loadSpecFile, loadSpecText } from "../src/spec/load.js";
+import type { Model, Scenario } from "../src/spec/model.js";
 
 import { jobName, K8sProblem, renderK8sLoadJob, type K8sLoadOptions } from "../src/render/k8s.js";
 import { BIN, runCli } from "./helpers/cli.js";
@@ -167,59 +168,87 @@ describe("render --k8s-load: the Indexed Job against the Kubernetes API's schema
 
   it.each(cases)("$file $scenario: renders for N = 1, 3, 16, each object valid, each shard's command a valid load that adds up to the scenario's", ({ file, scenario: name }) => {
     const model = loadSpecFile(file).model;
-    const scenario = model.scenarios.find((s) => s.name === name)!;
-    let rendered = 0;
-    for (const n of [1, 3, 16]) {
-      let out;
-      try {
-        out = renderK8sLoadJob(model, { ...BASE, scenario, shards: n });
-      } catch (err) {
-        // The one refusal a valid scenario may meet: more shards than connections, which `spillway load --shard` refuses too.
-        expect(err).toBeInstanceOf(K8sProblem);
-        expect((err as Error).message).toMatch(new RegExp(`^--k8s-load ${n}: ${n} shards are more than the load's ${scenario.load.connections} connection`));
-        expect(n).toBeGreaterThan(scenario.load.connections);
-        continue;
-      }
-      rendered++;
-      const [cm, jobObject] = documents(out.text);
-      expect(() => new ConfigMap(cm as never).validate()).not.toThrow();
-      expect(() => new Job(jobObject as never).validate()).not.toThrow();
-      expect(unknownKeys(cm, "ConfigMap")).toEqual([]);
-      expect(unknownKeys(jobObject, "Job")).toEqual([]);
-      const job = jobObject as unknown as JobShape;
-      expect(job.spec).toMatchObject({ completionMode: "Indexed", completions: n, parallelism: n, backoffLimit: 0 });
-      expect(job.spec.ttlSecondsAfterFinished).toBeGreaterThan(0);
-      const pod = job.spec.template.spec;
-      expect(pod.restartPolicy).toBe("Never");
-      expect(pod.initContainers.map((c) => [c.name, c.restartPolicy])).toEqual([["forwarder", "Always"]]);
-      expect(pod.volumes.find((v) => v.name === "results")?.emptyDir).toEqual({});
-      expect(job.metadata.name).toMatch(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/);
-      expect(job.metadata.name.length + 1 + String(n - 1).length).toBeLessThanOrEqual(63);
-      expect(job.metadata.annotations["spillway.dev/scenario"]).toBe(scenario.name);
-      expect(out.text).toContain("spillway merge part-*.json");
-
-      const [container] = pod.containers;
-      const script = kubeletExpand(container!.command[2]!, {});
-      expect(script).toContain(`--shard "$i/${n}"`);
-      const args = container!.args.map((a) => kubeletExpand(a, {}));
-      expect(args.slice(0, 2)).toEqual(["spillway", "load"]);
-      const shares: number[] = [];
-      for (let i = 1; i <= n; i++) {
-        // The script appends these to "$@"; JOB_COMPLETION_INDEX is i - 1.
-        const read = readLoadArgs([...args.slice(1), "--shard", `${i}/${n}`, "--json", `/results/part-${i}.json`, "-q"]);
-        expect(read.shard).toEqual({ index: i, count: n });
-        expect(read.url).toBe(`http://127.0.0.1:${model.frontends.find((f) => f.name === scenario.frontend)!.bind.port}/`);
-        const whole = parseLoadProfile(read.input as never, { url: read.url });
-        const { path: _path, ...load } = scenario.load;
-        expect(Object.fromEntries(Object.keys(load).map((k) => [k, whole[k as keyof typeof whole]]))).toEqual(load);
-        shares.push(shardProfile(whole, { index: i, count: n }, whole.workers).connections);
-      }
-      expect(shares).toEqual(out.shards.map((s) => s.connections));
-      expect(shares.reduce((a, b) => a + b, 0)).toBe(scenario.load.connections);
-    }
-    expect(rendered).toBeGreaterThan(0);
+    expect(renderedFor(model, model.scenarios.find((s) => s.name === name)!)).toBeGreaterThan(0);
   });
 
+  // Every load key the fixtures leave out, so each flag is read back at least once.
+  const everyKey = loadSpecText(
+    `version: 1
+frontends: { web: { bind: "127.0.0.1:18080", default_backend: b } }
+backends: { b: { servers: 1 } }
+scenarios:
+  stages-h1: { load: { protocol: h1, connections: 40, stages: [{ duration: 0s, target: 4 }, { duration: 90s, target: 40 }, { duration: 500ms, target: 0 }], think_time: 250ms, keep_alive: { close_after_requests: 7, close_after_idle: 2s }, reconnect: false, source_addresses: [127.0.0.2, 127.0.0.3], workers: 2, timeout: 3s, warmup: 1s } }
+  open-model: { load: { connections: 50, streams: 8, arrival_rate: 900, duration: 45s, requests: 10000, budget: pooled } }
+  bursts: { load: { h2load: "-c64 -m10 -n6400 --rate=16 --rate-period=250ms -t4" } }
+  close: { load: { protocol: h1-close, connections: 20, requests: 100, path: /probe/x } }
+`,
+    "every-key.yaml",
+  ).model;
+  it.each([
+    ["stages-h1", 3],
+    ["open-model", 3],
+    // 16 shards of --rate=16 give each a burst of 1, below its -t 4.
+    ["bursts", 2],
+    ["close", 3],
+  ] as const)("every load key, scenario %s: each shard's command reads back to the scenario's load (%i of N = 1, 3, 16 render)", (name, count) => {
+    expect(renderedFor(everyKey, everyKey.scenarios.find((s) => s.name === name)!)).toBe(count);
+  });
+});
+
+/** Renders the scenario for N = 1, 3 and 16 and checks each rendering; how many rendered (a shard split may refuse, as `load --shard` does). */
+function renderedFor(model: Model, scenario: Scenario): number {
+  let rendered = 0;
+  for (const n of [1, 3, 16]) {
+    let out;
+    try {
+      out = renderK8sLoadJob(model, { ...BASE, scenario, shards: n });
+    } catch (err) {
+      // A valid scenario may not split N ways (more shards than connections, or a --rate share below -t), as `spillway load --shard` refuses too.
+      expect(err).toBeInstanceOf(K8sProblem);
+      expect((err as Error).message).toMatch(new RegExp(`^--k8s-load ${n}: (${n} shards are more than the load's ${scenario.load.connections} connection|this shard's share of --rate is)`));
+      continue;
+    }
+    rendered++;
+    const [cm, jobObject] = documents(out.text);
+    expect(() => new ConfigMap(cm as never).validate()).not.toThrow();
+    expect(() => new Job(jobObject as never).validate()).not.toThrow();
+    expect(unknownKeys(cm, "ConfigMap")).toEqual([]);
+    expect(unknownKeys(jobObject, "Job")).toEqual([]);
+    const job = jobObject as unknown as JobShape;
+    expect(job.spec).toMatchObject({ completionMode: "Indexed", completions: n, parallelism: n, backoffLimit: 0 });
+    expect(job.spec.ttlSecondsAfterFinished).toBeGreaterThan(0);
+    const pod = job.spec.template.spec;
+    expect(pod.restartPolicy).toBe("Never");
+    expect(pod.initContainers.map((c) => [c.name, c.restartPolicy])).toEqual([["forwarder", "Always"]]);
+    expect(pod.volumes.find((v) => v.name === "results")?.emptyDir).toEqual({});
+    expect(job.metadata.name).toMatch(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/);
+    expect(job.metadata.name.length + 1 + String(n - 1).length).toBeLessThanOrEqual(63);
+    expect(job.metadata.annotations["spillway.dev/scenario"]).toBe(scenario.name);
+    expect(out.text).toContain("spillway merge part-*.json");
+
+    const [container] = pod.containers;
+    const script = kubeletExpand(container!.command[2]!, {});
+    expect(script).toContain(`--shard "$i/${n}"`);
+    const args = container!.args.map((a) => kubeletExpand(a, {}));
+    expect(args.slice(0, 2)).toEqual(["spillway", "load"]);
+    const shares: number[] = [];
+    for (let i = 1; i <= n; i++) {
+      // The script appends these to "$@"; JOB_COMPLETION_INDEX is i - 1.
+      const read = readLoadArgs([...args.slice(1), "--shard", `${i}/${n}`, "--json", `/results/part-${i}.json`, "-q"]);
+      expect(read.shard).toEqual({ index: i, count: n });
+      expect(read.url).toBe(`http://127.0.0.1:${model.frontends.find((f) => f.name === scenario.frontend)!.bind.port}${scenario.load.path ?? "/"}`);
+      const whole = parseLoadProfile(read.input as never, { url: read.url });
+      const { path: _path, ...load } = scenario.load;
+      expect(Object.fromEntries(Object.keys(load).map((k) => [k, whole[k as keyof typeof whole]]))).toEqual(load);
+      shares.push(shardProfile(whole, { index: i, count: n }, whole.workers).connections);
+    }
+    expect(shares).toEqual(out.shards.map((s) => s.connections));
+    expect(shares.reduce((a, b) => a + b, 0)).toBe(scenario.load.connections);
+  }
+  return rendered;
+}
+
+describe("render --k8s-load: what the Job may not be", () => {
   it("the validation can fail: a Job whose completions is a string, or whose completion mode is not a string, is refused", () => {
     const model = loadSpecFile("fixtures/classic.yaml").model;
     const [, jobObject] = documents(renderK8sLoadJob(model, { ...BASE, scenario: model.scenarios[0]!, shards: 3 }).text);

@@ -229,7 +229,7 @@ function shardsOf(whole: LoadProfile, n: number): LoadProfile[] {
     try {
       return shardProfile(whole, { index: i + 1, count: n }, whole.workers);
     } catch (err) {
-      if (err instanceof ShardProblem) throw new K8sProblem(err.message.replace(/^--shard [0-9]+\/[0-9]+/, `--k8s-load ${n}`), err.hint.replace(/shards/g, "shards (--k8s-load)"));
+      if (err instanceof ShardProblem) throw new K8sProblem(err.message.replace(/^--shard [0-9]+\/[0-9]+/, `--k8s-load ${n}`), "Give a smaller --k8s-load, or change the scenario's load in the spec.");
       throw err;
     }
   });
