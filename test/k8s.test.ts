@@ -16,7 +16,8 @@ import { shardProfile } from "../src/load/shard.js";
 import { loadSpecFile, loadSpecText } from "../src/spec/load.js";
 import type { Model, Scenario } from "../src/spec/model.js";
 
-import { jobName, K8sProblem, renderK8sLoadJob, type K8sLoadOptions } from "../src/render/k8s.js";
+import { k8sLoadJob as renderK8sLoadJob } from "../src/cli/k8s.js";
+import { jobName, K8sProblem, type K8sLoadOptions } from "../src/render/k8s.js";
 import { BIN, runCli } from "./helpers/cli.js";
 
 const FIXTURES = ["fixtures/classic.yaml", "fixtures/edges.yaml", "fixtures/explore-keepalive.yaml", "fixtures/explore-ramp.yaml", "fixtures/test/small.yaml", "fixtures/test/slow.yaml", "fixtures/test/wrong-threshold.yaml"];

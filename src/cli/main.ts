@@ -17,6 +17,7 @@ import { exploreCommand, rampArg } from "./explore.js";
 import { checkOutputFile, writeAll } from "./output.js";
 import { PACKAGE_ROOT, PACKAGE_VERSION } from "../package-info.js";
 import type { SessionOptions } from "../runtime/session.js";
+import type { K8sRequest } from "./k8s.js";
 
 /*
  * Each command loads the modules it needs when it runs, not before: zod,
@@ -152,14 +153,6 @@ function k8sShardsArg(v: string): number {
   return Number(v);
 }
 
-interface K8sRequest {
-  shards: number;
-  scenario: string | undefined;
-  target: string;
-  image: string;
-  forwarderImage: string;
-}
-
 /** The --k8s-* flags checked against each other before the spec is read; null without --k8s-load. */
 function k8sRequest(opts: RenderCliOptions): K8sRequest | null {
   if (opts.k8sLoad === undefined) {
@@ -176,30 +169,6 @@ function k8sRequest(opts: RenderCliOptions): K8sRequest | null {
   }
   if (opts.image === undefined) throw new UsageError("--k8s-load needs --image: an image with sh and spillway on its PATH, which the load pods run", "For example --image registry.example.com/spillway:1.0.");
   return { shards: opts.k8sLoad, scenario: opts.scenario, target: opts.k8sTarget, image: opts.image, forwarderImage: opts.k8sForwarderImage };
-}
-
-/** The Job's text for the chosen scenario; a spec without scenarios is the spec's fault (exit 2), a wrong name or flag the user's (exit 1). */
-async function renderK8sFile(spec: LoadedSpec, file: string, k8s: K8sRequest): Promise<string> {
-  const scenarios = spec.model.scenarios;
-  const names = scenarios.map((s) => s.name).join(", ");
-  if (scenarios.length === 0) {
-    throw new SpillwayError(`${file} has no scenarios: --k8s-load runs a scenario's load`, ExitCode.InvalidSpec, "Add a scenario with a load: block to the spec.");
-  }
-  let scenario = scenarios[0]!;
-  if (k8s.scenario !== undefined) {
-    const found = scenarios.find((s) => s.name === k8s.scenario);
-    if (!found) throw new UsageError(`no scenario named '${k8s.scenario}' in ${file}`, `Scenarios: ${names}.`);
-    scenario = found;
-  } else if (scenarios.length > 1) {
-    throw new UsageError(`${file} has ${scenarios.length} scenarios: say which one's load the Job runs`, `Give --scenario, one of: ${names}.`);
-  }
-  const { renderK8sLoadJob, K8sProblem } = await import("../render/k8s.js");
-  try {
-    return renderK8sLoadJob(spec.model, { scenario, shards: k8s.shards, target: k8s.target, image: k8s.image, forwarderImage: k8s.forwarderImage, generator: PACKAGE_VERSION }).text;
-  } catch (err) {
-    if (err instanceof K8sProblem) throw new UsageError(err.message, err.hint);
-    throw err;
-  }
 }
 
 /** Versions from the flags, else the installed binaries, else Debian 12's. */
@@ -279,7 +248,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
         if (!targets.includes("haproxy")) files["haproxy.cfg"] = rendered.haproxy;
         if (!targets.includes("nginx")) files["nginx.conf"] = rendered.nginx;
       }
-      if (k8s) files[K8S_JOB_FILE] = await renderK8sFile(spec, file, k8s);
+      if (k8s) files[K8S_JOB_FILE] = (await import("./k8s.js")).renderK8sFile(spec, file, k8s, PACKAGE_VERSION);
       let written: string[] = [];
       if (opts.out === "-") {
         io.out(targets.map((t) => (targets.length > 1 ? `# ==> ${FILE_NAME[t]} <==\n${rendered[t]}` : rendered[t])).join("\n"));

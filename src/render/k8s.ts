@@ -19,9 +19,7 @@
 import { createHash } from "node:crypto";
 import { isIP } from "node:net";
 import { Document } from "yaml";
-import { driverFixedFds } from "../doctor/needs.js";
-import { shardProfile, ShardProblem } from "../load/shard.js";
-import { profileFor, type LoadProfile } from "../spec/load-profile.js";
+import { profileFor } from "../spec/load-profile.js";
 import { formatDuration } from "../spec/duration.js";
 import { MAX_TIMER_MS } from "../spec/limits.js";
 import type { Frontend, Model, Scenario } from "../spec/model.js";
@@ -67,6 +65,17 @@ export interface K8sLoadOptions {
   generator: string;
   /** Where each pod writes its part; a volume is mounted there. */
   resultsDir?: string;
+}
+
+/**
+ * What the driver's own modules say of the split, worked out by the caller
+ * (cli/k8s.ts) so that rendering imports no engine: each shard's connections
+ * as `spillway load --shard i/N` opens them, and the descriptors the driver
+ * holds besides its connections (doctor's measured figure).
+ */
+export interface K8sShardPlan {
+  shardConnections: number[];
+  driverFixedFds: number;
 }
 
 /** One shard as its pod runs it, for callers (and tests) that check the command without a cluster. */
@@ -223,21 +232,20 @@ function frontendOf(model: Model, scenario: Scenario): Frontend {
   return f;
 }
 
-/** Every shard of the load, as `spillway load --shard` would run it; the shard's own refusal, when N does not fit the load, as a K8sProblem. */
-function shardsOf(whole: LoadProfile, n: number): LoadProfile[] {
-  return Array.from({ length: n }, (_, i) => {
-    try {
-      return shardProfile(whole, { index: i + 1, count: n }, whole.workers);
-    } catch (err) {
-      if (err instanceof ShardProblem) throw new K8sProblem(err.message.replace(/^--shard [0-9]+\/[0-9]+/, `--k8s-load ${n}`), "Give a smaller --k8s-load, or change the scenario's load in the spec.");
-      throw err;
-    }
-  });
+/** The scenario's load as a URL on loopback at the frontend's port, and the profile `spillway load` makes of it. */
+export function shardUrl(model: Model, scenario: Scenario, target: string): string {
+  const t = parseClusterTarget(target);
+  // The driver asks for 127.0.0.1 at the frontend's own port, so its :authority is the one a local run sends.
+  return `${t.scheme}://127.0.0.1:${frontendOf(model, scenario).bind.port}${scenario.load.path ?? t.path}`;
 }
 
-export function renderK8sLoadJob(model: Model, o: K8sLoadOptions): K8sLoadJob {
+export function renderK8sLoadJob(model: Model, o: K8sLoadOptions, plan: K8sShardPlan): K8sLoadJob {
   const n = o.shards;
   if (!Number.isInteger(n) || n < 1 || n > MAX_K8S_SHARDS) throw new K8sProblem(`--k8s-load ${String(n)} is not a whole number from 1 to ${MAX_K8S_SHARDS}`, "Give --k8s-load the number of shards (pods).");
+  const split = plan.shardConnections;
+  if (split.length !== n || split.reduce((a, b) => a + b, 0) !== o.scenario.load.connections || split.some((c) => !Number.isInteger(c) || c < 1)) {
+    throw new Error(`a plan of ${split.length} shards (${split.join(", ")}) is not ${n} shards of ${o.scenario.load.connections} connections`);
+  }
   checkImage("--image", o.image);
   checkImage("--k8s-forwarder-image", o.forwarderImage);
   const target = parseClusterTarget(o.target);
@@ -245,12 +253,9 @@ export function renderK8sLoadJob(model: Model, o: K8sLoadOptions): K8sLoadJob {
   const scenario = o.scenario;
   const frontend = frontendOf(model, scenario);
   const listenPort = frontend.bind.port;
-  const scheme = target.scheme;
-  // The driver asks for 127.0.0.1 at the frontend's own port, so its :authority is the one a local run sends.
-  const url = `${scheme}://127.0.0.1:${listenPort}${scenario.load.path ?? target.path}`;
+  const url = shardUrl(model, scenario, o.target);
   const whole = profileFor(scenario.load, { url });
-  const parts = shardsOf(whole, n);
-  const most = Math.max(...parts.map((p) => p.connections));
+  const most = Math.max(...split);
   if (most > WIDE_EPHEMERAL_PORTS) {
     throw new K8sProblem(
       `--k8s-load ${n}: a shard holds up to ${most} connections, and its forwarder reaches the target from the pod's one address, with at most ${WIDE_EPHEMERAL_PORTS} ephemeral ports`,
@@ -261,7 +266,7 @@ export function renderK8sLoadJob(model: Model, o: K8sLoadOptions): K8sLoadJob {
   const argv = ["spillway", "load", url, ...loadFlags(scenario.load)];
   const idleMs = Math.min(MAX_TIMER_MS, whole.maxRunMs);
   const config = forwarderConfig({ listenPort, target, maxconn: most + 16, connectMs: Math.min(MAX_TIMER_MS, whole.timeoutMs), idleMs });
-  const loadFds = most + driverFixedFds(whole.workers);
+  const loadFds = most + plan.driverFixedFds;
   const forwarderFds = 2 * most + FORWARDER_FIXED_FDS;
   const widePorts = most > DEFAULT_EPHEMERAL_PORTS;
   const healthPort = listenPort === HEALTH_PORT ? HEALTH_PORT + 1 : HEALTH_PORT;
@@ -334,7 +339,7 @@ export function renderK8sLoadJob(model: Model, o: K8sLoadOptions): K8sLoadJob {
     `  for i in $(seq 0 ${n - 1}); do kubectl logs -c load -l batch.kubernetes.io/job-name=${name},batch.kubernetes.io/job-completion-index=$i > part-$((i + 1)).json; done`,
     "  spillway merge part-*.json",
     `The pods start within seconds of each other, not at one instant; merge aligns the parts' windows by start time.`,
-    `Open files: Kubernetes sets no ulimit per pod. The load container needs ${loadFds} (its connections and ${driverFixedFds(whole.workers)} of the driver's own),`,
+    `Open files: Kubernetes sets no ulimit per pod. The load container needs ${loadFds} (its connections and ${plan.driverFixedFds} of the driver's own),`,
     `the forwarder ${forwarderFds} (two per connection): the container runtime's default limit must allow them.`,
     `Ephemeral ports: up to ${most} connections per pod, ${widePorts ? `more than Linux's default range holds, so the pod sets the safe sysctl net.ipv4.ip_local_port_range to ${WIDE_PORT_RANGE.low}-${WIDE_PORT_RANGE.high}` : "within Linux's default range"}.`,
     "Memory: no request is set, because doctor has no measured figure per connection for a pod (driver and forwarder) to derive one from.",
@@ -348,6 +353,6 @@ export function renderK8sLoadJob(model: Model, o: K8sLoadOptions): K8sLoadJob {
     objects: [configMap, job],
     text,
     name,
-    shards: parts.map((p, i) => ({ index: i + 1, argv, connections: p.connections })),
+    shards: split.map((connections, i) => ({ index: i + 1, argv, connections })),
   };
 }
