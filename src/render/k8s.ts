@@ -232,7 +232,7 @@ function frontendOf(model: Model, scenario: Scenario): Frontend {
   return f;
 }
 
-/** The scenario's load as a URL on loopback at the frontend's port, and the profile `spillway load` makes of it. */
+/** The URL each pod's driver sends to: loopback at the frontend's own port, where the forwarder listens. */
 export function shardUrl(model: Model, scenario: Scenario, target: string): string {
   const t = parseClusterTarget(target);
   // The driver asks for 127.0.0.1 at the frontend's own port, so its :authority is the one a local run sends.
