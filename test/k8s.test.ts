@@ -381,16 +381,22 @@ describe("spillway render --k8s-load: the CLI", () => {
 
 
 
-/** A port free on 127.0.0.1 at the time of asking. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as AddressInfo;
-      s.close(() => resolve(port));
+/**
+ * A port free on 127.0.0.1 at the time of asking, below the ephemeral range
+ * (32768-60999 here): other runs on this machine open thousands of
+ * connections from ephemeral ports, and one of them may take a port between
+ * this check and HAProxy's bind.
+ */
+async function freePort(): Promise<number> {
+  for (;;) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    const free = await new Promise<boolean>((resolve) => {
+      const s = createServer();
+      s.once("error", () => resolve(false));
+      s.listen(port, "127.0.0.1", () => s.close(() => resolve(true)));
     });
-  });
+    if (free) return port;
+  }
 }
 
 function run(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string }> {
@@ -458,11 +464,13 @@ scenarios:
     writeFileSync(cfgFile, config.replace("    bind :8404\n", `    bind 127.0.0.1:${healthPort}\n`));
     const forwarder = spawn("haproxy", ["-db", "-f", cfgFile], { stdio: ["ignore", "ignore", "pipe"] });
     procs.push(forwarder);
+    let forwarderSaid = "";
+    forwarder.stderr!.on("data", (d) => (forwarderSaid += d));
     // The startup probe's question, asked of the health frontend until it answers.
     for (let i = 0; ; i++) {
       const ok = await fetch(`http://127.0.0.1:${healthPort}/ready`).then((r) => r.status === 200, () => false);
       if (ok) break;
-      if (i > 100) throw new Error("the forwarder never answered its startup probe");
+      if (i > 100) throw new Error(`the forwarder never answered its startup probe; HAProxy said:\n${forwarderSaid}`);
       await new Promise((r) => setTimeout(r, 50));
     }
     const bin = join(dir, "bin");
@@ -485,8 +493,8 @@ scenarios:
     const merged = runCli(["merge", ...Array.from({ length: n }, (_, i) => join(resultsDir, `part-${i + 1}.json`)), "--json", "-", "-q"]);
     expect(merged.stderr).toBe("");
     expect(merged.code).toBe(0);
-    const result = JSON.parse(merged.stdout) as { requests: { sent: number; succeeded: number }; connections: { opened: number }; backends: Record<string, { responses: number }> };
-    expect(result.requests).toMatchObject({ sent: 1000, succeeded: 1000 });
+    const result = JSON.parse(merged.stdout) as { requests: { sent: number; succeeded: number }; connections: { opened: number }; statuses: Record<string, number> };
+    expect(result.requests, JSON.stringify({ statuses: result.statuses, served, sessions: sessions.size })).toMatchObject({ sent: 1000, succeeded: 1000 });
     expect(result.connections.opened).toBe(7);
     // One to one: the server behind the forwarder saw one connection per driver connection.
     expect(sessions.size).toBe(7);
