@@ -207,7 +207,8 @@ export class ConnectionPool implements ConnOwner, PoolView {
         backoffMs: 0,
         retryAt: 0,
         parked: [],
-        localAddress: src.length > 0 ? src[g % src.length] : undefined,
+        // Each engine deals its own slots over every source in turn, from its own offset, so every engine holds an even share of every source (its ports per source are its own slice of the range, ports.ts) and the sources stay even across engines; with one engine this is g % sources.
+        localAddress: src.length > 0 ? src[(i + opts.workerIndex) % src.length] : undefined,
       });
     }
   }
