@@ -55,7 +55,7 @@ export function fileDescriptorProblem(connections: number, names: KeyNames = SPE
   if (processes !== null && Math.max(...processConnections(connections, workers, processes)) <= perProcess) return null;
   const n = names.name(["connections"]);
   const held = processes !== null ? Math.max(...processConnections(connections, workers, processes)) : Math.ceil(connections / MAX_PROCESSES);
-  const where = given !== null ? `one of --processes ${given} holds ${held} of ${n} ${connections}, more file descriptors than a process may open` : `${n} ${connections} needs more file descriptors than ${MAX_PROCESSES} driver processes may open`;
+  const where = given !== null ? `with --processes ${given}, one process holds ${held} of the ${n} ${connections} connections: more file descriptors than a process may open` : `${n} ${connections} needs more file descriptors than ${MAX_PROCESSES} driver processes may open`;
   return {
     path: ["connections"],
     message: `${where} (limit ${limit} each, ${RESERVED_FDS} of them kept for other files)`,

@@ -334,7 +334,7 @@ async function layout(input: LoadProfile, options: LoadOptions): Promise<Layout>
     const choice = chooseSources(C, address, ports ?? portsPerSource(localPortRange()));
     if (choice.kind === "no-fit") {
       throw new UsageError(
-        `${C} connections to ${address} need ${choice.need} source addresses of ${choice.ports} ephemeral ports each (90% of net.ipv4.ip_local_port_range), but ${address} has only itself: ::1 is IPv6's one loopback address`,
+        `${C} connections to ${address} need ${choice.need} source addresses of ${choice.ports} ephemeral ports each (90% of net.ipv4.ip_local_port_range), but ::1 is IPv6's one loopback address, so there is no second source to spread them over`,
         `send to an IPv4 loopback URL such as http://127.0.0.1:PORT/, where spillway spreads connections over 127.0.0.x; or lower -c to ${choice.ports}; or widen net.ipv4.ip_local_port_range`,
       );
     }
