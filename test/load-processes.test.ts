@@ -4,10 +4,11 @@
  * real h2c servers on loopback, real child processes, real sockets.
  */
 import { spawn } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import http2 from "node:http2";
 import type { AddressInfo } from "node:net";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { InfraError, UsageError } from "../src/errors.js";
 import { parseLoadProfile, startLoad, splitTasks, type LoadInput, type LoadStartInfo } from "../src/load/index.js";
@@ -144,9 +145,14 @@ describe("spillway load --processes", () => {
     const threadShares = counting.take().shares;
     // -t 4 over 10 clients: threads of 3, 3, 2, 2 clients and 250 requests each.
     expect(threadShares).toEqual([83, 83, 83, 83, 84, 84, 125, 125, 125, 125]);
-    const r = await cli(["load", url, "-c", "10", "-n", "1000", "-t", "4", "--processes", "2", "--json", "-", "-q"]);
+    const log = join(mkdtempSync(join(tmpdir(), "spillway-procs-")), "requests.ndjson");
+    const r = await cli(["load", url, "-c", "10", "-n", "1000", "-t", "4", "--processes", "2", "--ndjson", log, "--json", "-", "-q"]);
     expect(r.code, r.stderr).toBe(0);
     expect(counting.take().shares).toEqual(threadShares);
+    // Every request's line comes back from the children, once.
+    const lines = readFileSync(log, "utf8").trim().split("\n");
+    expect(lines).toHaveLength(1000);
+    rmSync(dirname(log), { recursive: true, force: true });
     expect(JSON.parse(r.stdout).requests.sent).toBe(1000);
   });
 
