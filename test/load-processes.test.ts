@@ -12,7 +12,8 @@ import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { InfraError, UsageError } from "../src/errors.js";
 import { parseLoadProfile, startLoad, splitTasks, type LoadInput, type LoadStartInfo } from "../src/load/index.js";
-import { chooseSources, fewestProcesses, portsPerSource, processConnections, processEngines } from "../src/load/processes.js";
+import { chooseSources, fewestProcesses, portsPerSource, processConnections, processEngines, sourceIndex } from "../src/load/processes.js";
+import { localCount } from "../src/load/scheduler.js";
 import { normalizeProfile } from "../src/load/profile.js";
 import { runCliAsync as cli, ROOT } from "./helpers/cli.js";
 
@@ -77,6 +78,28 @@ describe("the pure layout: processes and source addresses", () => {
     expect(chooseSources(100_000, "127.0.0.1", ports)).toEqual({ kind: "spread", addresses: ["127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4"] });
     expect(chooseSources(30_000, "::1", ports)).toEqual({ kind: "no-fit", need: 2, ports });
     expect(chooseSources(10_000, "::1", ports)).toEqual({ kind: "one" });
+  });
+
+  it("deals every engine's connections evenly over every source, so each engine's port slice per source is enough", () => {
+    // 4 engines and 2 sources: dealt by the run's connection index, engines 0 and 2 would hold only the first source.
+    for (const [C, E, k] of [
+      [1000, 4, 2],
+      [1000, 6, 4],
+      [999, 3, 3],
+      [30, 3, 3],
+    ] as const) {
+      const total = Array<number>(k).fill(0);
+      for (let e = 0; e < E; e++) {
+        const mine = Array<number>(k).fill(0);
+        for (let i = 0; i < localCount(C, e, E); i++) mine[sourceIndex(i, e, k)]!++;
+        expect(Math.max(...mine) - Math.min(...mine), `engine ${e} of ${E}, ${k} sources`).toBeLessThanOrEqual(1);
+        mine.forEach((n, s) => (total[s]! += n));
+      }
+      expect(sum(total)).toBe(C);
+      expect(Math.max(...total) - Math.min(...total), `${C} over ${k} sources`).toBeLessThanOrEqual(E);
+    }
+    // One engine: the connection index modulo the sources, as before processes.
+    expect([0, 1, 2, 3, 4].map((i) => sourceIndex(i, 0, 3))).toEqual([0, 1, 2, 0, 1]);
   });
 
   it("gives the engines of 3 processes exactly what 3 threads get: connections, per-client -n, --rate and an arrival rate", () => {

@@ -13,6 +13,7 @@
 import type { EventEmitter } from "node:events";
 import { performance } from "node:perf_hooks";
 import { EXPLICIT_PORTS_FROM, localPortRange, PortPicker } from "./ports.js";
+import { sourceIndex } from "./processes.js";
 import { CONNECTING, OPEN, Req, type CloseReason, type Conn, type ConnOwner, type ConnTarget } from "./conn.js";
 import { buildH1Shared, H1Conn, type H1Shared } from "./h1.js";
 import { buildH2Shared, H2Conn, type H2Shared } from "./h2.js";
@@ -207,8 +208,7 @@ export class ConnectionPool implements ConnOwner, PoolView {
         backoffMs: 0,
         retryAt: 0,
         parked: [],
-        // Each engine deals its own slots over every source in turn, from its own offset, so every engine holds an even share of every source (its ports per source are its own slice of the range, ports.ts) and the sources stay even across engines; with one engine this is g % sources.
-        localAddress: src.length > 0 ? src[(i + opts.workerIndex) % src.length] : undefined,
+        localAddress: src.length > 0 ? src[sourceIndex(i, opts.workerIndex, src.length)] : undefined,
       });
     }
   }

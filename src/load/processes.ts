@@ -81,7 +81,19 @@ export function loopbackSources(k: number): string[] {
   return Array.from({ length: k }, (_, i) => `127.0.0.${i + 1}`);
 }
 
-/** Source addresses the driver chooses when none were given: `null` when one source's ports suffice. */
+/**
+ * The source of engine `engine`'s `local`-th connection: each engine deals
+ * its own connections over every source in turn from its own offset, so
+ * every engine holds an even share of every source (its ports per source
+ * are its own slice of the range, ports.ts) and the sources stay even over
+ * all engines. With one engine this is the run's connection index modulo
+ * the sources.
+ */
+export function sourceIndex(local: number, engine: number, sources: number): number {
+  return (local + engine) % sources;
+}
+
+/** Source addresses the driver chooses when none were given: one is enough, several, or none fits (IPv6). */
 export type SourceChoice = { kind: "one" } | { kind: "spread"; addresses: string[] } | { kind: "no-fit"; need: number; ports: number };
 
 /**
