@@ -326,7 +326,7 @@ async function layout(input: LoadProfile, options: LoadOptions): Promise<Layout>
   if (processes > 1 && profile.connectRate !== null && profile.connectRate < engines) {
     throw new UsageError(
       `--rate ${profile.connectRate} is less than the ${engines} engines of ${processes} processes: each opens its own share of every burst, as h2load's threads do, so some would never connect`,
-      `give --rate at least ${engines}, or fewer --processes`,
+      given !== undefined ? `give --rate at least ${engines}, or fewer --processes` : `give --rate at least ${engines}: the connections need ${processes} processes for their open files`,
     );
   }
   let sourcesChosen = false;
