@@ -270,6 +270,30 @@ describe("spillway load --processes", () => {
     expect(Object.keys(counting.take().sources)).toEqual(["127.0.0.1"]);
   });
 
+  it("under a low open-file limit, chooses the processes itself: 600 connections with ulimit -n 400 run in 2, each under its own limit", async () => {
+    // 400 descriptors less 64 hold 336 connections a process: 600 need 2. Both limits: Node raises its soft limit to the hard one at start.
+    const limited = (args: string[]) =>
+      new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+        const quoted = [process.execPath, join(ROOT, "bin", "spillway.js"), ...args].map((a) => `'${a}'`).join(" ");
+        const child = spawn("bash", ["-c", `ulimit -n 400 && exec ${quoted}`], { stdio: ["ignore", "pipe", "pipe"] });
+        let stdout = "";
+        let stderr = "";
+        child.stdout.on("data", (d) => (stdout += d));
+        child.stderr.on("data", (d) => (stderr += d));
+        child.on("exit", (code) => resolve({ code, stdout, stderr }));
+      });
+    const r = await limited(["load", url, "-c", "600", "-n", "1200"]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain("2 driver processes");
+    expect(r.stdout).toContain("connections: 600 opened");
+    expect(r.stdout).toContain("requests: 1200 total, 1200 started, 1200 done, 1200 succeeded");
+    expect(counting.take().shares).toEqual(Array(600).fill(2));
+    const one = await limited(["load", url, "-c", "600", "-n", "1200", "--processes", "1"]);
+    expect(one.code).toBe(1);
+    expect(one.stderr).toContain("with --processes 1, one process holds 600 of the -c 600 connections: more file descriptors than a process may open (limit 400 each, 64 of them kept for other files)");
+    expect(one.stderr).toContain("Give --processes 2 or more");
+  });
+
   it("refuses ::1 when its ports cannot hold the connections, and bad --processes values, with exit 1 and what to do", async () => {
     const v6 = startLoad(profile({ connections: 30, requests: 300 }, `http://[::1]:${port}/`), { portsPerSource: 10 });
     const err = await v6.done.catch((e: unknown) => e);
