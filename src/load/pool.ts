@@ -13,7 +13,7 @@
 import type { EventEmitter } from "node:events";
 import { performance } from "node:perf_hooks";
 import { EXPLICIT_PORTS_FROM, localPortRange, PortPicker } from "./ports.js";
-import { sourceIndex } from "./processes.js";
+import { sourceIndex } from "./sources.js";
 import { CONNECTING, OPEN, Req, type CloseReason, type Conn, type ConnOwner, type ConnTarget } from "./conn.js";
 import { buildH1Shared, H1Conn, type H1Shared } from "./h1.js";
 import { buildH2Shared, H2Conn, type H2Shared } from "./h2.js";

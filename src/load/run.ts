@@ -14,7 +14,8 @@ import { InfraError, UsageError } from "../errors.js";
 import { openFileLimit } from "../runtime/limits.js";
 import { Engine, localCount, type EngineOptions, type TickInfo } from "./engine.js";
 import { localPortRange } from "./ports.js";
-import { chooseSources, connectionsPerProcess, engineCount, fewestProcesses, h2loadSplit, MAX_PROCESSES, portsPerSource, processEngines } from "./processes.js";
+import { connectionsPerProcess, engineCount, fewestProcesses, h2loadSplit, MAX_PROCESSES, processEngines } from "./processes.js";
+import { chooseSources, portsPerSource } from "./sources.js";
 import { normalizeProfile, resolveLoopback, type LoadProfile, type NormalizedProfile } from "./profile.js";
 import { mergeRunData, toLoadResult, type LoadResult, type RunData } from "./result.js";
 
