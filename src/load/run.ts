@@ -66,6 +66,7 @@ export interface LoadRun extends EventEmitter<LoadRunEvents> {
 /** What a worker thread needs to run its share: the engine's options less the log sink; plain data. */
 export type WorkerTask = Omit<EngineOptions, "ndjson">;
 
+/** What a worker thread or a driver child process sends its parent. */
 export type WorkerMessage =
   | { type: "tick"; info: TickInfo }
   | { type: "ndjson"; lines: string[] }
