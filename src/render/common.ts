@@ -56,12 +56,13 @@ export function hostPort(hp: HostPort): string {
 }
 
 /** Timeouts of the server side come from the frontends that route to a backend: the longest wins. */
-export function backendTimeouts(model: Model, backend: Backend): { connectMs: number; serverMs: number; sources: Frontend[] } {
+export function backendTimeouts(model: Model, backend: Backend): { connectMs: number; serverMs: number; tunnelMs: number; sources: Frontend[] } {
   const sources = model.frontends.filter((f) => f.defaultBackend === backend.name || f.rules.some((r) => r.useBackend === backend.name));
   const from = sources.length > 0 ? sources : model.frontends;
   return {
     connectMs: Math.max(...from.map((f) => f.timeouts.connectMs)),
     serverMs: Math.max(...from.map((f) => f.timeouts.serverMs)),
+    tunnelMs: Math.max(...from.map((f) => f.timeouts.tunnelMs)),
     sources,
   };
 }

@@ -136,7 +136,11 @@ export function buildHaproxyView(model: Model, version: Version, runtime: Runtim
     if (f.maxconn !== null) note(fpath, `maxconn ${f.maxconn}`, "exact", "frontend maxconn: connections beyond it wait in the kernel's accept queue");
     note(`${fpath}.bind`, `bind ${f.bind.host}:${f.bind.port}`, "exact",
       f.http2.enabled ? "one port for HTTP/1.1 and h2c (HAProxy detects the HTTP/2 preface)" : "HTTP/1.1 only (proto h1)");
-    note(`${fpath}.timeouts`, "timeouts", "exact", "timeout client, http-request, http-keep-alive (frontend); connect, server (backends)");
+    note(`${fpath}.timeouts`, "timeouts", "exact", "timeout client, http-request, http-keep-alive (frontend); connect, server, tunnel (backends)");
+    note(`${fpath}.timeouts`, `tunnel ${formatDuration(f.timeouts.tunnelMs)}`, "exact",
+      "timeout tunnel in each backend the frontend routes to (HAProxy takes it in backends, not frontends; a backend shared by frontends takes the longest): once the server answers 101 it replaces timeout client and server, and the tunnel closes after that long with no data in either direction");
+    note(`${fpath}`, "WebSocket upgrades", "exact",
+      "an upgrade is an HTTP/1.1 request until the server's 101, so the same acl and use_backend rules route it, fe_conn included; HAProxy forwards Upgrade and Connection itself, then tunnels the connection. fe_conn counts the client connection for the whole life of the tunnel");
     return {
       name: safeName(f.name),
       origin: `${fpath} (line ${f.origin.line})`,
@@ -170,6 +174,8 @@ export function buildHaproxyView(model: Model, version: Version, runtime: Runtim
       timeouts: [
         { name: "connect", value: formatDuration(t.connectMs) },
         { name: "server", value: formatDuration(t.serverMs) },
+        // HAProxy takes timeout tunnel in defaults, listen and backend sections only, not in a frontend.
+        { name: "tunnel", value: formatDuration(t.tunnelMs) },
       ],
       servers: b.servers.map((s) => ({
         name: safeName(s.name),
