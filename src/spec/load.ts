@@ -447,7 +447,13 @@ class ModelBuilder {
     });
     const load = this.buildLoad(s.load, [...path, "load"]);
     const target = frontends.find((f) => f.name === frontend);
-    if (target) this.checkProtocol(load, s.load.protocol !== undefined, target, [...path, "load"]);
+    if (target && load.http) this.checkProtocol(load, s.load.protocol !== undefined, target, [...path, "load"]);
+    if (target && load.websockets && target.http2.enabled && targets.includes("nginx")) {
+      this.report("warning", [...path, "load", "websockets"], `WebSocket upgrades are HTTP/1.1, and nginx before 1.25.1 speaks only h2c on a port with HTTP/2 (frontend '${target.name}'): there the upgrades fail`, {
+        key: true,
+        hint: `Run nginx 1.25.1 or later (\`http2 on\` serves both on one port), or set http2.enabled: false on frontend '${target.name}' (and load.protocol: h1 for its HTTP load).`,
+      });
+    }
     const expect = {} as Record<Target, Expectations>;
     for (const t of TARGETS) {
       const merged: ExpectInput = { ...(s.expect ?? {}), ...(s.expect_by_target?.[t] ?? {}) };
