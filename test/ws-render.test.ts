@@ -4,7 +4,8 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket, { WebSocketServer } from "ws";
 import { createRun, createRuntime, planPorts, runContext, startProxy, type Run, type RunningProxy } from "../src/runtime/index.js";
-import { loadSpecFile } from "../src/spec/load.js";
+import { render } from "../src/render/index.js";
+import { loadSpecFile, loadSpecText } from "../src/spec/load.js";
 import { BACKEND_HEADER, PROXY_CONNS_HEADER, ROUTE_HEADER, SERVER_HEADER } from "../src/wire.js";
 import { freePortRun, testScratch } from "./helpers/processes.js";
 
@@ -171,4 +172,45 @@ describe.each(["haproxy", "nginx"] as const)("a WebSocket through %s", (target) 
     expect(a.code).not.toBe(1000);
     expect(b.code).not.toBe(1000);
   }, 40_000);
+});
+
+describe("the fidelity report's WebSocket rows", () => {
+  const text = (frontend: string, load: string) =>
+    [
+      "version: 1",
+      "frontends:",
+      `  web: { bind: "127.0.0.1:8080", ${frontend} default_backend: app }`,
+      "backends:",
+      "  app: { servers: 1 }",
+      "scenarios:",
+      `  s: { load: { ${load} } }`,
+      "",
+    ].join("\n");
+  const rows = (spec: string, versions?: Parameters<typeof render>[1]) =>
+    render(loadSpecText(spec, "ws.yaml").model, versions)
+      .fidelity.filter((e) => e.what === "WebSocket upgrades" || e.what.startsWith("tunnel "))
+      .map((e) => `${e.construct} ${e.what}: haproxy ${e.haproxy?.level}, nginx ${e.nginx?.level}`);
+
+  it("say how each proxy counts and times an upgraded connection, where a scenario holds sessions", () => {
+    const out = render(loadSpecText(text("http2: { enabled: false },", 'websockets: { connections: 10, session: "10s" }'), "ws.yaml").model);
+    const upgrades = out.fidelity.find((e) => e.what === "WebSocket upgrades")!;
+    expect(upgrades.haproxy?.detail).toContain("fe_conn counts the client connection for the whole life of the tunnel");
+    expect(upgrades.nginx?.detail).toContain("$connections_active counts the client connection for the whole life of the tunnel");
+    const tunnel = out.fidelity.find((e) => e.what === "tunnel 1h")!;
+    expect(tunnel.haproxy?.level).toBe("exact");
+    expect(tunnel.nginx?.detail).toContain("even while the client is sending");
+  });
+
+  it("mark upgrades unsupported on an nginx before 1.25.1 that serves HTTP/2 on the port, and supported from 1.25.1", () => {
+    const spec = text("timeouts: { tunnel: 5m },", "connections: 1, requests: 1");
+    expect(rows(spec, { versions: { nginx: { major: 1, minor: 22, patch: 1 } } })).toEqual([
+      "frontends.web.timeouts tunnel 5m: haproxy exact, nginx approximate",
+      "frontends.web WebSocket upgrades: haproxy exact, nginx unsupported",
+    ]);
+    expect(rows(spec, { versions: { nginx: { major: 1, minor: 25, patch: 1 } } })).toContain("frontends.web WebSocket upgrades: haproxy exact, nginx exact");
+  });
+
+  it("are left out for a frontend that neither holds sessions nor sets a tunnel timeout", () => {
+    expect(rows(text("", "connections: 1, requests: 1"))).toEqual([]);
+  });
 });

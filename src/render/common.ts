@@ -50,6 +50,15 @@ export function frontendConnections(model: Model, report: ViewReport): number {
   return sum;
 }
 
+/**
+ * Whether a frontend is meant to carry WebSockets: a scenario holds sessions
+ * on it, or the spec gives its tunnel timeout. Both configs take upgrades on
+ * every frontend; the fidelity report speaks of them only where they matter.
+ */
+export function carriesWebSockets(model: Model, f: Frontend): boolean {
+  return model.scenarios.some((s) => s.frontend === f.name && s.load.websockets !== null) || !model.defaults.some((d) => d.id === "timeoutTunnel" && d.owner === f.name);
+}
+
 /** host:port with IPv6 in brackets, as both proxies write it. */
 export function hostPort(hp: HostPort): string {
   return safeAddress(formatHostPort(hp));
