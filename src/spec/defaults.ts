@@ -107,7 +107,7 @@ export const DEFAULTS = {
     name: "frontends.<frontend>.timeouts.tunnel",
     kind: "spec",
     feeds: "HAProxy backend `timeout tunnel`; nginx `proxy_read_timeout`, `proxy_send_timeout` in the location upgrades go to",
-    why: "without it HAProxy holds a WebSocket to timeout client and server (30s here) and nginx to proxy_read_timeout, so a quiet session would close within a run; 1h is the value HAProxy's manual gives as its example for WebSocket, and longer than any session a scenario holds by default",
+    why: "without it HAProxy holds a WebSocket to timeout client and server (30s here) and nginx to proxy_read_timeout, so a quiet session would close within a run; 1h is the value HAProxy's manual gives in its example for WebSocket, far longer than a chat test's sessions",
     targets: ["haproxy", "nginx"],
   }),
   http2Enabled: entry({
