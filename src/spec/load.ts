@@ -488,7 +488,7 @@ class ModelBuilder {
   private buildLoad(l: LoadInput, path: PropertyKey[]): LoadSpec {
     // A load of websockets alone needs no connections; stages still do, as they always have.
     if (l.h2load === undefined && l.connections === undefined && (l.websockets === undefined || l.stages !== undefined)) {
-      this.report("error", path, "connections is missing: give connections (or an h2load command line, or only websockets)", { key: true, hint: "For example `connections: 300`." });
+      this.report("error", path, "connections is missing: give connections (or an h2load command line), or give only websockets", { key: true, hint: "For example `connections: 300`." });
     }
     const checked = checkLoad(l);
     for (const p of checked.problems) {

@@ -289,11 +289,7 @@ export const websocketsSchema = z
       .optional()
       .describe("Sessions opened per second, spread evenly; at most 100000, as the HTTP load's connect_rate. Default: every session opens at the start")
       .meta(example(50)),
-  })
-  .describe(
-    "WebSocket sessions the load holds beside its HTTP requests, or instead of them (a load with websockets and no connections or h2load sends no HTTP request). Each upgrades on the scenario's frontend, so the proxy routes it by the same rules as a request",
-  )
-  .meta(example({ connections: 100, rooms: 1, message_interval: "1s", session: "10s" }));
+  });
 
 export const loadSchema = z
   .strictObject({
@@ -392,7 +388,12 @@ export const loadSchema = z
       .optional()
       .describe("The path every request and every WebSocket upgrade asks for; it replaces the URL's path")
       .meta({ ...example("/api"), ...documentedDefault("/") }),
-    websockets: websocketsSchema.optional(),
+    websockets: websocketsSchema
+      .optional()
+      .describe(
+        "WebSocket sessions the load holds beside its HTTP requests, or instead of them (a load with websockets and no connections or h2load sends no HTTP request). Each upgrades on the scenario's frontend, so the proxy routes it by the same rules as a request",
+      )
+      .meta(example({ connections: 100, rooms: 1, message_interval: "1s", session: "10s" })),
   })
   .describe(
     "The load a scenario drives at its frontend; `spillway load` takes the same keys as flags, except websockets, which only a spec gives. A load is bounded: it gives requests, duration or stages, or only websockets, whose sessions end by themselves",
