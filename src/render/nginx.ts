@@ -4,7 +4,7 @@ import { formatDuration } from "../spec/duration.js";
 import { complement, feConnSet, intersect } from "../spec/intervals.js";
 import type { Model } from "../spec/model.js";
 import type { FidelityNote } from "./fidelity.js";
-import { backendTimeouts, frontendConnections, hostPort, viewReport, type RuntimeRenderOptions } from "./common.js";
+import { backendTimeouts, carriesWebSockets, frontendConnections, hostPort, viewReport, type RuntimeRenderOptions } from "./common.js";
 import { intervalsRegexChunks } from "./int-regex.js";
 import { NGINX_MAP_REGEX_MAX, nginxZoneKib } from "../spec/limits.js";
 import { safeHttpVersion, safeInt, safeName, safeRegex } from "./safe.js";
@@ -32,6 +32,9 @@ interface NginxView {
     clientTimeout: string;
     connectTimeout: string;
     serverTimeout: string;
+    /** The named location WebSocket upgrades go to, without its '@'. */
+    upgradeLocation: string;
+    tunnelTimeout: string;
     connsVar: string;
     routeVar: string | null;
     defaultBackend: string;
@@ -87,6 +90,14 @@ export function buildNginxView(model: Model, version: Version, runtime: RuntimeR
           : "listen ... http2: before nginx 1.25.1 a cleartext HTTP/2 port speaks only h2c (prior knowledge); HTTP/1.1 clients fail on it");
     note(`${fpath}.timeouts`, "timeouts", "approximate",
       "http_keep_alive -> keepalive_timeout, http_request -> client_header_timeout, client -> client_body_timeout and send_timeout (per operation, not whole-connection inactivity), connect -> proxy_connect_timeout, server -> proxy_read_timeout and proxy_send_timeout");
+    if (carriesWebSockets(model, f)) {
+      note(`${fpath}.timeouts`, `tunnel ${formatDuration(f.timeouts.tunnelMs)}`, "approximate",
+        "proxy_read_timeout and proxy_send_timeout in the location upgrades go to: nginx closes a tunnel when the server has sent nothing for that long, even while the client is sending (HAProxy's timeout tunnel waits for silence in both directions); writes to the client are still bounded by send_timeout (timeouts.client); a backend shared by frontends takes the longest");
+      const upgradesFail = f.http2.enabled && !http2Directive;
+      note(fpath, "WebSocket upgrades", upgradesFail ? "unsupported" : "exact",
+        (upgradesFail ? "before nginx 1.25.1 a port with HTTP/2 speaks only h2c, so an upgrade (an HTTP/1.1 request) fails on it; nginx has no WebSocket over HTTP/2 (RFC 8441) either. Where it can reach nginx, " : "") +
+        "a request with an Upgrade header goes (error_page 418 and return, the safe use of if) to a named location with the same proxy_pass and map, proxy_http_version 1.1, Upgrade and Connection: upgrade passed on, the tunnel timeouts and the same add_header stamps, which reach the 101; every other request keeps Connection \"\" and upstream keep-alive. $connections_active counts the client connection for the whole life of the tunnel, as HAProxy's fe_conn does (and, as for every request, counts every server block's and worker's connections)");
+    }
     if (f.http2.enabled && f.http2.maxConcurrentStreams !== null) {
       note(`${fpath}.http2`, `max_concurrent_streams ${f.http2.maxConcurrentStreams}`, "exact", "http2_max_concurrent_streams in the server block");
     }
@@ -108,6 +119,8 @@ export function buildNginxView(model: Model, version: Version, runtime: RuntimeR
       clientTimeout: formatDuration(f.timeouts.clientMs),
       connectTimeout: formatDuration(Math.max(f.timeouts.connectMs, t.connectMs)),
       serverTimeout: formatDuration(Math.max(f.timeouts.serverMs, t.serverMs)),
+      upgradeLocation: `spillway_${f.name.replace(/-/g, "_")}_upgrade`,
+      tunnelTimeout: formatDuration(Math.max(f.timeouts.tunnelMs, t.tunnelMs)),
       connsVar,
       routeVar: routes.length > 0 ? `spillway_${f.name.replace(/-/g, "_")}_backend` : null,
       defaultBackend: safeName(f.defaultBackend),

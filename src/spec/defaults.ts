@@ -103,6 +103,13 @@ export const DEFAULTS = {
     why: "HAProxy has none (infinite, with a warning); nginx 60s. Equal to timeout client, as HAProxy's manual recommends",
     targets: ["haproxy", "nginx"],
   }),
+  timeoutTunnel: duration(3_600_000, {
+    name: "frontends.<frontend>.timeouts.tunnel",
+    kind: "spec",
+    feeds: "HAProxy backend `timeout tunnel`; nginx `proxy_read_timeout`, `proxy_send_timeout` in the location upgrades go to",
+    why: "without it HAProxy holds a WebSocket to timeout client and server (30s here) and nginx to proxy_read_timeout, so a quiet session would close within a run; 1h is the value HAProxy's manual gives in its example for WebSocket, far longer than a chat test's sessions",
+    targets: ["haproxy", "nginx"],
+  }),
   http2Enabled: entry({
     name: "frontends.<frontend>.http2.enabled",
     kind: "spec",
