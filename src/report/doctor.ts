@@ -40,7 +40,7 @@ export function formatDoctorReport(report: DoctorReport): string {
   }
   const rows = report.results.map((r) => [
     r.scenario,
-    r.target,
+    r.target ?? "-",
     fmt(r.connections),
     r.first === null ? "-" : `${r.first.participant}: ${r.first.limit}`,
     r.first === null ? "-" : fmt(r.first.holds),
