@@ -27,7 +27,7 @@ const THIS_MACHINE: MachineFacts = {
   tcpMaxSynBacklog: 2048,
   tcpTwReuse: 2,
   conntrackMax: 262_144,
-  memory: { totalBytes: 24 * 2 ** 30, freeBytes: 23 * 2 ** 30 },
+  memory: { totalBytes: 24 * 2 ** 30, freeBytes: 23 * 2 ** 30, availableBytes: 23 * 2 ** 30 },
   cores: 2,
   versions: { haproxy: "2.6.12", nginx: "1.22.1" },
 };
@@ -116,6 +116,18 @@ describe("parsing /proc text", () => {
   });
 });
 
+/** The same input with the driver's processes forced, as `load --processes P` does. */
+function forced(load: string, target: Target, processes: number, facts: MachineFacts = THIS_MACHINE): Verdict {
+  const i = { ...input(load, target), processes };
+  return verdictFor(i, needsFor(i, facts), facts);
+}
+
+/** The scenario's frontend bound to ::1, where the driver has no second source address. */
+function onIpv6(load: string, target: Target, facts: MachineFacts = THIS_MACHINE): Verdict {
+  const i = { ...input(load, target), host: "::1" };
+  return verdictFor(i, needsFor(i, facts), facts);
+}
+
 describe("10k connections here", () => {
   it("through HAProxy: its one process's maxconn, 9,936, comes first", () => {
     const v = verdict("{ connections: 10000, connect_rate: 1000, duration: 30s }", "haproxy");
@@ -129,46 +141,62 @@ describe("10k connections here", () => {
     expect(limit(v, "driver-ports").exceeded).toBe(false);
   });
 
-  it("through nginx: one worker's worker_connections, counting both sides, and the fix is a second worker", () => {
+  it("through nginx: one worker holds them (10,000 clients + 512 upstream within 19,872), and it fits", () => {
     const v = verdict("{ connections: 10000, connect_rate: 500, duration: 30s }", "nginx");
-    expect(v.first?.id).toBe("nginx-worker-connections");
-    // worker_connections 19,872, less 2 listeners (the frontend, stub_status), halved.
-    expect(v.first?.holds).toBe(9935);
-    expect(v.first?.fix?.text).toContain("worker_processes 2");
-    expect(v.fits).toBe(false);
+    expect(v.fits).toBe(true);
+    const nginx = limit(v, "nginx-worker-connections");
+    expect(nginx).toMatchObject({ holds: null, exceeded: false, has: 19_872, needs: 10_000 + 2 * 256 + 2 });
+    expect(nginx.limit).toContain("x 1 worker,");
+    // Nothing of the driver's or nginx's bounds it: the machine-wide flow table comes first.
+    expect(v.first?.id).toBe("conntrack");
   });
 
-  it("the driver alone holds them: 10,000 + its 20 descriptors is within 20,000", () => {
+  it("the driver alone holds them in one process: 10,000 + its 20 descriptors is within 20,000", () => {
     const v = verdict("{ connections: 10000, connect_rate: 1000, duration: 30s }", "haproxy");
-    expect(limit(v, "driver-open-files").needs).toBe(10_000 + DRIVER_BASE_FDS);
-    expect(limit(v, "driver-open-files").holds).toBe(19_980);
+    expect(limit(v, "driver-open-files")).toMatchObject({ needs: 10_000 + DRIVER_BASE_FDS, holds: null, exceeded: false });
+    expect(limit(v, "driver-open-files").basis).toContain("1 driver process,");
   });
 });
 
-describe("30k connections from one source address here", () => {
-  it("the driver meets open files (19,980) before ephemeral ports (28,232): one process's hard limit is below the port range", () => {
+describe("30k connections here", () => {
+  it("the driver spreads them by itself: 2 processes, 2 source addresses; nginx gets 2 workers; conntrack bounds first and it fits", () => {
     const v = verdict("{ connections: 30000, connect_rate: 1000, duration: 30s }", "nginx");
     expect(driverOrder(v)).toEqual(["driver-open-files", "driver-ports"]);
-    const files = limit(v, "driver-open-files");
-    const ports = limit(v, "driver-ports");
-    expect([files.holds, ports.holds]).toEqual([19_980, 28_232]);
-    expect(files.exceeded && ports.exceeded).toBe(true);
-    // The hard limit cannot be raised here, so the fix is a second process, not a ulimit line.
-    expect(files.fix).toMatchObject({ kind: "driver-processes", command: null });
-    expect(files.fix?.text).toContain("more driver processes: 2");
-    expect(ports.fix?.kind).toBe("source-addresses");
-    expect(ports.fix?.text).toContain("load.source_addresses with 2 loopback addresses, [127.0.0.1, 127.0.0.2]");
-    // The proxy meets its own limit before either.
-    expect(v.first?.id).toBe("nginx-worker-connections");
-    expect(v.first?.fix?.text).toContain("worker_processes 4");
+    expect(limit(v, "driver-open-files")).toMatchObject({ holds: null, exceeded: false, needs: 15_000 + DRIVER_BASE_FDS });
+    expect(limit(v, "driver-open-files").basis).toContain("2 driver processes");
+    // 90% of 28,232 ports per address: 25,408.
+    expect(limit(v, "driver-ports")).toMatchObject({ holds: null, needs: 15_000 });
+    expect(limit(v, "driver-ports").basis).toContain("over 2 source addresses (127.0.0.1…)");
+    // 30,512 connections over floor((19,872 - 2) x 0.9) = 17,883 per worker.
+    expect(limit(v, "nginx-worker-connections").limit).toContain("x 2 workers");
+    expect(v.first?.id).toBe("conntrack");
+    expect(v.fits).toBe(true);
   });
 
-  it("with the open-file limit out of the way, the ports come first", () => {
-    const raised: MachineFacts = { ...THIS_MACHINE, openFiles: { soft: 1_048_576, hard: 1_048_576 } };
-    const v = verdict("{ connections: 30000, connect_rate: 1000, duration: 30s }", "haproxy", raised);
+  it("with --processes 1 forced, one process's open files (19,980) come first, and the fix is more processes", () => {
+    const v = forced("{ connections: 30000, connect_rate: 1000, duration: 30s }", "nginx", 1);
+    expect(v.first?.id).toBe("driver-open-files");
+    expect(v.first?.holds).toBe(19_980);
+    expect(v.fits).toBe(false);
+    // The hard limit cannot be raised here, so the fix is a second process, not a ulimit line.
+    expect(v.first?.fix).toMatchObject({ kind: "driver-processes", command: null });
+    expect(v.first?.fix?.text).toContain("--processes 2");
+  });
+
+  it("to ::1, one source address's ports (28,232) come first: there is no second loopback address", () => {
+    const v = onIpv6("{ connections: 30000, connect_rate: 1000, duration: 30s }", "nginx");
     expect(v.first?.id).toBe("driver-ports");
     expect(v.first?.holds).toBe(28_232);
+    expect(v.first?.fix?.kind).toBe("source-addresses");
+    expect(v.first?.fix?.text).toContain("connect over IPv4 loopback");
+    expect(v.first?.fix?.text).toContain('sysctl -w net.ipv4.ip_local_port_range="1024 65535"');
     expect(v.fits).toBe(false);
+  });
+
+  it("through HAProxy: its one process's ceiling comes first", () => {
+    const v = verdict("{ connections: 30000, connect_rate: 1000, duration: 30s }", "haproxy");
+    expect(v.first?.id).toBe("haproxy-connections");
+    expect(v.first?.fix?.text).toContain("at most 9,936 connections here");
   });
 
   it("a soft limit under the hard one is fixed by a ulimit line", () => {
@@ -177,32 +205,36 @@ describe("30k connections from one source address here", () => {
     expect(v.first?.id).toBe("haproxy-connections");
     expect(v.first?.holds).toBe(448);
     expect(v.first?.fix).toEqual({ kind: "ulimit", text: expect.stringContaining("ulimit -n 20000") as unknown as string, command: "ulimit -n 20000" });
-    expect(limit(v, "driver-open-files").fix?.command).toBe("ulimit -n 20000");
+    expect(limit(forced("{ connections: 2000, connect_rate: 500, duration: 30s }", "haproxy", 1, low), "driver-open-files").fix?.command).toBe("ulimit -n 20000");
   });
 });
 
 describe("100k connections here", () => {
   const load = "{ connections: 100000, connect_rate: 500, duration: 30s, workers: 2, source_addresses: [127.0.0.1, 127.0.0.2, 127.0.0.3, 127.0.0.4] }";
 
-  it("through nginx: one worker first; four source addresses hold the ports, conntrack holds the flows", () => {
+  it("through nginx: 6 workers, 6 driver processes; the four given source addresses bound first (112,928) and hold them", () => {
     const v = verdict(load, "nginx");
-    expect(v.first?.id).toBe("nginx-worker-connections");
-    expect(v.first?.fix?.text).toContain("worker_processes 11");
-    const files = limit(v, "driver-open-files");
-    // Two worker threads: 20 + 10 of the driver's own.
-    expect(files.holds).toBe(19_970);
-    expect(files.fix?.text).toContain("more driver processes: 6");
+    expect(limit(v, "nginx-worker-connections").limit).toContain("x 6 workers");
+    // Two worker threads: 20 + 10 of the driver's own, per process.
+    expect(limit(v, "driver-open-files").basis).toContain("6 driver processes");
     expect(limit(v, "driver-ports")).toMatchObject({ holds: 4 * 28_232, exceeded: false });
     expect(limit(v, "conntrack")).toMatchObject({ holds: 131_072, needs: 200_000, exceeded: false });
+    expect(v.first?.id).toBe("driver-ports");
+    expect(v.fits).toBe(true);
   });
 
-  it("from one source address on a machine without the open-file limits: ephemeral ports, with the range's own sysctl out of reach", () => {
-    const raised: MachineFacts = { ...THIS_MACHINE, openFiles: { soft: 1_048_576, hard: 1_048_576 } };
-    const v = verdict("{ connections: 100000, connect_rate: 500, duration: 30s }", "haproxy", raised);
+  it("to ::1: ephemeral ports, with the range's own sysctl out of reach", () => {
+    const v = onIpv6("{ connections: 100000, connect_rate: 500, duration: 30s }", "nginx");
     expect(v.first?.id).toBe("driver-ports");
-    expect(v.first?.fix?.text).toContain("with 4 loopback addresses");
+    expect(v.first?.fix?.text).toContain("over 4 source addresses");
     // 100,000 is more than any port range holds: no sysctl line is offered.
     expect(v.first?.fix?.text).not.toContain("ip_local_port_range");
+  });
+
+  it("on a machine whose conntrack table is the default 65,536: the flow table comes first, with its sysctl line", () => {
+    const v = verdict("{ connections: 100000, connect_rate: 500, duration: 30s }", "nginx", { ...THIS_MACHINE, conntrackMax: 65_536 });
+    expect(v.first).toMatchObject({ id: "conntrack", holds: 32_768, exceeded: true });
+    expect(v.first?.fix?.command).toBe("sysctl -w net.netfilter.nf_conntrack_max=200000");
   });
 });
 
@@ -235,7 +267,7 @@ describe.runIf(isThisMachine)("this machine's real facts", () => {
   it("name the same first limits as the figures above", () => {
     for (const [load, target, first] of [
       ["{ connections: 10000, connect_rate: 1000, duration: 30s }", "haproxy", "haproxy-connections"],
-      ["{ connections: 30000, connect_rate: 1000, duration: 30s }", "nginx", "nginx-worker-connections"],
+      ["{ connections: 30000, connect_rate: 1000, duration: 30s }", "nginx", "conntrack"],
     ] as const) {
       expect(verdict(load, target, realFacts).first?.id).toBe(first);
     }
@@ -262,7 +294,7 @@ describe("spillway doctor", () => {
     ]);
     for (const x of report.results) {
       expect(x.fits).toBe(true);
-      expect(x.first?.id).toBe(x.target === "haproxy" ? "haproxy-connections" : "nginx-worker-connections");
+      expect(x.first?.id).toBe(x.target === "haproxy" ? "haproxy-connections" : realFacts.conntrackMax !== null ? "conntrack" : "file-max");
       expect(x.limits.length).toBeGreaterThanOrEqual(3);
     }
     expect(report.results[0]!.connections).toBe(300);
