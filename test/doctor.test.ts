@@ -2,12 +2,16 @@
  * `spillway doctor`: the parsers on fed text, the needs and verdicts of 10k,
  * 30k and 100k connections against this machine's limits, and the built CLI.
  */
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { diagnose, needsFor, needsInput, parseCapSysResource, parsePortRange, parseSysctlNumber, readFacts, verdictFor, type DoctorReport, type MachineFacts, type NeedsInput, type Verdict } from "../src/doctor/index.js";
-import { DRIVER_BASE_FDS } from "../src/doctor/needs.js";
+import { diagnose, haproxyCeiling, needsFor, needsInput, parseCapSysResource, parsePortRange, parseSysctlNumber, readFacts, verdictFor, type DoctorReport, type MachineFacts, type NeedsInput, type Verdict } from "../src/doctor/index.js";
+import { DRIVER_BASE_FDS, type MemoryPerConnection } from "../src/doctor/needs.js";
+import { measureProxy, parseSlabBytes, parseSockstatMem, parseVmRss } from "../src/doctor/measure.js";
+import { detectVersion } from "../src/check/index.js";
+import { spawn } from "node:child_process";
+import { connect, createServer } from "node:net";
 import { doctor, loadSpec } from "../src/index.js";
 import type { Target } from "../src/spec/model.js";
 import { runCli } from "./helpers/cli.js";
@@ -279,7 +283,7 @@ describe.runIf(isThisMachine)("this machine's real facts", () => {
 
 describe("spillway doctor", () => {
   it("on the classic fixture: the facts, and every scenario on both targets fits", () => {
-    const r = runCli(["doctor", "fixtures/classic.yaml", "--json", "-"]);
+    const r = runCli(["doctor", "fixtures/classic.yaml", "--json", "-", "--no-measure"]);
     expect(r.stderr).toContain("what each scenario meets first");
     expect(r.code).toBe(0);
     const report = JSON.parse(r.stdout) as DoctorReport;
@@ -301,27 +305,29 @@ describe("spillway doctor", () => {
   });
 
   it("without a spec: the facts only, exit 0", () => {
-    const r = runCli(["doctor"]);
+    const r = runCli(["doctor", "--no-measure"]);
     expect(r.code).toBe(0);
+    expect(r.stdout).toContain("Memory per connection: not measured");
+    expect(r.stdout).toContain("HAProxy is one process: at most");
     expect(r.stdout).toContain("net.ipv4.ip_local_port_range");
     expect(r.stdout).toContain("open files (this process)");
     expect(r.stdout).not.toContain("meets first");
-    const j = runCli(["doctor", "--json", "-", "-q"]);
+    const j = runCli(["doctor", "--json", "-", "-q", "--no-measure"]);
     expect(j.stderr).toBe("");
-    expect(JSON.parse(j.stdout)).toMatchObject({ spec: null, fits: true, results: [] });
+    expect(JSON.parse(j.stdout)).toMatchObject({ spec: null, fits: true, results: [], memory: null });
   });
 
   it.runIf(isThisMachine)("exit 3 for a scenario that does not fit here, with the first limit and its fix", () => {
     const dir = mkdtempSync(join(tmpdir(), "spillway-doctor-"));
     writeFileSync(join(dir, "big.yaml"), spec("{ connections: 30000, connect_rate: 1000, duration: 30s }"));
-    const r = runCli(["doctor", join(dir, "big.yaml"), "--target", "haproxy"]);
+    const r = runCli(["doctor", join(dir, "big.yaml"), "--target", "haproxy", "--no-measure"]);
     expect(r.code).toBe(3);
     expect(r.stdout).toContain("HAProxy is one process: at most 9,936 connections here");
     expect(r.stdout).toContain("does not fit on this machine");
   });
 
   it("an unknown scenario is a usage error", () => {
-    const r = runCli(["doctor", "fixtures/classic.yaml", "--scenario", "nope"]);
+    const r = runCli(["doctor", "fixtures/classic.yaml", "--scenario", "nope", "--no-measure"]);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain("no scenario named 'nope'");
   });
@@ -334,6 +340,126 @@ describe("spillway doctor", () => {
   });
 
   it("the library's diagnose without a model gives the facts alone", () => {
-    expect(diagnose(null, THIS_MACHINE)).toEqual({ spec: null, facts: THIS_MACHINE, fits: true, results: [] });
+    expect(diagnose(null, THIS_MACHINE)).toEqual({ spec: null, facts: THIS_MACHINE, haproxyCeiling: { maxconn: 9936, atHardLimit: 9936 }, memory: null, fits: true, results: [] });
   });
+});
+
+/** Figures of the size `doctor` measured here (nginx 1.22.1, HAProxy 2.6.12, 1,000 connections). */
+const MEASURED: MemoryPerConnection = { driver: 33, nginx: 6, haproxy: 7, kernel: 8, connections: 1000 };
+
+describe("memory per connection", () => {
+  it("parses VmRSS, sockstat's mem pages and slab bytes", () => {
+    expect(parseVmRss("Name:\tnginx\nVmRSS:\t    5120 kB\n")).toBe(5120 * 1024);
+    expect(parseSockstatMem("sockets: used 5\nTCP: inuse 11 orphan 0 tw 287 alloc 11 mem 3\nUDP: inuse 0 mem 9\n")).toBe(3 * 4096);
+    expect(parseSlabBytes("TCP                  127    169   2368   13    8 : tunables\nfilp  870 924 192 21 1 : x\nother 5 5 8 1 1\n", ["TCP", "filp"])).toBe(127 * 2368 + 870 * 192);
+  });
+
+  it("checks the scenario's connections against MemAvailable with the measured figures, and names the figures", () => {
+    const small: MachineFacts = { ...THIS_MACHINE, memory: { ...THIS_MACHINE.memory, availableBytes: 2 * 2 ** 30 } };
+    const i = input("{ connections: 100000, connect_rate: 500, duration: 30s }", "nginx");
+    const v = verdictFor(i, needsFor(i, small, MEASURED), small);
+    // 2 GiB / (33 + 6 + 8) KiB = 44,620 connections.
+    expect(v.first).toMatchObject({ id: "memory", holds: 44_620, exceeded: true, fatal: true });
+    expect(v.first?.basis).toContain("driver 33.0 KiB, nginx 6.0 KiB, kernel 8.0 KiB");
+    expect(v.first?.fix?.text).toContain("at most 44,620 here");
+    expect(v.fits).toBe(false);
+    // Not measured: no memory row, and no guess.
+    expect(verdictFor(i, needsFor(i, small), small).limits.map((l) => l.id)).not.toContain("memory");
+  });
+});
+
+/** Pids of haproxy or nginx processes that are children of this test process. */
+function proxyChildren(): number[] {
+  return readdirSync("/proc")
+    .filter((d) => /^[0-9]+$/.test(d))
+    .filter((d) => {
+      try {
+        const stat = readFileSync(`/proc/${d}/stat`, "utf8");
+        const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+        return ppid === process.pid && /\((haproxy|nginx)\)/.test(stat);
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
+
+const installed = { nginx: await detectVersion("nginx"), haproxy: await detectVersion("haproxy") };
+
+describe("measured for real, at a small count", () => {
+  for (const target of ["nginx", "haproxy"] as const) {
+    it.runIf(installed[target] !== null)(`${target}: every figure is positive and under 1 MiB per connection, and nothing is left running`, async () => {
+      const m = await measureProxy(target, 300);
+      expect(m).not.toBeNull();
+      for (const [side, kib] of Object.entries(m!)) {
+        expect(kib, side).toBeGreaterThan(0);
+        expect(kib, side).toBeLessThan(1024);
+      }
+      expect(proxyChildren()).toEqual([]);
+    }, 60_000);
+  }
+
+  it.runIf(installed.nginx !== null && installed.haproxy !== null)("spillway doctor measures by default and states the figures", () => {
+    const r = runCli(["doctor", "--json", "-"]);
+    expect(r.code, r.stderr).toBe(0);
+    const report = JSON.parse(r.stdout) as DoctorReport;
+    expect(report.memory).toMatchObject({ connections: 1000 });
+    for (const k of ["driver", "nginx", "haproxy", "kernel"] as const) expect(report.memory![k]).toBeGreaterThan(0);
+    expect(r.stderr).toMatch(/Memory per connection, measured over 1,000 HTTP\/2 connections: driver [0-9.]+ KiB, nginx [0-9.]+ KiB, haproxy [0-9.]+ KiB, kernel [0-9.]+ KiB/);
+  }, 120_000);
+});
+
+/** HAProxy's own `show info` lines from a stats socket on loopback. */
+async function showInfo(port: number): Promise<Record<string, string>> {
+  const text = await new Promise<string>((resolve, reject) => {
+    const s = connect(port, "127.0.0.1", () => s.write("show info\n"));
+    let b = "";
+    s.on("data", (d) => (b += d));
+    s.on("end", () => resolve(b));
+    s.on("error", reject);
+  });
+  return Object.fromEntries(text.split("\n").filter((l) => l.includes(": ")).map((l) => [l.slice(0, l.indexOf(": ")), l.slice(l.indexOf(": ") + 2)]));
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  const port = await new Promise<number>((resolve) => server.listen(0, "127.0.0.1", () => resolve((server.address() as { port: number }).port)));
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/** A real haproxy with `global` lines, started and asked; stopped by its pid. */
+async function haproxyInfo(globalLines: string[]): Promise<Record<string, string>> {
+  const dir = mkdtempSync(join(tmpdir(), "spillway-ceiling-"));
+  const [port, bind] = [await freePort(), await freePort()];
+  const cfg = join(dir, "haproxy.cfg");
+  writeFileSync(cfg, ["global", ...globalLines.map((l) => `    ${l}`), `    stats socket ipv4@127.0.0.1:${port} level admin`, "defaults", "    mode http", "    timeout client 5s", "    timeout server 5s", "    timeout connect 5s", "frontend f", `    bind 127.0.0.1:${bind}`, ""].join("\n"));
+  const child = spawn(installed.haproxy!.binary, ["-db", "-f", cfg], { stdio: "ignore" });
+  try {
+    for (let i = 0; i < 100; i++) {
+      try {
+        return await showInfo(port);
+      } catch {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+    throw new Error("haproxy's stats socket never answered");
+  } finally {
+    const exited = new Promise((resolve) => child.once("exit", resolve));
+    process.kill(child.pid!, "SIGTERM");
+    await exited;
+  }
+}
+
+describe.runIf(installed.haproxy !== null)("HAProxy's ceiling, against the real haproxy", () => {
+  it("the rendered global maxconn is what HAProxy runs with, its sockets fit the open-file limit, and it is within 1% of what HAProxy derives itself", async () => {
+    const ceiling = haproxyCeiling(realFacts);
+    const rendered = await haproxyInfo([`maxconn ${ceiling.maxconn}`]);
+    expect(Number(rendered.Maxconn)).toBe(ceiling.maxconn);
+    expect(Number(rendered.Maxsock)).toBeLessThanOrEqual(realFacts.openFiles.soft);
+    // Without a maxconn line HAProxy derives its own from the same limit (9,986 here: it keeps 28 descriptors aside, spillway 128).
+    const derived = Number((await haproxyInfo([])).Maxconn);
+    expect(derived).toBeGreaterThanOrEqual(ceiling.maxconn);
+    expect(derived - ceiling.maxconn).toBeLessThanOrEqual(Math.ceil(derived / 100));
+  }, 30_000);
 });

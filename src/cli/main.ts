@@ -440,9 +440,10 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
     .addOption(targetOption())
     .option("-s, --scenario <name...>", "only these scenarios")
     .option("-q, --quiet", "print only errors: the exit code says whether every scenario fits")
+    .option("--no-measure", "do not start nginx and HAProxy to measure memory per connection (a few seconds); memory is then not checked")
     .addOption(jsonOption("write the machine's limits and each scenario's verdict as JSON to a file"))
     .addHelpText("after", "\nExit status: 0 every scenario fits (or no spec), 1 usage error, 2 invalid spec, 3 a scenario does not fit on this machine as it is.")
-    .action(async (file: string | undefined, opts: { target?: Target[]; scenario?: string[]; quiet?: boolean; json?: string }) => {
+    .action(async (file: string | undefined, opts: { target?: Target[]; scenario?: string[]; quiet?: boolean; json?: string; measure: boolean }) => {
       await checkOutputFile("--json", opts.json);
       const spec = file === undefined ? null : await loadSpecFile(file);
       if (spec && !opts.quiet) printWarnings(spec, io);
