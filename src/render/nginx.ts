@@ -72,6 +72,7 @@ export function buildNginxView(model: Model, version: Version, runtime: RuntimeR
       for (const regex of intervalsRegexChunks(own, NGINX_MAP_REGEX_MAX)) {
         routes.push({ origin: `${rule.origin.path} (line ${rule.origin.line})`, regex: safeRegex(regex), backend: safeName(rule.useBackend) });
       }
+      // One count for all workers: ngx_event_module_init places ngx_stat_active in the shared zone it maps before forking them, so several workers route on the instance's count, as one does.
       note(rule.origin.path, what, "approximate",
         "map on $connections_active (stub_status module) read when the request's rewrite phase runs. It counts every client connection of the whole nginx instance " +
           "(all server blocks and workers, idle keep-alive connections included), not one frontend's, and under HTTP/2 it is re-read for every request, as HAProxy's fe_conn is");
