@@ -152,7 +152,8 @@ export function buildNginxView(model: Model, version: Version, runtime: RuntimeR
   });
 
   const sizing = nginxSizing(model, runtime, report);
-  for (const id of ["nginxWorkerProcesses", "nginxVariablesHashBucketSize", "nginxProxyHttpVersion"] as const) report.used(id);
+  report.used("nginxWorkerProcesses", "", String(sizing.workers));
+  for (const id of ["nginxVariablesHashBucketSize", "nginxProxyHttpVersion"] as const) report.used(id);
   /*
    * nginx's listen docs: reuseport "instructs to create an individual listening
    * socket for each worker process (using the SO_REUSEPORT socket option),
