@@ -47,6 +47,9 @@ export interface MemoryPerConnection {
   connections: number;
 }
 
+const fmt = (n: number) => n.toLocaleString("en-US");
+const kib = (k: number) => `${k.toFixed(1)} KiB`;
+
 export type Participant = "driver" | "haproxy" | "nginx" | "kernel" | "stubs";
 
 export type LimitId =
@@ -337,6 +340,3 @@ export function needsFor(input: NeedsInput, facts: MachineFacts, memory: MemoryP
   }
   return out;
 }
-
-const fmt = (n: number) => n.toLocaleString("en-US");
-const kib = (k: number) => `${k.toFixed(1)} KiB`;
