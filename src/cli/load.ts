@@ -46,6 +46,7 @@ interface LoadCliOptions {
   ndjson?: string;
   quiet?: boolean;
   shard?: Shard;
+  preflight: boolean;
 }
 
 /** --rate-period as h2load reads it (a bare number is seconds), as a load's duration. */
@@ -178,6 +179,7 @@ export function addLoadCommand(program: Command, io: Io, setExit: (code: number)
     .option("--json <file>", "write the result as JSON, or - for stdout")
     .option("--ndjson <file>", "write one JSON line per request")
     .option("-q, --quiet", "print only errors: no summary or progress")
+    .option("--no-preflight", "skip doctor's check that the driver's connections fit this machine (ports per source address, conntrack, fs.file-max) before any socket opens")
     .option("--shard <i/N>", "run only part i of N (from 1) of this load: its share of -c, -n, --rate, --arrival-rate and each stage's target, as worker i of -t N would; merge the parts' --json with spillway merge", shardArg)
     .addHelpText(
       "after",
@@ -192,7 +194,8 @@ export function addLoadCommand(program: Command, io: Io, setExit: (code: number)
         "  0  at least one request got a 2xx response",
         "  1  usage error: bad flags, or a host that is not a loopback address or localhost",
         "  3  the run could not be carried out: no connection opened, or no request got a 2xx",
-        "     response (the summary is still printed; the error says why and what to try)",
+        "     response (the summary is still printed; the error says why and what to try);",
+        "     or the preflight refused a load this machine cannot hold, before any socket opened",
       ].join("\n"),
     )
     .action(async (urlArg: string | undefined, o: LoadCliOptions, cmd: Command) => {
@@ -231,6 +234,13 @@ export function addLoadCommand(program: Command, io: Io, setExit: (code: number)
           throw err;
         }
       };
+      if (o.preflight && checked.load !== null && problems.length === 0) {
+        const { preflightLoad } = await import("../doctor/preflight.js");
+        const { readFacts } = await import("../doctor/facts.js");
+        // Read by name: --processes is another part's flag, and absent it the driver chooses.
+        const forced = cmd.getOptionValue("processes") as number | undefined;
+        preflightLoad(shardOf(profileFor(checked.load, run)), new URL(url).hostname, forced ?? null, await readFacts({ versions: false }));
+      }
       const fdCount = checked.load !== null && problems.length === 0 ? shardOf(profileFor(checked.load, run)).connections : 0;
       const fd = checked.load !== null && problems.length === 0 ? fileDescriptorProblem(fdCount, names) : null;
       if (fd) problems.push(fd);
