@@ -46,6 +46,7 @@ interface LoadCliOptions {
   ndjson?: string;
   quiet?: boolean;
   shard?: Shard;
+  preflight: boolean;
   processes?: number;
 }
 
@@ -188,6 +189,7 @@ export function addLoadCommand(program: Command, io: Io, setExit: (code: number)
     .option("--json <file>", "write the result as JSON, or - for stdout")
     .option("--ndjson <file>", "write one JSON line per request")
     .option("-q, --quiet", "print only errors: no summary or progress")
+    .option("--no-preflight", "skip doctor's check that the driver's connections fit this machine (ports per source address, conntrack, fs.file-max) before any socket opens")
     .option("--shard <i/N>", "run only part i of N (from 1) of this load: its share of -c, -n, --rate, --arrival-rate and each stage's target, as worker i of -t N would; merge the parts' --json with spillway merge", shardArg)
     .addHelpText(
       "after",
@@ -202,7 +204,8 @@ export function addLoadCommand(program: Command, io: Io, setExit: (code: number)
         "  0  at least one request got a 2xx response",
         "  1  usage error: bad flags, or a host that is not a loopback address or localhost",
         "  3  the run could not be carried out: no connection opened, or no request got a 2xx",
-        "     response (the summary is still printed; the error says why and what to try)",
+        "     response (the summary is still printed; the error says why and what to try);",
+        "     or the preflight refused a load this machine cannot hold, before any socket opened",
       ].join("\n"),
     )
     .action(async (urlArg: string | undefined, o: LoadCliOptions, cmd: Command) => {
@@ -245,6 +248,12 @@ export function addLoadCommand(program: Command, io: Io, setExit: (code: number)
       const fd = checked.load !== null && problems.length === 0 ? fileDescriptorProblem(fdCount, names, { processes: o.processes ?? null, workers: checked.load.workers }) : null;
       if (fd) problems.push(fd);
       if (problems.length > 0 || checked.load === null) throw usageError(problems);
+      // Flags that contradict each other (a forced --processes too few for -c among them) are exit 1 before the machine is asked.
+      if (o.preflight) {
+        const { preflightLoad } = await import("../doctor/preflight.js");
+        const { readFacts } = await import("../doctor/facts.js");
+        preflightLoad(shardOf(profileFor(checked.load, run)), new URL(url).hostname, o.processes ?? null, await readFacts({ versions: false }));
+      }
       await checkOutputFiles([["--json", o.json], ["--ndjson", o.ndjson]]);
       const ndjson = o.ndjson ? createWriteStream(o.ndjson) : null;
       const whole = profileFor(checked.load, { ...run, ...(ndjson ? { ndjson: (line: string) => ndjson.write(`${line}\n`) } : {}) });
