@@ -12,7 +12,7 @@
  */
 import type { EventEmitter } from "node:events";
 import { performance } from "node:perf_hooks";
-import { EXPLICIT_PORTS_FROM, localPortRange, PortPicker } from "./ports.js";
+import { EXPLICIT_PORTS_FROM, localPortRange, PortPicker, type PortRange } from "./ports.js";
 import { sourceIndex } from "./sources.js";
 import { CONNECTING, OPEN, Req, type CloseReason, type Conn, type ConnOwner, type ConnTarget } from "./conn.js";
 import { buildH1Shared, H1Conn, type H1Shared } from "./h1.js";
@@ -47,6 +47,8 @@ export interface EngineOptions {
   arrivalRate: number | null;
   connectRate: number | null;
   ndjson: ((line: string) => void) | null;
+  /** The band of local ports a large run binds; absent: ip_local_port_range (ports.ts). */
+  localPorts?: PortRange | null;
 }
 
 /** One connection slot: at most one live connection at a time. */
@@ -180,7 +182,7 @@ export class ConnectionPool implements ConnOwner, PoolView {
     this.rec = new Recorder(this.p.timelineWindowMs);
     this.closeAfter = this.p.closeAfterRequests ?? 0;
     const perSource = this.p.connections / Math.max(1, new Set(this.p.sourceAddresses).size);
-    this.ports = perSource >= EXPLICIT_PORTS_FROM && !this.p.tls ? new PortPicker(localPortRange(), opts.workerIndex, opts.workerCount) : null;
+    this.ports = perSource >= EXPLICIT_PORTS_FROM && !this.p.tls ? new PortPicker(opts.localPorts ?? localPortRange(), opts.workerIndex, opts.workerCount) : null;
     const names = new WantedNames({ countBy: this.p.countBy, server: SERVER_HEADER, proxyConns: PROXY_CONNS_HEADER, route: ROUTE_HEADER });
     if (this.p.protocol === "h2c" || this.p.protocol === "h2") {
       this.h2 = buildH2Shared({ names, scheme: this.p.tls ? "https" : "http", authority: this.p.authority, path: this.p.path, streams: this.p.streams });

@@ -13,7 +13,7 @@ import { Worker } from "node:worker_threads";
 import { InfraError, UsageError } from "../errors.js";
 import { openFileLimit } from "../runtime/limits.js";
 import { Engine, localCount, type EngineOptions, type TickInfo } from "./engine.js";
-import { localPortRange } from "./ports.js";
+import { localPortRange, type PortRange } from "./ports.js";
 import { connectionsPerProcess, engineCount, fewestProcesses, h2loadSplit, MAX_PROCESSES, processEngines } from "./processes.js";
 import { chooseSources, portsPerSource } from "./sources.js";
 import { normalizeProfile, resolveLoopback, type LoadProfile, type NormalizedProfile } from "./profile.js";
@@ -29,6 +29,12 @@ export interface LoadOptions {
    * without opening tens of thousands of sockets.
    */
   portsPerSource?: number;
+  /**
+   * The local ports a large run binds (ports.ts), in place of
+   * ip_local_port_range: lets a test see the driver's choice in a band the
+   * kernel's would not keep to.
+   */
+  localPorts?: PortRange;
 }
 
 export interface LoadStartInfo {
@@ -377,7 +383,8 @@ class Run extends EventEmitter<LoadRunEvents> implements LoadRun {
 
   private async execute(input: LoadProfile, options: LoadOptions): Promise<LoadResult> {
     const { profile, address, processes, engines, sourcesChosen } = await layout(input, options);
-    const tasks = splitTasks(profile, address, engines);
+    const localPorts = options.localPorts ?? null;
+    const tasks = splitTasks(profile, address, engines).map((t) => ({ ...t, localPorts }));
     // Let the caller attach listeners before the first event.
     await new Promise<void>((r) => setImmediate(r));
     const tick = (t: TickInfo) => this.emit("tick", t);
