@@ -12,6 +12,8 @@
  * limit), nginx with the workers `nginxSizing` renders.
  */
 import { isIP } from "node:net";
+import { connectionsPerProcess, MAX_PROCESSES } from "../load/processes.js";
+import { PORT_MARGIN } from "../load/sources.js";
 import { NGINX_WORKER_FILL, nginxWorkersFor } from "../render/nginx.js";
 import { proxyLimits } from "../runtime/limits.js";
 import { DEFAULTS } from "../spec/defaults.js";
@@ -31,10 +33,10 @@ export const DRIVER_FDS_PER_EXTRA_WORKER = 10;
 export const NGINX_LISTEN_BACKLOG = 511;
 
 /** The most driver processes `spillway load` spreads over (its --processes range). */
-export const MAX_DRIVER_PROCESSES = 64;
+export const MAX_DRIVER_PROCESSES = MAX_PROCESSES;
 
-/** Of one source address's ports, the share the driver fills before it adds 127.0.0.(k+1): TIME_WAIT and other programs hold ports too. */
-export const SOURCE_PORT_FILL = 0.9;
+/** Of one source address's ports, the share the driver fills before it adds 127.0.0.(k+1): the driver's own rule (load/sources.ts). */
+export const SOURCE_PORT_FILL = PORT_MARGIN;
 
 /** Memory one connection takes, measured by `measureMemory`, in KiB. */
 export interface MemoryPerConnection {
@@ -176,7 +178,8 @@ export function driverProcesses(input: NeedsInput, facts: MachineFacts): { proce
     const threads = Math.ceil(input.load.workers / input.processes);
     return { processes: input.processes, forced: true, perProcess: Math.max(0, soft - driverFixedFds(threads)) };
   }
-  const perProcess = Math.max(1, soft - driverFixedFds(input.load.workers));
+  // The driver's own rule (load/processes.ts), so doctor and load agree on the count near a boundary.
+  const perProcess = Math.max(1, connectionsPerProcess(soft));
   return { processes: Math.min(MAX_DRIVER_PROCESSES, Math.max(1, Math.ceil(peakConnections(input.load) / perProcess))), forced: false, perProcess };
 }
 
