@@ -24,7 +24,7 @@ frontends:
   web:
     bind: "127.0.0.1:18080"
     maxconn: 100
-    timeouts: { client: 1m, http_keep_alive: 1s, http_request: 2s, connect: 3s, server: 1m }
+    timeouts: { client: 1m, http_keep_alive: 1s, http_request: 2s, connect: 3s, server: 1m, tunnel: 10m }
     http2: { enabled: true, max_concurrent_streams: 50 }
     keep_alive: { requests: 500 }
     default_backend: app
@@ -90,6 +90,7 @@ describe("the defaults table", () => {
   it.each([
     ["timeoutClient", DEFAULTS.timeoutClient, 61_000, "haproxy", "timeout client 61s\n"],
     ["timeoutConnect", DEFAULTS.timeoutConnect, 4_000, "nginx", "proxy_connect_timeout 4s;"],
+    ["timeoutTunnel", DEFAULTS.timeoutTunnel, 120_000, "haproxy", "timeout tunnel 2m\n"],
     ["upstreamKeepalive", DEFAULTS.upstreamKeepalive, 9, "nginx", "keepalive 9;"],
     ["balance", DEFAULTS.balance, "leastconn", "haproxy", "balance leastconn"],
     ["stubsBasePort", DEFAULTS.stubsBasePort, 9500, "haproxy", "server s1 127.0.0.1:9500"],

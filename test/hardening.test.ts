@@ -102,6 +102,55 @@ describe("errors stay bounded", () => {
   });
 });
 
+describe("WebSocket keys refuse what a config or the driver cannot hold", () => {
+  const spec = (frontend: string, websockets: string) =>
+    `version: 1\nfrontends:\n  web: { bind: "127.0.0.1:8080", http2: { enabled: false }, ${frontend}default_backend: a }\nbackends:\n  a: { servers: 1 }\nscenarios:\n  s: { load: { websockets: { ${websockets} } } }\n`;
+  const refused = (text: string): string => {
+    try {
+      loadSpecText(text, "ws.yaml");
+    } catch (e) {
+      expect(e).toBeInstanceOf(SpecError);
+      expect((e as SpecError).exitCode).toBe(2);
+      return (e as SpecError).message;
+    }
+    throw new Error(`accepted:\n${text}`);
+  };
+  const ok = "connections: 1, session: 1s";
+
+  it.each([
+    ["a newline", '"1s\\n    stats enable"'],
+    ["a semicolon", '"1s; return 200"'],
+    ["a brace", '"1s { }"'],
+    ["a comment", '"1s # x"'],
+    ["a quote", "'1s\"'"],
+    ["a number without a unit", "5"],
+    ["a duration past every proxy's timer", "2147483648ms"],
+    ["a huge duration", "99999999999999999999h"],
+  ])("timeouts.tunnel with %s is refused, and nothing is rendered", (_, value) => {
+    expect(refused(spec(`timeouts: { tunnel: ${value} }, `, ok))).toContain("(frontends.web.timeouts.tunnel)");
+  });
+
+  it.each([
+    ["connections", "connections: 1e20, session: 1s", "must be at most 100000"],
+    ["connections", "connections: 1.5, session: 1s", "expected a whole number"],
+    ["payload_bytes", `${ok}, payload_bytes: 1e300`, "must be at most 1048576"],
+    ["rooms", `${ok}, rooms: "1; drop"`, "expected a number"],
+    ["message_interval", `${ok}, message_interval: "1s\\n"`, "must be a whole number with a unit"],
+    ["session", "connections: 1, session: 2147483648ms", "longer than the longest timer"],
+    ["connect_rate", `${ok}, connect_rate: -1`, "must be at least 1"],
+  ])("websockets.%s out of range or of the wrong form is refused", (key, websockets, message) => {
+    const text = refused(spec("", websockets));
+    expect(text).toContain(message);
+    expect(text).toContain(`(scenarios.s.load.websockets.${key})`);
+  });
+
+  it("renders the longest tunnel timeout every proxy accepts as a duration both configs hold", () => {
+    const out = render(loadSpecText(spec("timeouts: { tunnel: 2147483647ms }, ", ok), "ws.yaml").model);
+    expect(out.haproxy).toMatch(/^ {4}timeout tunnel 2147483647ms$/m);
+    expect(out.nginx).toContain("proxy_read_timeout 2147483647ms;");
+  });
+});
+
 describe("the limits table", () => {
   it("is in the README, row for row", () => {
     const readme = readFileSync(join(ROOT, "README.md"), "utf8");

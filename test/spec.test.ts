@@ -27,7 +27,7 @@ describe("the classic spec", () => {
     expect(model.targets).toEqual(["haproxy", "nginx"]);
     const [fe] = model.frontends;
     expect(fe?.maxconn).toBe(310);
-    expect(fe?.timeouts).toEqual({ clientMs: 120_000, httpKeepAliveMs: 10_000, httpRequestMs: 10_000, connectMs: 5_000, serverMs: 120_000 });
+    expect(fe?.timeouts).toEqual({ tunnelMs: 3_600_000, clientMs: 120_000, httpKeepAliveMs: 10_000, httpRequestMs: 10_000, connectMs: 5_000, serverMs: 120_000 });
     expect(fe?.rules[0]?.condition).toEqual({ kind: "cmp", metric: { kind: "fe_conn" }, op: ">", value: 300 });
     expect(model.backends.flatMap((b) => b.servers.map((s) => `${b.name}/${s.name}@${s.address.port}`))).toEqual([
       "ade/s1@9001",
@@ -152,6 +152,46 @@ describe("a scenario's load", () => {
     visit(loadSchema, "load");
     expect(undescribed).toEqual([]);
     expect(Object.keys(loadSchema.shape).length).toBeGreaterThan(15);
+  });
+});
+
+describe("a scenario's WebSocket sessions", () => {
+  const spec = (load: string, frontend = "") =>
+    `version: 1\nfrontends:\n  web: { bind: "127.0.0.1:8080", ${frontend}default_backend: a }\nbackends:\n  a: { servers: 1 }\nscenarios:\n  s:\n    load: ${load}\n`;
+  const h1 = "http2: { enabled: false }, ";
+
+  it("may be the whole load: no HTTP connection, every WebSocket default filled in", () => {
+    const { model, warnings } = loadSpecText(spec('{ websockets: { connections: 100, session: 10s } }', h1), "ws.yaml");
+    expect(warnings).toEqual([]);
+    const load = model.scenarios[0]!.load;
+    expect(load).toMatchObject({ http: false, connections: 0, requests: null, durationMs: null });
+    expect(load.websockets).toEqual({ connections: 100, rooms: 1, messageIntervalMs: 1000, payloadBytes: 16, sessionMs: 10_000, connectRate: null });
+  });
+
+  it("may sit beside an HTTP load, which keeps every rule of its own", () => {
+    const text = "{ connections: 4, duration: 30s, protocol: h1, websockets: { connections: 10, rooms: 0, message_interval: 250ms, payload_bytes: 1024, session: 5s, connect_rate: 5 } }";
+    const load = loadSpecText(spec(text, h1), "ws.yaml").model.scenarios[0]!.load;
+    expect(load).toMatchObject({ http: true, connections: 4, durationMs: 30_000 });
+    expect(load.websockets).toEqual({ connections: 10, rooms: 0, messageIntervalMs: 250, payloadBytes: 1024, sessionMs: 5000, connectRate: 5 });
+    // A library caller's load is checked by the same rules, named the same way.
+    const input = { connections: 4, duration: "30s", protocol: "h1", websockets: { connections: 10, rooms: 0, message_interval: "250ms", payload_bytes: 1024, session: "5s", connect_rate: 5 } };
+    expect(validateLoad(input)).toEqual({ load, problems: [], urls: [] });
+    expect(validateLoad({ websockets: { connections: 2, rooms: 3, session: "1s" } }).problems.map((p) => p.message)).toEqual([
+      "websockets.rooms 3 is more than the 2 sessions (websockets.connections): sessions are dealt over the rooms in turn, so 1 room would stay empty",
+    ]);
+    expect(validateLoad({ connections: 1, requests: 1 }).load).toMatchObject({ http: true, websockets: null });
+  });
+
+  it("warns that nginx before 1.25.1 cannot take an upgrade on a port with HTTP/2, and not when nginx is not a target", () => {
+    const { warnings } = loadSpecText(spec("{ websockets: { connections: 1, session: 1s } }"), "ws.yaml");
+    expect(warnings).toMatchObject([{ line: 8, col: 13, message: expect.stringContaining("nginx before 1.25.1 speaks only h2c on a port with HTTP/2") }]);
+    const haproxyOnly = spec("{ websockets: { connections: 1, session: 1s } }").replace("version: 1\n", "version: 1\ntargets: [haproxy]\n");
+    expect(loadSpecText(haproxyOnly, "ws.yaml").warnings).toEqual([]);
+  });
+
+  it("count with the HTTP connections toward the driver's open-file warning", () => {
+    const { warnings } = loadSpecText(spec("{ connections: 8000, duration: 1s, protocol: h1, websockets: { connections: 8000, session: 1s } }", h1), "ws.yaml");
+    expect(warnings.map((w) => w.message)).toEqual(["16000 connections (HTTP and WebSocket together) is close to this process's open-file limit"]);
   });
 });
 

@@ -50,18 +50,28 @@ export function frontendConnections(model: Model, report: ViewReport): number {
   return sum;
 }
 
+/**
+ * Whether a frontend is meant to carry WebSockets: a scenario holds sessions
+ * on it, or the spec gives its tunnel timeout. Both configs take upgrades on
+ * every frontend; the fidelity report speaks of them only where they matter.
+ */
+export function carriesWebSockets(model: Model, f: Frontend): boolean {
+  return model.scenarios.some((s) => s.frontend === f.name && s.load.websockets !== null) || !model.defaults.some((d) => d.id === "timeoutTunnel" && d.owner === f.name);
+}
+
 /** host:port with IPv6 in brackets, as both proxies write it. */
 export function hostPort(hp: HostPort): string {
   return safeAddress(formatHostPort(hp));
 }
 
 /** Timeouts of the server side come from the frontends that route to a backend: the longest wins. */
-export function backendTimeouts(model: Model, backend: Backend): { connectMs: number; serverMs: number; sources: Frontend[] } {
+export function backendTimeouts(model: Model, backend: Backend): { connectMs: number; serverMs: number; tunnelMs: number; sources: Frontend[] } {
   const sources = model.frontends.filter((f) => f.defaultBackend === backend.name || f.rules.some((r) => r.useBackend === backend.name));
   const from = sources.length > 0 ? sources : model.frontends;
   return {
     connectMs: Math.max(...from.map((f) => f.timeouts.connectMs)),
     serverMs: Math.max(...from.map((f) => f.timeouts.serverMs)),
+    tunnelMs: Math.max(...from.map((f) => f.timeouts.tunnelMs)),
     sources,
   };
 }

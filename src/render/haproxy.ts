@@ -5,7 +5,7 @@ import { DEFAULTS, type DefaultUse } from "../spec/defaults.js";
 import { formatDuration } from "../spec/duration.js";
 import type { Model } from "../spec/model.js";
 import type { FidelityNote } from "./fidelity.js";
-import { backendTimeouts, fitName, frontendConnections, hostPort, shortHash, viewReport, type RuntimeRenderOptions } from "./common.js";
+import { backendTimeouts, carriesWebSockets, fitName, frontendConnections, hostPort, shortHash, viewReport, type RuntimeRenderOptions } from "./common.js";
 import { safeInt, safeName } from "./safe.js";
 import { atLeast, type Version } from "./version.js";
 import { PROXY_CONNS_HEADER, ROUTE_HEADER } from "../wire.js";
@@ -136,7 +136,15 @@ export function buildHaproxyView(model: Model, version: Version, runtime: Runtim
     if (f.maxconn !== null) note(fpath, `maxconn ${f.maxconn}`, "exact", "frontend maxconn: connections beyond it wait in the kernel's accept queue");
     note(`${fpath}.bind`, `bind ${f.bind.host}:${f.bind.port}`, "exact",
       f.http2.enabled ? "one port for HTTP/1.1 and h2c (HAProxy detects the HTTP/2 preface)" : "HTTP/1.1 only (proto h1)");
-    note(`${fpath}.timeouts`, "timeouts", "exact", "timeout client, http-request, http-keep-alive (frontend); connect, server (backends)");
+    note(`${fpath}.timeouts`, "timeouts", "exact", "timeout client, http-request, http-keep-alive (frontend); connect, server, tunnel (backends)");
+    if (carriesWebSockets(model, f)) {
+      const longer = [f.defaultBackend, ...f.rules.map((r) => r.useBackend)].filter((name) => backendTimeouts(model, model.backends.find((b) => b.name === name)!).tunnelMs > f.timeouts.tunnelMs);
+      note(`${fpath}.timeouts`, `tunnel ${formatDuration(f.timeouts.tunnelMs)}`, longer.length > 0 ? "approximate" : "exact",
+        "timeout tunnel in each backend the frontend routes to (HAProxy takes it in backends, not frontends): once the server answers 101 it replaces timeout client and server, and the tunnel closes after that long with no data in either direction" +
+          (longer.length > 0 ? `; ${[...new Set(longer)].join(", ")} also serve${longer.length === 1 ? "s" : ""} a frontend with a longer tunnel timeout, and take${longer.length === 1 ? "s" : ""} the longest` : ""));
+      note(fpath, "WebSocket upgrades", "exact",
+        "an upgrade is an HTTP/1.1 request until the server's 101, so the same acl and use_backend rules route it, fe_conn included, and http-after-response stamps the 101; HAProxy forwards Upgrade and Connection itself, then tunnels the connection. fe_conn counts the client connection for the whole life of the tunnel");
+    }
     return {
       name: safeName(f.name),
       origin: `${fpath} (line ${f.origin.line})`,
@@ -170,6 +178,8 @@ export function buildHaproxyView(model: Model, version: Version, runtime: Runtim
       timeouts: [
         { name: "connect", value: formatDuration(t.connectMs) },
         { name: "server", value: formatDuration(t.serverMs) },
+        // HAProxy takes timeout tunnel in defaults, listen and backend sections only, not in a frontend.
+        { name: "tunnel", value: formatDuration(t.tunnelMs) },
       ],
       servers: b.servers.map((s) => ({
         name: safeName(s.name),

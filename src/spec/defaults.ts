@@ -103,6 +103,13 @@ export const DEFAULTS = {
     why: "HAProxy has none (infinite, with a warning); nginx 60s. Equal to timeout client, as HAProxy's manual recommends",
     targets: ["haproxy", "nginx"],
   }),
+  timeoutTunnel: duration(3_600_000, {
+    name: "frontends.<frontend>.timeouts.tunnel",
+    kind: "spec",
+    feeds: "HAProxy backend `timeout tunnel`; nginx `proxy_read_timeout`, `proxy_send_timeout` in the location upgrades go to",
+    why: "without it HAProxy holds a WebSocket to timeout client and server (30s here) and nginx to proxy_read_timeout, so a quiet session would close within a run; 1h is the value HAProxy's manual gives in its example for WebSocket, far longer than a chat test's sessions",
+    targets: ["haproxy", "nginx"],
+  }),
   http2Enabled: entry({
     name: "frontends.<frontend>.http2.enabled",
     kind: "spec",
@@ -229,9 +236,9 @@ export const DEFAULTS = {
     name: "nginx: worker_processes",
     kind: "fixed",
     value: 1,
-    text: "1",
-    feeds: "nginx `worker_processes`",
-    why: "nginx's own default too; upstream keepalive and worker_connections are per worker, so with one worker they are the whole instance's numbers",
+    text: "1, or the fewest that hold the busiest scenario's connections",
+    feeds: "nginx `worker_processes`; with more than one, `reuseport` on every frontend's `listen` and `worker_rlimit_nofile` per worker",
+    why: "nginx's own default is 1, and upstream keepalive and worker_connections are per worker, so with one worker they are the whole instance's numbers. A scenario whose connections (one per client, one more per request in flight up to the servers' connections) are more than one worker's worker_connections less the listeners gets the fewest workers that hold them with a tenth of each spare, since reuseport deals connections by a hash, not evenly (limit nginx-worker-connections)",
     targets: ["nginx"],
   }),
   nginxWorkerConnections: entry({

@@ -151,6 +151,7 @@ export const KEY_ALIASES: readonly KeyAlias[] = [
   { spellings: ["window"], keys: [], from: "spillway verify --window", note: "pass --window to spillway verify" },
   { spellings: ["json", "ndjson", "junit", "html"], keys: [], from: "spillway verify --json, --ndjson, --junit, --html", note: "reports are flags of spillway verify" },
   { spellings: ["q", "quiet"], keys: [], from: "spillway -q, --quiet", note: "it is a flag of every command that reports, not a spec key" },
+  { spellings: ["no_preflight", "preflight"], keys: [], from: "spillway verify, explore and load --no-preflight", note: "it is a flag of those commands: a spec cannot skip the check that it fits the machine" },
   { spellings: ["shard"], keys: [], from: "spillway load --shard i/N", note: "it is a flag of spillway load only: a scenario runs its whole load on one machine" },
   { spellings: ["latency_p50", "p50_latency"], keys: ["latency.p50"], from: "a flattened key" },
   { spellings: ["latency_p90", "p90_latency"], keys: ["latency.p90"], from: "a flattened key" },
@@ -165,6 +166,13 @@ export const KEY_ALIASES: readonly KeyAlias[] = [
   { spellings: ["timeout_client", "client_body_timeout", "send_timeout"], keys: ["timeouts.client"], from: "HAProxy timeout client, nginx client_body_timeout and send_timeout" },
   { spellings: ["timeout_connect", "proxy_connect_timeout"], keys: ["timeouts.connect"], from: "HAProxy timeout connect, nginx proxy_connect_timeout" },
   { spellings: ["timeout_server", "proxy_read_timeout", "proxy_send_timeout"], keys: ["timeouts.server"], from: "HAProxy timeout server, nginx proxy_read_timeout and proxy_send_timeout" },
+  { spellings: ["timeout_tunnel", "tunnel_timeout", "websocket_timeout"], keys: ["timeouts.tunnel"], from: "HAProxy timeout tunnel" },
+  { spellings: ["ws", "websocket", "web_sockets"], keys: ["websockets"], from: "a common name for it" },
+  { spellings: ["vus", "users", "members", "sessions"], keys: ["connections"], from: "k6 VUs, or a chat test's users" },
+  { spellings: ["interval", "send_interval", "message_rate"], keys: ["message_interval"], from: "a chat test's send interval" },
+  { spellings: ["payload", "payload_size", "message_size", "message_bytes", "msg_size"], keys: ["payload_bytes"], from: "a common name for it" },
+  { spellings: ["session_duration", "ws_session_duration", "duration"], keys: ["session"], from: "k6 ws_session_duration" },
+  { spellings: ["room"], keys: ["rooms"], from: "the stub's ?room= parameter" },
 ];
 
 /** A spelling as the alias table compares it. */

@@ -175,11 +175,11 @@ export const PROXY_LIMITS: readonly ProxyLimit[] = [
   },
   {
     id: "zero-timeout",
-    what: "client, connect and server timeouts of 0",
+    what: "client, connect, server and tunnel timeouts of 0",
     value: "refused",
     source: "HAProxy takes 0 as no timeout at all ('missing timeouts for backend ... please ensure that all following timeouts are set to a non-zero value'), nginx as an immediate one",
     handling: "refused at validation; http_keep_alive and http_request may be 0",
-    appliesTo: { keys: ["frontends.<frontend>.timeouts.client", "frontends.<frontend>.timeouts.connect", "frontends.<frontend>.timeouts.server"] },
+    appliesTo: { keys: ["frontends.<frontend>.timeouts.client", "frontends.<frontend>.timeouts.connect", "frontends.<frontend>.timeouts.server", "frontends.<frontend>.timeouts.tunnel"] },
   },
   {
     id: "stub-ports",

@@ -17,7 +17,7 @@ import { H2LOAD_KEYS, H2LOAD_OPTION_OF, parseH2loadCommand } from "./h2load-args
 import { BACKEND_HEADER } from "../wire.js";
 import { didYouMean, pathText } from "./diagnostics.js";
 import { parseDuration } from "./duration.js";
-import { keepAliveSchema, LOAD_DEFAULTS, loadSchema, stageSchema, type BUDGETS, type LoadInput, type PROTOCOLS } from "./schema.js";
+import { keepAliveSchema, LOAD_DEFAULTS, loadSchema, stageSchema, WEBSOCKET_DEFAULTS, websocketsSchema, type BUDGETS, type LoadInput, type PROTOCOLS, type WebSocketsInput } from "./schema.js";
 
 export type { LoadInput } from "./schema.js";
 export type LoadProtocol = (typeof PROTOCOLS)[number];
@@ -41,8 +41,32 @@ export interface LoadStage {
   target: number;
 }
 
+/** WebSocket sessions a load holds, every default filled in (the spec's `load.websockets`). */
+export interface WebSocketLoad {
+  /** Sessions held at once, one connection each. */
+  connections: number;
+  /** Rooms the sessions are dealt over in turn (room-1 ... room-N); 0: each message is echoed to its sender only. At most `connections`. */
+  rooms: number;
+  /** Each session sends one message this often; at least 1. */
+  messageIntervalMs: number;
+  /** At least WS_HEADER_BYTES (16): sender id u32, sequence u32, send time f64. */
+  payloadBytes: number;
+  /** How long each session stays open; at least messageIntervalMs. */
+  sessionMs: number;
+  /** Sessions opened per second, spread evenly; null: all at the start. */
+  connectRate: number | null;
+}
+
 /** A load with every default filled in and every duration in milliseconds: what a scenario holds. */
 export interface NormalizedLoad {
+  /**
+   * Whether the load sends HTTP requests. false only for a load of
+   * websockets alone: its HTTP keys then hold their defaults with
+   * `connections` 0, and a runner must not start the HTTP engine for it.
+   */
+  http: boolean;
+  /** WebSocket sessions held beside (or, when `http` is false, instead of) the HTTP requests; null: none. */
+  websockets: WebSocketLoad | null;
   protocol: LoadProtocol;
   connections: number;
   /** Max concurrent streams per connection (h1: 1). */
@@ -204,7 +228,8 @@ export function checkLoad(l: LoadInput, opts: { names?: KeyNames; tls?: boolean 
     const again = loadSchema.safeParse(input, { reportInput: true });
     if (!again.success) problems = again.error.issues.flatMap((i) => issueProblems(i, named)).map(atH2load);
   }
-  if (problems.length === 0) problems = crossProblems(input, named).map(atH2load);
+  if (problems.length === 0) problems = (hasHttp(input) ? crossProblems(input, named).map(atH2load) : websocketsOnlyProblems(input, named));
+  if (input.websockets !== undefined) problems.push(...websocketProblems(input.websockets, named));
   return { load: normalizeLoad(input, opts.tls ?? false), problems, urls };
 }
 
@@ -213,6 +238,66 @@ export function validateLoad(input: unknown, opts: { names?: KeyNames; tls?: boo
   const parsed = loadSchema.safeParse(input, { reportInput: true });
   if (!parsed.success) return { load: null, problems: parsed.error.issues.flatMap((i) => issueProblems(i, opts.names ?? SPEC_NAMES)), urls: [] };
   return checkLoad(parsed.data, opts);
+}
+
+/** Keys a load of websockets alone shares with the HTTP load: where the upgrades go and where they come from. */
+const SHARED_KEYS: readonly string[] = ["websockets", "path", "source_addresses"];
+
+/** A load sends HTTP requests when it says how many connections: connections, h2load or stages; without websockets it must. */
+export function hasHttp(l: LoadInput): boolean {
+  return l.websockets === undefined || l.connections !== undefined || l.h2load !== undefined || l.stages !== undefined;
+}
+
+/** A load of websockets alone: an HTTP key there would be silently ignored, so it is refused, named. */
+function websocketsOnlyProblems(l: LoadInput, names: KeyNames): LoadProblem[] {
+  const n = (key: string) => names.name(key.split("."));
+  return Object.keys(l)
+    .filter((key) => !SHARED_KEYS.includes(key) && l[key as keyof LoadInput] !== undefined)
+    .map((key) => ({
+      path: [key],
+      message: `${n(key)} is a key of the HTTP load, and this load has only ${n("websockets")} (no ${n("connections")} or ${n("h2load")}), so it sends no HTTP request`,
+      key: true,
+      hint: `Give ${n("connections")} to send HTTP requests beside the sessions, or remove ${n(key)}.`,
+    }));
+}
+
+/** What the WebSocket schema cannot see: durations against each other, rooms against sessions. */
+function websocketProblems(w: WebSocketsInput, names: KeyNames): LoadProblem[] {
+  const n = (key: string) => names.name(["websockets", ...key.split(".")]);
+  const out: LoadProblem[] = [];
+  const at = (key: string) => ["websockets", key];
+  const interval = parseDuration(w.message_interval ?? WEBSOCKET_DEFAULTS.message_interval);
+  const session = parseDuration(w.session);
+  const rooms = w.rooms ?? WEBSOCKET_DEFAULTS.rooms;
+  if (interval === 0) out.push({ path: at("message_interval"), message: `${n("message_interval")} must be at least 1ms: a session sends one message per interval` });
+  if (session === 0) out.push({ path: at("session"), message: `${n("session")} must be above 0` });
+  else if (session < interval) {
+    out.push({
+      path: at("session"),
+      message: `${n("session")} ${w.session} is shorter than ${n("message_interval")} ${w.message_interval ?? WEBSOCKET_DEFAULTS.message_interval}: a session would end before it sends a message`,
+      hint: `Give ${n("session")} at least ${w.message_interval ?? WEBSOCKET_DEFAULTS.message_interval}, or a shorter ${n("message_interval")}.`,
+    });
+  }
+  if (rooms > w.connections) {
+    out.push({
+      path: at("rooms"),
+      message: `${n("rooms")} ${rooms} is more than the ${w.connections} session${w.connections === 1 ? "" : "s"} (${n("connections")}): sessions are dealt over the rooms in turn, so ${rooms - w.connections} room${rooms - w.connections === 1 ? "" : "s"} would stay empty`,
+      hint: `Use at most ${w.connections} rooms, or 0 for echo.`,
+    });
+  }
+  return out;
+}
+
+/** The WebSocket part with its defaults. Assumes the schema accepted it. */
+function normalizeWebSockets(w: WebSocketsInput): WebSocketLoad {
+  return {
+    connections: w.connections,
+    rooms: w.rooms ?? WEBSOCKET_DEFAULTS.rooms,
+    messageIntervalMs: parseDuration(w.message_interval ?? WEBSOCKET_DEFAULTS.message_interval),
+    payloadBytes: w.payload_bytes ?? WEBSOCKET_DEFAULTS.payload_bytes,
+    sessionMs: parseDuration(w.session),
+    connectRate: w.connect_rate ?? null,
+  };
 }
 
 /** Connections, budget and stages as the load will run them: the checks and the defaults share one reading. */
@@ -300,11 +385,14 @@ function connections(count: number): string {
 /** The load with its defaults. Assumes the schema accepted it (durations are well formed). */
 export function normalizeLoad(l: LoadInput, tls = false): NormalizedLoad {
   const r = resolve(l);
+  const http = hasHttp(l);
   const protocol = l.protocol ?? (tls ? "h2" : LOAD_DEFAULTS.protocol);
   const ms = (v: string | undefined): number | null => (v === undefined ? null : parseDuration(v));
   return {
+    http,
+    websockets: l.websockets === undefined ? null : normalizeWebSockets(l.websockets),
     protocol,
-    connections: r.connections,
+    connections: http ? r.connections : 0,
     streams: r.protocolIsH1 ? 1 : r.streams,
     connectRate: l.connect_rate ?? null,
     connectPeriodMs: parseDuration(l.connect_period ?? LOAD_DEFAULTS.connect_period),
@@ -438,6 +526,7 @@ function keysAt(path: KeyPath): string[] {
   if (path.length === 0) return Object.keys(loadSchema.shape);
   if (path[0] === "keep_alive") return Object.keys(keepAliveSchema.unwrap().shape);
   if (path[0] === "stages") return Object.keys(stageSchema.shape);
+  if (path[0] === "websockets") return Object.keys(websocketsSchema.shape);
   return [];
 }
 

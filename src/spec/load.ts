@@ -287,8 +287,9 @@ class ModelBuilder {
       httpRequestMs: t.http_request ? parseDuration(t.http_request) : this.fill("timeoutHttpRequest", name),
       connectMs: t.connect ? parseDuration(t.connect) : this.fill("timeoutConnect", name),
       serverMs: t.server ? parseDuration(t.server) : this.fill("timeoutServer", name),
+      tunnelMs: t.tunnel ? parseDuration(t.tunnel) : this.fill("timeoutTunnel", name),
     };
-    for (const [key, value] of Object.entries({ client: timeouts.clientMs, connect: timeouts.connectMs, server: timeouts.serverMs })) {
+    for (const [key, value] of Object.entries({ client: timeouts.clientMs, connect: timeouts.connectMs, server: timeouts.serverMs, tunnel: timeouts.tunnelMs })) {
       if (value === 0) this.report("error", [...path, "timeouts", key], `timeout ${key} of 0 would mean "wait forever" (limit: zero-timeout)`, { hint: "Give a positive duration such as 30s." });
     }
     this.checkBackendRef(f.default_backend, [...path, "default_backend"], backendNames);
@@ -446,7 +447,13 @@ class ModelBuilder {
     });
     const load = this.buildLoad(s.load, [...path, "load"]);
     const target = frontends.find((f) => f.name === frontend);
-    if (target) this.checkProtocol(load, s.load.protocol !== undefined, target, [...path, "load"]);
+    if (target && load.http) this.checkProtocol(load, s.load.protocol !== undefined, target, [...path, "load"]);
+    if (target && load.websockets && target.http2.enabled && targets.includes("nginx")) {
+      this.report("warning", [...path, "load", "websockets"], `WebSocket upgrades are HTTP/1.1, and nginx before 1.25.1 speaks only h2c on a port with HTTP/2 (frontend '${target.name}'): there the upgrades fail`, {
+        key: true,
+        hint: `Run nginx 1.25.1 or later (\`http2 on\` serves both on one port), or set http2.enabled: false on frontend '${target.name}' (and load.protocol: h1 for its HTTP load).`,
+      });
+    }
     const expect = {} as Record<Target, Expectations>;
     for (const t of TARGETS) {
       const merged: ExpectInput = { ...(s.expect ?? {}), ...(s.expect_by_target?.[t] ?? {}) };
@@ -479,8 +486,9 @@ class ModelBuilder {
   }
 
   private buildLoad(l: LoadInput, path: PropertyKey[]): LoadSpec {
-    if (l.h2load === undefined && l.connections === undefined) {
-      this.report("error", path, "connections is missing: give connections (or an h2load command line)", { key: true, hint: "For example `connections: 300`." });
+    // A load of websockets alone needs no connections; stages still do, as they always have.
+    if (l.h2load === undefined && l.connections === undefined && (l.websockets === undefined || l.stages !== undefined)) {
+      this.report("error", path, "connections is missing: give connections (or an h2load command line), or give only websockets", { key: true, hint: "For example `connections: 300`." });
     }
     const checked = checkLoad(l);
     for (const p of checked.problems) {
@@ -498,8 +506,12 @@ class ModelBuilder {
       });
     }
     const load = checked.load;
-    if (checked.problems.length === 0 && load.connections > 15_000 && !l.source_addresses && !l.workers) {
-      this.report("warning", [...path, "connections"], `${load.connections} connections is close to this process's open-file limit`, { hint: "Spread them with `workers` (each worker thread still shares the process limit) or run several spillway processes." });
+    // WebSocket sessions hold a descriptor each in the same driver process.
+    const held = load.connections + (load.websockets?.connections ?? 0);
+    if (checked.problems.length === 0 && held > 15_000 && !l.source_addresses && !l.workers) {
+      this.report("warning", [...path, load.http ? "connections" : "websockets"], `${held} connections${load.websockets ? " (HTTP and WebSocket together)" : ""} is close to this process's open-file limit`, {
+        hint: "Spread them with `workers` (each worker thread still shares the process limit) or run several spillway processes.",
+      });
     }
     return load;
   }

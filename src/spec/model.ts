@@ -25,6 +25,8 @@ export interface Timeouts {
   httpRequestMs: number;
   connectMs: number;
   serverMs: number;
+  /** Inactivity of an upgraded (WebSocket) connection. */
+  tunnelMs: number;
 }
 
 export interface Rule {

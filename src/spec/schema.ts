@@ -92,8 +92,14 @@ export const timeoutsSchema = z
       .optional()
       .describe("Inactivity on the server side: HAProxy `timeout server`; nginx `proxy_read_timeout` and `proxy_send_timeout`. A backend that several frontends route to takes the longest of theirs")
       .meta(example("2m")),
+    tunnel: duration
+      .optional()
+      .describe(
+        "Inactivity of an upgraded (WebSocket) connection, once the server has answered 101: HAProxy `timeout tunnel`, which replaces timeout client and server for it and counts silence in both directions; nginx `proxy_read_timeout` and `proxy_send_timeout` in the location upgrades go to, which count silence from the server only. A backend that several frontends route to takes the longest of theirs",
+      )
+      .meta(example("1h")),
   })
-  .describe("Proxy timeouts. HAProxy names: timeout client, http-keep-alive, http-request, connect, server.");
+  .describe("Proxy timeouts. HAProxy names: timeout client, http-keep-alive, http-request, connect, server, tunnel.");
 
 export const ruleSchema = z
   .strictObject({
@@ -243,6 +249,48 @@ export const keepAliveSchema = z
   .describe("When the driver closes a connection of its own accord. Default: connections stay open to the end of the run")
   .meta(example({ close_after_requests: 100 }));
 
+/** The smallest message the driver sends: its header, sender id (u32), sequence (u32) and send time (f64). */
+export const WS_HEADER_BYTES = 16;
+/** 1 MiB: a chat message is small; ws's own default maxPayload is 100 MiB, and a room multiplies every byte by its members. */
+export const WS_MAX_PAYLOAD_BYTES = 1024 * 1024;
+
+/** What a WebSocket load that leaves these keys out runs with; the normaliser fills them in, the defaults table says why. */
+export const WEBSOCKET_DEFAULTS = {
+  rooms: 1,
+  message_interval: "1s",
+  payload_bytes: WS_HEADER_BYTES,
+} as const;
+
+export const websocketsSchema = z
+  .strictObject({
+    connections: count(1, 100_000)
+      .describe("WebSocket sessions held at once, each on its own connection; at most 100000, as the HTTP load's connections")
+      .meta(example(100)),
+    rooms: count(0, 100_000)
+      .optional()
+      .describe(
+        "Chat rooms the sessions are dealt over in turn (room-1, room-2, ...): every message a member sends reaches every member, the sender included. 0: no room, each message is echoed to its sender only. At most connections, so no room is empty",
+      )
+      .meta({ ...example(1), ...documentedDefault(WEBSOCKET_DEFAULTS.rooms) }),
+    message_interval: duration
+      .optional()
+      .describe("Each session sends one message this often; at least 1ms")
+      .meta({ ...example("1s"), ...documentedDefault(WEBSOCKET_DEFAULTS.message_interval) }),
+    payload_bytes: count(WS_HEADER_BYTES, WS_MAX_PAYLOAD_BYTES)
+      .optional()
+      .describe(
+        `Bytes in each message: at least ${WS_HEADER_BYTES}, the driver's header (sender id u32, sequence u32, send time f64) that fan-out latency and delivery are measured by; at most ${WS_MAX_PAYLOAD_BYTES} (1 MiB)`,
+      )
+      .meta({ ...example(64), ...documentedDefault(WEBSOCKET_DEFAULTS.payload_bytes) }),
+    session: duration
+      .describe("How long each session stays open (k6's ws_session_duration); a session that ends sooner fails. At least message_interval, so each session sends a message")
+      .meta(example("10s")),
+    connect_rate: count(1, 100_000)
+      .optional()
+      .describe("Sessions opened per second, spread evenly; at most 100000, as the HTTP load's connect_rate. Default: every session opens at the start")
+      .meta(example(50)),
+  });
+
 export const loadSchema = z
   .strictObject({
     h2load: z
@@ -324,7 +372,7 @@ export const loadSchema = z
       .array(loopbackSource.describe("A loopback address: 127.x.y.z or ::1").meta(example("127.0.0.2")))
       .max(254)
       .optional()
-      .describe("Local addresses the connections bind to, taken in turn, so more connections fit than one address has ephemeral ports. Default: the system's choice")
+      .describe("Local addresses the connections (and WebSocket sessions) bind to, taken in turn, so more connections fit than one address has ephemeral ports. Default: the system's choice")
       .meta(example(["127.0.0.2", "127.0.0.3"])),
     workers: count(1, 64)
       .optional()
@@ -338,10 +386,18 @@ export const loadSchema = z
       .string()
       .regex(/^\/[A-Za-z0-9._~\/-]{0,200}$/, { error: "must be a path such as /api" })
       .optional()
-      .describe("The path every request asks for; it replaces the URL's path")
+      .describe("The path every request and every WebSocket upgrade asks for; it replaces the URL's path")
       .meta({ ...example("/api"), ...documentedDefault("/") }),
+    websockets: websocketsSchema
+      .optional()
+      .describe(
+        "WebSocket sessions the load holds beside its HTTP requests, or instead of them (a load with websockets and no connections or h2load sends no HTTP request). Each upgrades on the scenario's frontend, so the proxy routes it by the same rules as a request",
+      )
+      .meta(example({ connections: 100, rooms: 1, message_interval: "1s", session: "10s" })),
   })
-  .describe("The load a scenario drives at its frontend; `spillway load` takes the same keys as flags. A load is bounded: it gives requests, duration or stages")
+  .describe(
+    "The load a scenario drives at its frontend; `spillway load` takes the same keys as flags, except websockets, which only a spec gives. A load is bounded: it gives requests, duration or stages, or only websockets, whose sessions end by themselves",
+  )
   .meta(example({ connections: 300, streams: 40, requests: 40_000 }));
 
 const share = (what: string, e: string) => expectation.optional().describe(what).meta(example(e));
@@ -415,6 +471,7 @@ export type FrontendInput = z.infer<typeof frontendSchema>;
 export type BackendInput = z.infer<typeof backendSchema>;
 export type ScenarioInput = z.infer<typeof scenarioSchema>;
 export type LoadInput = z.infer<typeof loadSchema>;
+export type WebSocketsInput = z.infer<typeof websocketsSchema>;
 export type ExpectInput = z.infer<typeof expectSchema>;
 
 /** The JSON Schema for editors, derived from the zod schemas above. */

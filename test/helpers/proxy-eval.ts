@@ -221,6 +221,8 @@ export function parseNginx(conf: string): NginxConfig {
       const set = /^set\s+\$(\S+)\s+\$connections_active;$/.exec(line);
       if (set) server.connsVars.push(set[1]!);
       const pass = /^proxy_pass\s+http:\/\/(\S+);$/.exec(line);
+      // Upgrades have a location of their own: it must pass where the requests' location does.
+      if (pass && server.proxyPass !== null && server.proxyPass !== pass[1]) throw new Error(`${where}: proxy_pass ${pass[1]} differs from this server's earlier ${server.proxyPass}`);
       if (pass) server.proxyPass = pass[1]!;
     }
     depth += (line.match(/\{/g) ?? []).length - (line.match(/\}/g) ?? []).length;

@@ -27,6 +27,9 @@ export const LIMITS = {
   maxConcurrentStreams: 65_535,
   keepAliveRequests: 10_000_000,
   keepalive: 10_000,
+  wsConnections: 100_000,
+  wsPayloadBytes: 1_048_576,
+  wsConnectRate: 100_000,
 } as const;
 
 export const BALANCE = ["roundrobin", "leastconn", "first", "source", "random"] as const;
@@ -367,7 +370,7 @@ export interface GeneratedRule {
 export interface GeneratedFrontend {
   bind: string;
   maxconn?: number;
-  timeouts?: Partial<Record<"client" | "http_keep_alive" | "http_request" | "connect" | "server", string>>;
+  timeouts?: Partial<Record<"client" | "http_keep_alive" | "http_request" | "connect" | "server" | "tunnel", string>>;
   http2?: { enabled?: boolean; max_concurrent_streams?: number };
   keep_alive?: { requests?: number };
   rules?: GeneratedRule[];
@@ -387,6 +390,16 @@ export interface GeneratedSpecData {
   stubs?: { host?: string; base_port?: number };
   frontends: Record<string, GeneratedFrontend>;
   backends: Record<string, GeneratedBackend>;
+  scenarios?: Record<string, { load: { websockets: GeneratedWebSockets } }>;
+}
+
+export interface GeneratedWebSockets {
+  connections: number;
+  rooms?: number;
+  message_interval?: string;
+  payload_bytes?: number;
+  session: string;
+  connect_rate?: number;
 }
 
 export interface GeneratedSpec {
@@ -396,10 +409,37 @@ export interface GeneratedSpec {
   conditions: Record<string, GenCondition[]>;
 }
 
-const timeoutKeys = ["client", "http_keep_alive", "http_request", "connect", "server"] as const;
+const timeoutKeys = ["client", "http_keep_alive", "http_request", "connect", "server", "tunnel"] as const;
 
 const timeoutsArb = (duration: fc.Arbitrary<string>) =>
-  fc.record({ client: duration, http_keep_alive: duration, http_request: duration, connect: duration, server: duration }, { requiredKeys: [] });
+  fc.record({ client: duration, http_keep_alive: duration, http_request: duration, connect: duration, server: duration, tunnel: duration }, { requiredKeys: [] });
+
+/**
+ * WebSocket sessions on the first frontend, within every limit and every
+ * rule between the keys (rooms at most connections, session at least the
+ * interval): their own errors are property tests of the loader elsewhere;
+ * here they must render configs the proxies accept.
+ */
+const websocketsArb: fc.Arbitrary<GeneratedWebSockets> = fc
+  .record(
+    {
+      connections: edgyInt(1, LIMITS.wsConnections, [1, 100, 200]),
+      rooms: edgyInt(0, LIMITS.wsConnections, [0, 1, 10]),
+      intervalMs: edgyInt(1, 3_600_000, [100, 1000]),
+      payload_bytes: edgyInt(16, LIMITS.wsPayloadBytes, [16, 64, 1024]),
+      extraMs: edgyInt(0, 3_600_000, [0, 10_000]),
+      connect_rate: edgyInt(1, LIMITS.wsConnectRate, [10, 100]),
+    },
+    { requiredKeys: ["connections", "intervalMs", "extraMs"] },
+  )
+  .map(({ connections, rooms, intervalMs, extraMs, payload_bytes, connect_rate }) => ({
+    connections,
+    ...(rooms !== undefined ? { rooms: Math.min(rooms, connections) } : {}),
+    message_interval: `${intervalMs}ms`,
+    ...(payload_bytes !== undefined ? { payload_bytes } : {}),
+    session: `${intervalMs + extraMs}ms`,
+    ...(connect_rate !== undefined ? { connect_rate } : {}),
+  }));
 
 const serverListArb = (size: "small" | "large") =>
   fc
@@ -543,6 +583,7 @@ export function specArb(options: SpecGenOptions = {}): fc.Arbitrary<GeneratedSpe
       backends: namedEntries(backendBodyArb(routing), 1, maxBackends, names),
       ruleNames: distinctNames(1, 3, names),
       targets: fc.option(fc.constantFrom<("haproxy" | "nginx")[]>(["haproxy", "nginx"], ["nginx", "haproxy"]), { freq: 4 }),
+      websockets: fc.option(websocketsArb, { freq: 3 }),
       stubs: fc.option(
         fc.record(
           {
@@ -554,7 +595,7 @@ export function specArb(options: SpecGenOptions = {}): fc.Arbitrary<GeneratedSpe
         { freq: 3 },
       ),
     })
-    .map(({ frontends, backends, ruleNames, targets, stubs }): GeneratedSpec => {
+    .map(({ frontends, backends, ruleNames, targets, stubs, websockets }): GeneratedSpec => {
       const backendNames = backends.map(([n]) => n);
       const basePort = stubs?.base_port ?? 9001;
       const stubCount = backends.reduce((n, [, b]) => n + (typeof b.servers === "number" ? b.servers : 0), 0);
@@ -580,6 +621,7 @@ export function specArb(options: SpecGenOptions = {}): fc.Arbitrary<GeneratedSpe
           }),
         ),
         backends: Object.fromEntries(backends),
+        ...(websockets ? { scenarios: { chat: { load: { websockets } } } } : {}),
       };
       return withYaml(data, Object.fromEntries(resolved.map(({ name, rules }) => [name, rules.map((r) => r.condition)])));
     });
