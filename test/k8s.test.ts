@@ -305,6 +305,20 @@ scenarios:
     expect((cm as { data: Record<string, string> }).data["haproxy.cfg"]).toContain("server target proxy.ns.svc:8080\n");
   });
 
+  it("a scenario with WebSocket sessions is refused: spillway load takes them from a spec only, so the pods would drop them", () => {
+    const ws = loadSpecText(
+      `version: 1
+frontends: { web: { bind: "127.0.0.1:18080", default_backend: b } }
+backends: { b: { servers: 1 } }
+scenarios:
+  chat: { load: { connections: 4, requests: 40, websockets: { connections: 10, session: 10s } } }
+`,
+      "ws.yaml",
+    ).model;
+    expect(ws.scenarios[0]!.load.websockets).not.toBeNull();
+    expect(() => renderK8sLoadJob(ws, { ...BASE, scenario: ws.scenarios[0]!, shards: 2 })).toThrow(/scenario 'chat' holds WebSocket sessions, which spillway load takes from a spec only/);
+  });
+
   it("scenario names that differ only where a DNS name cannot show it get distinct valid Job names", () => {
     const names = model.scenarios.map((s) => jobName(s.name));
     expect(new Set(names).size).toBe(2);

@@ -7,13 +7,14 @@ import { SpillwayError, UsageError } from "../errors.js";
 import { ExitCode } from "../exit-codes.js";
 import { driverFixedFds } from "../doctor/needs.js";
 import { shardProfile, ShardProblem } from "../load/shard.js";
-import { K8sProblem, renderK8sLoadJob, shardUrl, type K8sLoadJob, type K8sLoadOptions } from "../render/k8s.js";
+import { checkShardableLoad, K8sProblem, renderK8sLoadJob, shardUrl, type K8sLoadJob, type K8sLoadOptions } from "../render/k8s.js";
 import { profileFor } from "../spec/load-profile.js";
 import type { LoadedSpec } from "../spec/load.js";
 import type { Model } from "../spec/model.js";
 
 /** The Job for one scenario; K8sProblem when N or a flag does not fit the load. */
 export function k8sLoadJob(model: Model, o: K8sLoadOptions): K8sLoadJob {
+  checkShardableLoad(o.scenario);
   const n = o.shards;
   const whole = profileFor(o.scenario.load, { url: shardUrl(model, o.scenario, o.target) });
   const shardConnections = Array.from({ length: Number.isInteger(n) && n > 0 ? n : 0 }, (_, i) => {

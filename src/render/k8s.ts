@@ -234,6 +234,16 @@ function frontendOf(model: Model, scenario: Scenario): Frontend {
   return f;
 }
 
+/** A load `spillway load` can run from flags: WebSocket sessions only a spec gives, so a pod's command would drop them. */
+export function checkShardableLoad(scenario: Scenario): void {
+  if (scenario.load.websockets !== null) {
+    throw new K8sProblem(
+      `scenario '${scenario.name}' holds WebSocket sessions, which spillway load takes from a spec only, not as flags: each pod would run its HTTP requests without them`,
+      "Give --scenario a scenario whose load has no websockets: key.",
+    );
+  }
+}
+
 /** The URL each pod's driver sends to: loopback at the frontend's own port, where the forwarder listens. */
 export function shardUrl(model: Model, scenario: Scenario, target: string): string {
   const t = parseClusterTarget(target);
@@ -242,6 +252,7 @@ export function shardUrl(model: Model, scenario: Scenario, target: string): stri
 }
 
 export function renderK8sLoadJob(model: Model, o: K8sLoadOptions, plan: K8sShardPlan): K8sLoadJob {
+  checkShardableLoad(o.scenario);
   const n = o.shards;
   if (!Number.isInteger(n) || n < 1 || n > MAX_K8S_SHARDS) throw new K8sProblem(`--k8s-load ${String(n)} is not a whole number from 1 to ${MAX_K8S_SHARDS}`, "Give --k8s-load the number of shards (pods).");
   const split = plan.shardConnections;
