@@ -379,6 +379,48 @@ describe("spillway render --k8s-load: the CLI", () => {
     expect(r.code).toBe(1);
   });
 
+  it("--k8s-doctor: a real doctor report's measured memory per connection, times the largest shard's connections, is each container's memory request", () => {
+    const report = join(dir, "doctor.json");
+    const d = runCli(["doctor", "fixtures/classic.yaml", "--scenario", "over-threshold", "--json", report, "-q"]);
+    expect(d.stderr).toBe("");
+    const memory = (JSON.parse(readFileSync(report, "utf8")) as { memory: { driver: number; haproxy: number | null; kernel: number } | null }).memory;
+    expect(memory, "doctor measured no memory here: nginx and HAProxy must be installed").not.toBeNull();
+    const out = join(dir, "measured");
+    const r = runCli(["render", "fixtures/classic.yaml", "-o", out, "--k8s-load", "3", "--scenario", "over-threshold", ...k8s, "--k8s-doctor", report, "-q"]);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    const [, jobObject] = documents(readFileSync(join(out, "spillway-load-job.yaml"), "utf8"));
+    expect(() => new Job(jobObject as never).validate()).not.toThrow();
+    const pod = (jobObject as { spec: { template: { spec: { containers: { resources?: unknown }[]; initContainers: { resources?: unknown }[] } } } }).spec.template.spec;
+    // 310 connections in 3 shards: 104, 103, 103; every pod is sized for the largest.
+    expect(pod.containers[0]!.resources).toEqual({ requests: { memory: `${Math.ceil((memory!.driver + memory!.kernel) * 104)}Ki` } });
+    expect(pod.initContainers[0]!.resources).toEqual({ requests: { memory: `${Math.ceil((memory!.haproxy! + memory!.kernel) * 104)}Ki` } });
+
+    // Without a report, and with one that measured nothing (--no-measure), no memory is requested.
+    const unmeasured = join(dir, "doctor-unmeasured.json");
+    expect(runCli(["doctor", "fixtures/classic.yaml", "--no-measure", "--json", unmeasured, "-q"]).stderr).toBe("");
+    for (const extra of [[], ["--k8s-doctor", unmeasured]]) {
+      const none = join(dir, `unmeasured-${extra.length}`);
+      expect(runCli(["render", "fixtures/classic.yaml", "-o", none, "--k8s-load", "3", "--scenario", "over-threshold", ...k8s, ...extra, "-q"]).code).toBe(0);
+      const text = readFileSync(join(none, "spillway-load-job.yaml"), "utf8");
+      expect(JSON.stringify(documents(text)[1])).not.toContain("resources");
+      expect(text).toContain("Memory: no request is set");
+    }
+  });
+
+  it.each([
+    ["a file that is not there", "missing.json", null, 1, /--k8s-doctor .*missing.json: cannot read it \(ENOENT\)/],
+    ["a file that is not JSON", "text.json", "memory: 3", 2, /--k8s-doctor .*text.json is not JSON/],
+    ["JSON that is no doctor report", "other.json", `{"requests": {}}`, 2, /is not a spillway doctor report/],
+    ["a report whose memory is not KiB", "bad.json", `{"facts": {}, "memory": {"driver": "8", "kernel": 1, "haproxy": null, "connections": 1000}}`, 2, /its "memory" is not doctor's KiB per connection/],
+  ])("--k8s-doctor with %s: exit %i", (_what, name, content, code, message) => {
+    const file = join(dir, name);
+    if (content !== null) writeFileSync(file, content);
+    const r = runCli(["render", "fixtures/classic.yaml", "-o", join(dir, "bad"), "--k8s-load", "3", "--scenario", "over-threshold", ...k8s, "--k8s-doctor", file]);
+    expect(r.stderr).toMatch(message);
+    expect(r.code).toBe(code);
+  });
+
   it("a spec without scenarios, or a scenario without a load: exit 2, naming it", () => {
     const none = join(dir, "none.yaml");
     writeFileSync(none, `version: 1\nfrontends: { web: { bind: "127.0.0.1:18080", default_backend: b } }\nbackends: { b: { servers: 1 } }\n`);

@@ -140,6 +140,7 @@ interface RenderCliOptions {
   k8sTarget?: string;
   image?: string;
   k8sForwarderImage: string;
+  k8sDoctor?: string;
 }
 
 /** Kept here, not imported from render/k8s.ts, so that `--help` loads none of the renderer. */
@@ -156,7 +157,7 @@ function k8sShardsArg(v: string): number {
 /** The --k8s-* flags checked against each other before the spec is read; null without --k8s-load. */
 function k8sRequest(opts: RenderCliOptions): K8sRequest | null {
   if (opts.k8sLoad === undefined) {
-    const stray = ([["--scenario", opts.scenario], ["--k8s-target", opts.k8sTarget], ["--image", opts.image]] as const).find(([, v]) => v !== undefined);
+    const stray = ([["--scenario", opts.scenario], ["--k8s-target", opts.k8sTarget], ["--image", opts.image], ["--k8s-doctor", opts.k8sDoctor]] as const).find(([, v]) => v !== undefined);
     if (stray) throw new UsageError(`${stray[0]} belongs to --k8s-load, which is not given`, "Add --k8s-load N to write the Kubernetes Job, or drop the option.");
     return null;
   }
@@ -168,7 +169,7 @@ function k8sRequest(opts: RenderCliOptions): K8sRequest | null {
     );
   }
   if (opts.image === undefined) throw new UsageError("--k8s-load needs --image: an image with sh and spillway on its PATH, which the load pods run", "For example --image registry.example.com/spillway:1.0.");
-  return { shards: opts.k8sLoad, scenario: opts.scenario, target: opts.k8sTarget, image: opts.image, forwarderImage: opts.k8sForwarderImage };
+  return { shards: opts.k8sLoad, scenario: opts.scenario, target: opts.k8sTarget, image: opts.image, forwarderImage: opts.k8sForwarderImage, doctorReport: opts.k8sDoctor };
 }
 
 /** Versions from the flags, else the installed binaries, else Debian 12's. */
@@ -225,6 +226,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
     .option("--k8s-target <url>", "with --k8s-load: the URL the proxy under test answers at inside the cluster, e.g. http://haproxy.loadtest.svc.cluster.local:8080/")
     .option("--image <name>", "with --k8s-load: the image the load pods run, with sh and spillway on its PATH")
     .option("--k8s-forwarder-image <name>", "with --k8s-load: the image of each pod's forwarder, with haproxy on its PATH", "haproxy:2.6")
+    .option("--k8s-doctor <file>", "with --k8s-load: a spillway doctor --json report; its measured memory per connection sets the pods' memory requests")
     .action(async (file: string, opts: RenderCliOptions) => {
       if (opts.out === "-" && opts.json === "-") throw new UsageError("--out - and --json - would both write to stdout", "Give one of them a file or directory.");
       const k8s = k8sRequest(opts);
@@ -248,7 +250,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
         if (!targets.includes("haproxy")) files["haproxy.cfg"] = rendered.haproxy;
         if (!targets.includes("nginx")) files["nginx.conf"] = rendered.nginx;
       }
-      if (k8s) files[K8S_JOB_FILE] = (await import("./k8s.js")).renderK8sFile(spec, file, k8s, PACKAGE_VERSION);
+      if (k8s) files[K8S_JOB_FILE] = await (await import("./k8s.js")).renderK8sFile(spec, file, k8s, PACKAGE_VERSION);
       let written: string[] = [];
       if (opts.out === "-") {
         io.out(targets.map((t) => (targets.length > 1 ? `# ==> ${FILE_NAME[t]} <==\n${rendered[t]}` : rendered[t])).join("\n"));

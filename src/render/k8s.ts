@@ -76,6 +76,13 @@ export interface K8sLoadOptions {
 export interface K8sShardPlan {
   shardConnections: number[];
   driverFixedFds: number;
+  /** doctor's measured growth per connection, in KiB (a `spillway doctor --json` report's `memory`); null: none given, and no memory is requested. */
+  memory?: { driver: number; haproxy: number | null; kernel: number; connections: number } | null;
+}
+
+/** Memory in KiB as Kubernetes writes a quantity, rounded up. */
+function kibQuantity(kib: number): string {
+  return `${Math.ceil(kib)}Ki`;
 }
 
 /** One shard as its pod runs it, for callers (and tests) that check the command without a cluster. */
@@ -283,6 +290,11 @@ export function renderK8sLoadJob(model: Model, o: K8sLoadOptions, plan: K8sShard
   const forwarderFds = 2 * most + FORWARDER_FIXED_FDS;
   const widePorts = most > DEFAULT_EPHEMERAL_PORTS;
   const healthPort = listenPort === HEALTH_PORT ? HEALTH_PORT + 1 : HEALTH_PORT;
+  const memory = plan.memory ?? null;
+  // Socket memory is charged to the cgroup of the process holding the socket. doctor's kernel figure is both ends of a connection; the driver holds one end of each, the forwarder two, so each container is given the whole figure, a little over for the driver.
+  const loadMemory = memory === null ? null : kibQuantity((memory.driver + memory.kernel) * most);
+  const forwarderMemory = memory === null || memory.haproxy === null ? null : kibQuantity((memory.haproxy + memory.kernel) * most);
+  const requests = (q: string | null) => (q === null ? {} : { resources: { requests: { memory: q } } });
   const labels = () => ({ "app.kubernetes.io/name": "spillway", "app.kubernetes.io/component": "load", "app.kubernetes.io/instance": name });
   const annotations = () => ({
     "spillway.dev/scenario": scenario.name,
@@ -325,6 +337,7 @@ export function renderK8sLoadJob(model: Model, o: K8sLoadOptions, plan: K8sShard
               command: ["haproxy", "-db", "-f", "/etc/spillway-forwarder/haproxy.cfg"],
               ports: [{ name: "health", containerPort: healthPort }],
               startupProbe: { httpGet: { path: HEALTH_PATH, port: healthPort }, periodSeconds: 1, failureThreshold: 60 },
+              ...requests(forwarderMemory),
               volumeMounts: [{ name: "forwarder", mountPath: "/etc/spillway-forwarder", readOnly: true }],
             },
           ],
@@ -334,6 +347,7 @@ export function renderK8sLoadJob(model: Model, o: K8sLoadOptions, plan: K8sShard
               image: o.image,
               command: ["sh", "-c", shardScript(n, resultsDir), "spillway-shard"].map(escapeKubeletExpansion),
               args: argv.map(escapeKubeletExpansion),
+              ...requests(loadMemory),
               volumeMounts: [{ name: "results", mountPath: resultsDir }],
             },
           ],
@@ -355,7 +369,9 @@ export function renderK8sLoadJob(model: Model, o: K8sLoadOptions, plan: K8sShard
     `Open files: Kubernetes sets no ulimit per pod. The load container needs ${loadFds} (its connections and ${plan.driverFixedFds} of the driver's own),`,
     `the forwarder ${forwarderFds} (two per connection): the container runtime's default limit must allow them.`,
     `Ephemeral ports: up to ${most} connections per pod, ${widePorts ? `more than Linux's default range holds, so the pod sets the safe sysctl net.ipv4.ip_local_port_range to ${WIDE_PORT_RANGE.low}-${WIDE_PORT_RANGE.high}` : "within Linux's default range"}.`,
-    "Memory: no request is set, because doctor has no measured figure per connection for a pod (driver and forwarder) to derive one from.",
+    memory === null
+      ? "Memory: no request is set: no doctor report with a measured figure per connection was given (--k8s-doctor)."
+      : `Memory: requests are doctor's measured growth per connection over ${memory.connections} connections (driver ${memory.driver} KiB, HAProxy ${memory.haproxy === null ? "not measured" : `${memory.haproxy} KiB`}, kernel ${memory.kernel} KiB) x ${most} connections: a floor, without each process's own base. No limit is set: past one the kernel would end the run midway.`,
   ]
     .map((line) => ` ${line}`)
     .join("\n");
