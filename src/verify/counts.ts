@@ -220,16 +220,19 @@ function sides(kind: ProxyCountKind | null, port: number | null): Side[] {
 }
 
 /**
- * Compares the series once the driver's count has held still: a sample is
- * compared when the driver's count equals the previous sample's, since while
- * it moves the sides are read at different moments of a ramp. Consecutive
- * samples that differ the same way make one sentence, with the widest gap.
+ * Compares the series where the driver's count holds still: a sample is
+ * compared when the driver's count equals both the previous sample's and the
+ * next one's. While it moves, the sides are read at different moments of a
+ * ramp; and the driver's figure is from its last progress tick, up to ~250 ms
+ * old, so the sample just before a change (the end of -D, say) would set a
+ * stale count against fresh ones. Consecutive samples that differ the same
+ * way make one sentence, with the widest gap.
  */
 export function compareCounts(samples: readonly CountSample[], proxy: ProxyCountKind | null, port: number | null): { disagreements: string[]; verdict: string } {
-  const compared = samples.filter((s, i) => i > 0 && samples[i - 1]!.driver_open === s.driver_open);
+  const compared = samples.filter((s, i) => i > 0 && i + 1 < samples.length && samples[i - 1]!.driver_open === s.driver_open && samples[i + 1]!.driver_open === s.driver_open);
   const against = sides(proxy, port);
   if (against.length === 0) return { disagreements: [], verdict: "only the driver's count and the kernel's totals were sampled: nothing to compare" };
-  if (compared.length === 0) return { disagreements: [], verdict: "the driver's count never held still for two samples: nothing compared" };
+  if (compared.length === 0) return { disagreements: [], verdict: "the driver's count never held still across three samples: nothing compared" };
   const sentences: string[] = [];
   let widestTol = 0;
   let checked = 0;
@@ -270,7 +273,9 @@ export function compareCounts(samples: readonly CountSample[], proxy: ProxyCount
   const names = against.map((s) => (s.name.startsWith("the kernel") ? "the kernel" : s.name.split(" ")[0]!)).join(" and ");
   return {
     disagreements: sentences,
-    verdict: sentences.length > 0 ? `${sentences.length} disagreement${sentences.length === 1 ? "" : "s"}` : `the driver, ${names} agree within ${widestTol} connections`,
+    verdict: sentences.length > 0
+        ? `${sentences.length} disagreement${sentences.length === 1 ? "" : "s"}`
+        : `the driver, ${names} agree within ${widestTol} connections at the ${compared.length} sample${compared.length === 1 ? "" : "s"} where the driver's count held still`,
   };
 }
 
