@@ -36,6 +36,8 @@ export interface SamplerOptions {
 export interface Sampler {
   /** Takes the last sample and returns the series with its comparison. */
   stop(): Promise<CountsReport>;
+  /** Reads of the proxy's stats that it answered: nginx counts each stub_status read as a request. */
+  readonly proxyReads: number;
 }
 
 /** A stats read that takes longer than this is counted as no answer, so one slow read does not stall the series. */
@@ -92,6 +94,7 @@ export function startSampler(opts: SamplerOptions): Sampler {
   let stopped = false;
   let timer: NodeJS.Timeout | null = null;
   let inFlight: Promise<void> = Promise.resolve();
+  let proxyReads = 0;
 
   const kernel = async (force: boolean): Promise<KernelCounts> => {
     const [sockstat, sockstat6, snmp] = await Promise.all([readFile("/proc/net/sockstat", "utf8"), readOptional("/proc/net/sockstat6"), readOptional("/proc/net/snmp")]);
@@ -111,6 +114,7 @@ export function startSampler(opts: SamplerOptions): Sampler {
     // The driver's count is taken first and the slower reads after it, all for the moment `at`.
     const driver = opts.driverOpen();
     const [proxy, k] = await Promise.all([opts.proxy ? readProxyCurrent(opts.proxy) : Promise.resolve(null), kernel(force)]);
+    if (proxy !== null) proxyReads++;
     samples.push({ t_ms: at - t0, driver_open: driver, proxy_current: proxy, kernel: k });
   };
 
@@ -125,6 +129,9 @@ export function startSampler(opts: SamplerOptions): Sampler {
   inFlight = sample(true).catch(() => undefined).then(schedule);
 
   return {
+    get proxyReads() {
+      return proxyReads;
+    },
     async stop(): Promise<CountsReport> {
       stopped = true;
       if (timer) clearTimeout(timer);
