@@ -296,12 +296,17 @@ async function startCounting(o: LoadCliOptions, url: string) {
   const { resolveLoopback } = await import("../load/index.js");
   const { readProxyCurrent, startSampler } = await import("../verify/sampler.js");
   if (o.nginxStatus !== undefined && o.haproxyStats !== undefined) throw new UsageError("--nginx-status and --haproxy-stats both given: the load goes through one proxy", "Give the one for the proxy the URL points at.");
+  // The load's own refusal, named by the flag: stats are read only from loopback, as load is sent only there.
+  const loopback = (flag: string, host: string) =>
+    resolveLoopback(host).catch((err: unknown) => {
+      throw err instanceof UsageError ? new UsageError(`${flag}: ${err.message}`, err.hint) : err;
+    });
   let proxy: import("../verify/sampler.js").ProxyStatsEndpoint | null = null;
   if (o.nginxStatus !== undefined) {
-    await resolveLoopback(new URL(o.nginxStatus).hostname);
+    await loopback("--nginx-status", new URL(o.nginxStatus).hostname);
     proxy = { kind: "nginx", url: o.nginxStatus };
   } else if (o.haproxyStats !== undefined) {
-    await resolveLoopback(o.haproxyStats.host);
+    await loopback("--haproxy-stats", o.haproxyStats.host);
     proxy = { kind: "haproxy", address: o.haproxyStats };
   }
   if (proxy !== null && (await readProxyCurrent(proxy)) === null) {

@@ -118,6 +118,7 @@ export function formatCounts(counts: CountsReport): string {
     formatTable(header, [row("start", s[0]!), row("driver's peak", peakAt), row("end", s[s.length - 1]!), peaks]),
   ];
   if (counts.proxy) lines.push(`${counts.proxy.kind} counts ${counts.proxy.counts}.`);
+  if (counts.note) lines.push(`${counts.note}.`);
   for (const d of counts.disagreements) lines.push(`DISAGREE: ${d}`);
   if (counts.disagreements.length === 0) lines.push(counts.verdict);
   return lines.join("\n") + "\n";

@@ -49,6 +49,8 @@ export interface CountsReport {
   disagreements: string[];
   /** "agree within N" when nothing disagreed, or why nothing could be compared. */
   verdict: string;
+  /** Why a count was left out, when one was. */
+  note: string | null;
 }
 
 /** What each proxy's figure counts, said in the report beside the numbers. */
@@ -279,6 +281,6 @@ export function compareCounts(samples: readonly CountSample[], proxy: ProxyCount
   };
 }
 
-export function countsReport(intervalMs: number, proxy: ProxyCountKind | null, port: number | null, samples: CountSample[]): CountsReport {
-  return { interval_ms: intervalMs, proxy: proxy === null ? null : { kind: proxy, counts: PROXY_COUNTS[proxy] }, port, samples, ...compareCounts(samples, proxy, port) };
+export function countsReport(intervalMs: number, proxy: ProxyCountKind | null, port: number | null, samples: CountSample[], note: string | null = null): CountsReport {
+  return { interval_ms: intervalMs, proxy: proxy === null ? null : { kind: proxy, counts: PROXY_COUNTS[proxy] }, port, samples, ...compareCounts(samples, proxy, port), note };
 }

@@ -31,6 +31,8 @@ export interface SamplerOptions {
   port: number | null;
   /** The driver's open connections now. */
   driverOpen: () => number;
+  /** Why the proxy's count is left out, said in the report. */
+  note?: string;
 }
 
 export interface Sampler {
@@ -138,7 +140,7 @@ export function startSampler(opts: SamplerOptions): Sampler {
       await inFlight;
       await sample(true);
       const kind: ProxyCountKind | null = opts.proxy?.kind ?? null;
-      return countsReport(intervalMs, kind, opts.port, samples);
+      return countsReport(intervalMs, kind, opts.port, samples, opts.note ?? null);
     },
   };
 }
