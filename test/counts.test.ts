@@ -251,3 +251,33 @@ describe("spillway load holding 200 idle HTTP/2 connections through real proxies
     expect(both.stderr).not.toMatch(/\n\s+at /);
   }, 60_000);
 });
+
+describe("verify counts both sides of every scenario", () => {
+  it("writes counts beside the existing keys; nginx's page is left unread where the spec routes on connection counts", async () => {
+    const { mkdtempSync, readFileSync, rmSync } = await import("node:fs");
+    const { tmpdir } = await import("node:os");
+    const { join } = await import("node:path");
+    const dir = mkdtempSync(join(tmpdir(), "spillway-counts-"));
+    try {
+      const r = await runCliAsync(["verify", "fixtures/classic.yaml", "--scenario", "under-threshold", "--json", join(dir, "report.json")]);
+      expect(r.code).toBe(0);
+      const report = JSON.parse(readFileSync(join(dir, "report.json"), "utf8")) as { results: ({ target: string; counts: CountsReport } & Record<string, unknown>)[] };
+      for (const run of report.results) {
+        expect(Object.keys(run)).toEqual(expect.arrayContaining(["reconciliation", "timeline", "durationMs", "maxProxyConnsSeen", "counts"]));
+        expect(run.counts.samples.length).toBeGreaterThanOrEqual(2);
+        expect(run.counts.port).toBeGreaterThan(0);
+        expect(Math.max(...run.counts.samples.map((s) => s.driver_open))).toBe(300);
+        expect(run.counts.disagreements).toEqual([]);
+      }
+      const haproxy = report.results.find((x) => x.target === "haproxy")!;
+      expect(haproxy.counts.proxy?.kind).toBe("haproxy");
+      expect(Math.max(...haproxy.counts.samples.map((s) => s.proxy_current ?? 0))).toBe(300);
+      const nginx = report.results.find((x) => x.target === "nginx")!;
+      expect(nginx.counts.proxy).toBeNull();
+      expect(nginx.counts.note).toMatch(/\$connections_active/);
+      expect(r.stdout + r.stderr).not.toMatch(/COUNTS DISAGREE/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
+});
