@@ -26,7 +26,7 @@ export { DEFAULT_VERSIONS, parseVersion, versionText, type FidelityEntry, type F
 export type { CheckResult } from "./check/index.js";
 export { startLoad };
 export { parseLoadProfile, type LoadInput } from "./spec/load-profile.js";
-export type { LoadRun, LoadRunEvents, LoadStartInfo, LoadResult, TickInfo, LatencySummary, BackendResult, ConnectionCounts, TimelineWindow, StoppedEarly } from "./load/index.js";
+export type { LoadOptions, LoadRun, LoadRunEvents, LoadStartInfo, LoadResult, TickInfo, LatencySummary, BackendResult, ConnectionCounts, TimelineWindow, StoppedEarly } from "./load/index.js";
 export type { JsonReport, JsonRun } from "./report/json.js";
 export type { JsonFlip } from "./flip.js";
 export { verifyExitCode, VERIFY_DEFAULTS, type VerifyOptions } from "./verify/verify.js";

@@ -250,12 +250,17 @@ describe("profile", () => {
     expect(err!.message).toContain('countBy "a b" is not a header name');
   });
 
-  it("refuses more connections than this process may open files, when the run starts", () => {
+  it("refuses more connections than one process may open files for only where the processes are fixed, when the run starts", () => {
     const limit = openFileLimit().soft;
     const p = parseLoadProfile({ connections: 1, duration: "1s" }, { url: "http://127.0.0.1/" });
-    expect(() => normalizeProfile({ ...p, connections: limit - 63 })).toThrow(/connections \d+ needs more file descriptors than this process may open/);
-    expect(normalizeProfile({ ...p, connections: limit - 64 }).connections).toBe(limit - 64);
-    expect(fileDescriptorProblem(limit - 64)).toBeNull();
+    expect(() => normalizeProfile({ ...p, connections: limit - 63 }, { processes: 1 })).toThrow(/with --processes 1, one process holds \d+ of the connections \d+ connections: more file descriptors than a process may open/);
+    expect(fileDescriptorProblem(limit - 63, undefined, { processes: 1 })?.hint).toContain("Give --processes 2 or more");
+    expect(normalizeProfile({ ...p, connections: limit - 64 }, { processes: 1 }).connections).toBe(limit - 64);
+    expect(fileDescriptorProblem(limit - 64, undefined, { processes: 1 })).toBeNull();
+    // Left to choose, a run takes as many processes as its connections need, up to 64.
+    expect(normalizeProfile({ ...p, connections: limit - 63 }).connections).toBe(limit - 63);
+    expect(fileDescriptorProblem(64 * (limit - 64))).toBeNull();
+    expect(fileDescriptorProblem(64 * (limit - 64) + 1)?.message).toMatch(/needs more file descriptors than 64 driver processes may open/);
   });
 
   it("sends load only to loopback literals and localhost", async () => {

@@ -12,7 +12,10 @@
 import fc from "fast-check";
 import { afterAll, describe, expect, it } from "vitest";
 import { LocalConfigChecker, detectVersion } from "../src/check/index.js";
-import type { Version } from "../src/render/index.js";
+import { render, type Version } from "../src/render/index.js";
+import { NGINX_WORKER_FILL } from "../src/render/nginx.js";
+import { proxyLimits } from "../src/runtime/limits.js";
+import { loadSpecText } from "../src/spec/load.js";
 import { formatDiagnostic } from "../src/spec/diagnostics.js";
 import {
   comparisonsOf,
@@ -174,6 +177,74 @@ describe("random valid-looking specs", async () => {
       );
       // Not vacuous: some generated specs reached both proxies and were compared.
       expect(routed.comparisons, `of ${RUNS} specs none rendered configs both proxies accept; the generator needs tuning`).toBeGreaterThan(0);
+    },
+    RUNS * 3_000 + 600_000,
+  );
+});
+
+/** A spec whose one scenario on nginx asks for `connections` (up to the schema's 100,000), and how its backends' servers are capped. */
+const sizingArb = fc.record({
+  frontends: fc.integer({ min: 1, max: 3 }),
+  servers: fc.array(fc.option(fc.integer({ min: 1, max: 50_000 }), { nil: null }), { minLength: 1, maxLength: 6 }),
+  connections: fc.oneof(fc.integer({ min: 1, max: 2_000 }), fc.integer({ min: 2_000, max: 100_000 })),
+  streams: fc.integer({ min: 1, max: 100 }),
+  // null: `render` alone (the table's worker_connections); a number: the open-file limit `up` and `verify` size from.
+  fdLimit: fc.option(fc.integer({ min: 1024, max: 20_000 }), { nil: null }),
+});
+
+function sizingSpec(c: { frontends: number; servers: (number | null)[]; connections: number; streams: number }): string {
+  const lines = ["version: 1", "targets: [nginx]", "stubs: { host: 127.0.0.1, base_port: 21000 }", "frontends:"];
+  for (let i = 0; i < c.frontends; i++) lines.push(`  f${i}:`, `    bind: "127.0.0.1:${20_000 + i}"`, "    default_backend: app");
+  lines.push("backends:", "  app:", "    servers:");
+  c.servers.forEach((maxconn, i) => lines.push(`      - { name: s${i}, address: "127.0.0.1:${21_000 + i}"${maxconn === null ? "" : `, maxconn: ${maxconn}`} }`));
+  lines.push("scenarios:", "  hold:", `    load: { connections: ${c.connections}, streams: ${c.streams}, duration: 30s }`, "");
+  return lines.join("\n");
+}
+
+describe("nginx sized to hold a scenario's connections", async () => {
+  const nginx = await detectVersion("nginx");
+
+  it.runIf(nginx !== null)(
+    "property 3: the fewest workers whose worker_connections hold the connections, reuseport with more than one, and nginx -t accepts it",
+    async () => {
+      let several = 0;
+      await assertProperty(
+        "property 3",
+        fc.asyncProperty(sizingArb, async (c) => {
+          const model = loadSpecText(sizingSpec(c), "sizing.yaml").model;
+          const limits = c.fdLimit === null ? null : proxyLimits(c.fdLimit);
+          const runtime = limits && {
+            stamp: false,
+            haproxyStats: null,
+            haproxyGlobalMaxconn: null,
+            nginxStatusListen: { host: "127.0.0.1", port: 20_999 },
+            nginxWorkerConnections: limits.nginxWorkerConnections,
+            nginxRlimitNofile: limits.nginxRlimitNofile,
+          };
+          const conf = render(model, { versions: { nginx: nginx!.version }, ...(runtime ? { runtime } : {}) }).nginx;
+          const workers = Number(/^worker_processes (\d+);$/m.exec(conf)?.[1]);
+          const perWorker = Number(/^\s*worker_connections (\d+);$/m.exec(conf)?.[1]);
+          const rlimit = /^worker_rlimit_nofile (\d+);$/m.exec(conf);
+          const listeners = c.frontends + (runtime ? 1 : 0);
+          const upstream = c.servers.reduce<number>((n, m) => n + (m ?? 256), 0);
+          const demand = c.connections + Math.min(upstream, c.connections * c.streams);
+          const holds = (w: number) => (w === 1 ? perWorker - listeners : w * Math.floor((perWorker - listeners) * NGINX_WORKER_FILL));
+          expect(holds(workers), `worker_processes ${workers} x worker_connections ${perWorker} for ${demand}`).toBeGreaterThanOrEqual(demand);
+          if (workers > 1) {
+            several++;
+            expect(holds(workers - 1), "one worker fewer would hold them too").toBeLessThan(demand);
+            expect((conf.match(/ reuseport;/g) ?? []).length, "every frontend's listen has reuseport").toBe(c.frontends);
+            // Every worker's own descriptors hold its worker_connections.
+            expect(Number(rlimit?.[1])).toBeGreaterThanOrEqual(perWorker);
+          } else {
+            expect(conf).not.toContain("reuseport");
+          }
+          const checked = await checker.check("nginx", conf);
+          if (!checked.ok) throw new Error(`nginx -t rejected worker_processes ${workers}:\n${checked.output}`);
+        }),
+      );
+      // Not vacuous: some specs needed more than one worker.
+      expect(several).toBeGreaterThan(0);
     },
     RUNS * 3_000 + 600_000,
   );

@@ -74,6 +74,7 @@ describe("spillway load --shard i/N and spillway merge", () => {
     const m = await cli(["merge", part(3), part(1), part(2), "--json", "-"]);
     expect(m.code, m.stderr).toBe(0);
     expect(m.stderr).toContain("merged 3 shards of one load");
+    expect(m.stderr).toContain("reconciled: in each of the 3 parts, sent = attributed + unattributed and completed = responses by status; merged sent 1000 = 334 + 333 + 333, completed 1000 = 334 + 333 + 333, connections opened 7 = 3 + 2 + 2");
     expect(m.stderr).toContain("requests: 1000 total, 1000 started, 1000 done, 1000 succeeded");
     const merged = JSON.parse(m.stdout);
     expect(merged.shard).toBeUndefined();
@@ -93,6 +94,39 @@ describe("spillway load --shard i/N and spillway merge", () => {
     // Histograms merge: the merged extremes are the parts' extremes, not an average of them.
     expect(merged.latency.max).toBe(Math.max(...parts.map((p) => p.latency.max)));
     expect(merged.latency.min).toBe(Math.min(...parts.map((p) => p.latency.min)));
+  });
+
+  it("a shard may run over processes: --processes 2 in each shard splits it as -t 2 does, and the parts merge into the same totals", async () => {
+    const threaded = await Promise.all([1, 2, 3].map((i) => cli(["load", url, ...load, "-t", "2", "--processes", "1", "--shard", `${i}/3`, "-q"])));
+    for (const r of threaded) expect(r.code, r.stderr).toBe(0);
+    const threadShares = counting.takeShares();
+    const procPart = (i: number) => join(dir, `proc-part-${i}.json`);
+    const runs = await Promise.all([1, 2, 3].map((i) => cli(["load", url, ...load, "--processes", "2", "--shard", `${i}/3`, "--json", procPart(i)])));
+    for (const r of runs) expect(r.code, r.stderr).toBe(0);
+    expect(runs[0]!.stdout).toContain("2 driver processes");
+    expect(counting.takeShares()).toEqual(threadShares);
+    const m = await cli(["merge", procPart(1), procPart(2), procPart(3), "--json", "-", "-q"]);
+    expect(m.code, m.stderr).toBe(0);
+    const merged = JSON.parse(m.stdout);
+    expect(merged.requests).toMatchObject({ sent: 1000, completed: 1000, succeeded: 1000, failed: 0 });
+    expect(merged.connections.opened).toBe(7);
+  });
+
+  it("refuses a part whose counts do not add up with exit 2, naming it", async () => {
+    const json = JSON.parse(await import("node:fs/promises").then((f) => f.readFile(part(2), "utf8")));
+    json.shard.data.backends.a.count += 1;
+    const tampered = join(dir, "tampered.json");
+    writeFileSync(tampered, JSON.stringify(json));
+    const r = await cli(["merge", part(1), tampered, part(3)]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("tampered.json (shard 2/3) does not add up: it sent 333 requests but counts 334 outcomes (334 attributed to backends + 0 unattributed)");
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+    json.shard.data.backends.a.count -= 1;
+    json.shard.data.statuses["200"] -= 1;
+    writeFileSync(tampered, JSON.stringify(json));
+    const s = await cli(["merge", part(1), tampered, part(3)]);
+    expect(s.code).toBe(2);
+    expect(s.stderr).toContain("it completed 333 requests but counts 332 responses by status");
   });
 
   it("refuses a shard missing or given twice, parts of different loads, a plain result and broken JSON with exit 2, a file that is not there with exit 1", async () => {

@@ -11,11 +11,14 @@ import type { Target } from "../spec/model.js";
 export interface DoctorCliOptions {
   scenario?: string[];
   target?: Target[];
+  /** Measure memory per connection with the real proxies (--no-measure: false). */
+  measure?: boolean;
 }
 
 /** The report `--json` writes and the text for the terminal. */
 export async function runDoctor(spec: LoadedSpec | null, file: string | null, opts: DoctorCliOptions): Promise<{ report: DoctorReport; text: string }> {
   const facts = await readFacts();
-  const report = diagnose(spec?.model ?? null, facts, { ...(opts.scenario ? { scenarios: opts.scenario } : {}), ...(opts.target ? { targets: opts.target } : {}) }, file);
+  const memory = opts.measure === false ? null : await (await import("../doctor/measure.js")).measureMemory();
+  const report = diagnose(spec?.model ?? null, facts, { ...(opts.scenario ? { scenarios: opts.scenario } : {}), ...(opts.target ? { targets: opts.target } : {}), memory }, file);
   return { report, text: formatDoctorReport(report) };
 }

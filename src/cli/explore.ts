@@ -4,6 +4,7 @@ import { ExitCode } from "../exit-codes.js";
 import type { CellStart, ExploreOptions } from "../explore/run.js";
 import type { ExploreReport } from "../explore/types.js";
 import type { Io } from "./io.js";
+import type { Preflight } from "./verify.js";
 import { stagesArg } from "./load.js";
 import { checkOutputFiles, writeFiles, type OutputFile } from "./output.js";
 import { untilSignal } from "./signals.js";
@@ -51,8 +52,27 @@ export interface ExploreDisplay {
 }
 
 /** `spillway explore`: the cells as they finish, the tables at the end, the reports; a signal stops it and the cells so far are still written. */
-export function exploreCommand(spec: string, opts: Omit<ExploreOptions, "signal" | "warn" | "onCellStart" | "onLoad" | "onCell" | "onStack" | "resume">, files: ExploreFiles, display: ExploreDisplay, io: Io): Promise<number> {
+export function exploreCommand(spec: string, opts: Omit<ExploreOptions, "signal" | "warn" | "onCellStart" | "onLoad" | "onCell" | "onStack" | "resume">, files: ExploreFiles, display: ExploreDisplay, io: Io, checks: Preflight = { preflight: true }): Promise<number> {
+  // untilSignal runs only the measurement: a refusal before it is a plain error.
+  if (checks.preflight) return preflightExplore(spec, opts).then(() => untilSignal(io, (signal) => exploreReporting(spec, { ...opts, signal }, files, display, io)));
   return untilSignal(io, (signal) => exploreReporting(spec, { ...opts, signal }, files, display, io));
+}
+
+/** Every cell on every target through doctor's check, before any stack starts. */
+async function preflightExplore(spec: string, opts: Pick<ExploreOptions, "scenario" | "vary" | "targets" | "ramp">): Promise<void> {
+  const { planExplore, readSpec } = await import("../explore/run.js");
+  const { readFacts } = await import("../doctor/facts.js");
+  const { diagnose } = await import("../doctor/index.js");
+  const { refusal } = await import("../doctor/preflight.js");
+  const { text, file } = readSpec(spec);
+  const plan = planExplore(text, file, opts);
+  const facts = await readFacts({ versions: false });
+  const results = plan.points.flatMap((p) => {
+    const cell = Object.entries(p.values).map(([k, v]) => `${k}=${v}`).join(" ");
+    return diagnose(p.model, facts, { scenarios: [plan.scenario], targets: plan.targets }, file).results.map((r) => ({ ...r, label: `cell ${cell || "(base)"} on ${r.target ?? "-"}` }));
+  });
+  const err = refusal(results);
+  if (err) throw err;
 }
 
 async function exploreReporting(spec: string, opts: Omit<ExploreOptions, "warn" | "onCellStart" | "onLoad" | "onCell" | "onStack" | "resume">, files: ExploreFiles, display: ExploreDisplay, io: Io): Promise<number> {

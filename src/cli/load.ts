@@ -68,6 +68,16 @@ interface LoadCliOptions {
   shard?: Shard;
   nginxStatus?: string;
   haproxyStats?: HostPort;
+  preflight: boolean;
+  processes?: number;
+}
+
+/** --processes N: 1..64 driver processes. */
+function processesArg(v: string): number {
+  if (!/^[0-9]+$/.test(v) || Number(v) < 1 || Number(v) > 64) {
+    throw new UsageError(`--processes ${JSON.stringify(v)} must be a whole number from 1 to 64`, "Give --processes N with 1 <= N <= 64, or leave it out: the default is the fewest processes whose open-file limits hold -c.");
+  }
+  return Number(v);
 }
 
 /** --rate-period as h2load reads it (a bare number is seconds), as a load's duration. */
@@ -191,6 +201,7 @@ export function addLoadCommand(program: Command, io: Io, setExit: (code: number)
     .option("--no-reconnect", "do not reconnect after the server closes a connection or sends GOAWAY")
     .addOption(new Option("-p, --protocol <p>", "h2c, h1 (keep-alive), h1-close, h2 (TLS)").choices(["h2c", "h1", "h1-close", "h2"]))
     .option("-t, --workers <n>", "worker threads", int("-t"), 1)
+    .option("--processes <n>", "driver processes, each with its own open-file limit, -t split over them (default: the fewest that hold -c, 1 for most runs)", processesArg)
     .option("--source-address <ip...>", "local 127.0.0.x addresses to spread connections over")
     .option("--count-by <header>", "response header that names the backend", BACKEND_HEADER)
     .addOption(new Option("--timeout <duration>", "per-request timeout, also the connect timeout").default("10s", "10s"))
@@ -202,6 +213,7 @@ export function addLoadCommand(program: Command, io: Io, setExit: (code: number)
     .option("-q, --quiet", "print only errors: no summary or progress")
     .option("--nginx-status <url>", "also sample nginx's own count of connections every second from its stub_status page, beside the driver's and the kernel's", nginxStatusArg)
     .option("--haproxy-stats <host:port>", "also sample HAProxy's own count of connections every second from its stats socket (show stat), beside the driver's and the kernel's", haproxyStatsArg)
+    .option("--no-preflight", "skip doctor's check that the driver's connections fit this machine (ports per source address, conntrack, fs.file-max) before any socket opens")
     .option("--shard <i/N>", "run only part i of N (from 1) of this load: its share of -c, -n, --rate, --arrival-rate and each stage's target, as worker i of -t N would; merge the parts' --json with spillway merge", shardArg)
     .addHelpText(
       "after",
@@ -216,7 +228,8 @@ export function addLoadCommand(program: Command, io: Io, setExit: (code: number)
         "  0  at least one request got a 2xx response",
         "  1  usage error: bad flags, or a host that is not a loopback address or localhost",
         "  3  the run could not be carried out: no connection opened, or no request got a 2xx",
-        "     response (the summary is still printed; the error says why and what to try)",
+        "     response (the summary is still printed; the error says why and what to try);",
+        "     or the preflight refused a load this machine cannot hold, before any socket opened",
       ].join("\n"),
     )
     .action(async (urlArg: string | undefined, o: LoadCliOptions, cmd: Command) => {
@@ -256,23 +269,35 @@ export function addLoadCommand(program: Command, io: Io, setExit: (code: number)
         }
       };
       const fdCount = checked.load !== null && problems.length === 0 ? shardOf(profileFor(checked.load, run)).connections : 0;
-      const fd = checked.load !== null && problems.length === 0 ? fileDescriptorProblem(fdCount, names) : null;
+      const fd = checked.load !== null && problems.length === 0 ? fileDescriptorProblem(fdCount, names, { processes: o.processes ?? null, workers: checked.load.workers }) : null;
       if (fd) problems.push(fd);
       if (problems.length > 0 || checked.load === null) throw usageError(problems);
+      // Flags that contradict each other (a forced --processes too few for -c among them) are exit 1 before the machine is asked.
+      if (o.preflight) {
+        const { preflightLoad } = await import("../doctor/preflight.js");
+        const { readFacts } = await import("../doctor/facts.js");
+        preflightLoad(shardOf(profileFor(checked.load, run)), new URL(url).hostname, o.processes ?? null, await readFacts({ versions: false }));
+      }
       await checkOutputFiles([["--json", o.json], ["--ndjson", o.ndjson]]);
       const ndjson = o.ndjson ? createWriteStream(o.ndjson) : null;
       const whole = profileFor(checked.load, { ...run, ...(ndjson ? { ndjson: (line: string) => ndjson.write(`${line}\n`) } : {}) });
       const profile = shardOf(whole);
       const { attachProgress } = await import("../report/progress.js");
       const counting = await startCounting(o, url);
-      const load = startLoad(profile);
+      const load = startLoad(profile, o.processes !== undefined ? { processes: o.processes } : {});
+      let layoutNote = "";
+      load.on("start", (s) => {
+        const spread = s.processes > 1 ? `${s.processes} driver processes` : "";
+        const sources = s.sourcesChosen ? `source addresses ${s.sourceAddresses[0]} to ${s.sourceAddresses.at(-1)} (one address's ephemeral ports cannot hold ${s.connections} connections)` : "";
+        layoutNote = spread || sources ? `${[spread, sources].filter(Boolean).join(", ")}\n` : "";
+      });
       load.on("tick", (t) => counting.driver(t.openConnections));
       if (io.isTTY && !o.quiet) attachProgress(load, "load", profile.requests, io.err);
       const result = await load.done;
       const counts = await counting.sampler.stop();
       if (ndjson) await new Promise<void>((r) => ndjson.end(r));
       const shardNote = o.shard === undefined ? "" : `shard ${o.shard.index}/${o.shard.count}: ${profile.connections} of the load's ${whole.connections} connections${profile.requests !== null ? `, ${profile.requests} of its ${whole.requests} requests` : ""}\n`;
-      const summary = shardNote + formatLoadSummary(result, profile) + formatCounts(counts);
+      const summary = shardNote + layoutNote + formatLoadSummary(result, profile) + formatCounts(counts);
       const written = o.shard === undefined ? { ...result, counts } : { ...result, shard: shardPart(o.shard, whole, await load.data), counts };
       if (o.json === "-") {
         if (!o.quiet) io.err(`${summary}\n`);

@@ -308,11 +308,12 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
       .option("--html <file>", "write an HTML page with a timeline chart per target and scenario")
       .option("--ndjson <file>", "write one JSON line per request")
       .option("--max-run <duration>", "hard bound on each scenario's load", durationArg("--max-run"), 300_000)
-      .option("--window <duration>", "timeline window (default: about 50 windows per run, whatever its length)", durationArg("--window")),
+      .option("--window <duration>", "timeline window (default: about 50 windows per run, whatever its length)", durationArg("--window"))
+      .option("--no-preflight", "skip doctor's check that every run fits this machine's limits (open files, ports, conntrack, HAProxy's one process) before anything starts"),
   ).action(
     async (
       file: string,
-      opts: { target?: Target[]; scenario?: string[]; json?: string; junit?: string; html?: string; ndjson?: string; maxRun: number; window?: number; runtime: "process" | "docker"; image?: string; keepPorts?: boolean; readyTimeout: number; quiet?: boolean },
+      opts: { target?: Target[]; scenario?: string[]; json?: string; junit?: string; html?: string; ndjson?: string; maxRun: number; window?: number; runtime: "process" | "docker"; image?: string; keepPorts?: boolean; readyTimeout: number; quiet?: boolean; preflight: boolean },
     ) => {
       const spec = await loadSpecFile(file);
       if (!opts.quiet) printWarnings(spec, io);
@@ -329,6 +330,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
         { ...(opts.json ? { json: opts.json } : {}), ...(opts.junit ? { junit: opts.junit } : {}), ...(opts.html ? { html: opts.html } : {}), ...(opts.ndjson ? { ndjson: opts.ndjson } : {}) },
         { quiet: opts.quiet ?? false, color: colorFor(opts.json === "-" ? io.isTTY : (io.outIsTTY ?? false)) },
         io,
+        { preflight: opts.preflight },
       );
       setExit(code);
     },
@@ -350,6 +352,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
       .option("--max-run <duration>", "hard bound on each cell's load", durationArg("--max-run"), 120_000)
       .option("--window <duration>", "timeline window (default: about 50 windows per cell)", durationArg("--window"))
       .option("-q, --quiet", "print only errors: no tables or progress; a cell that broke is still named")
+      .option("--no-preflight", "skip doctor's check that every run fits this machine's limits (open files, ports, conntrack, HAProxy's one process) before anything starts")
       .addHelpText(
         "after",
         [
@@ -381,6 +384,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
         keepPorts?: boolean;
         readyTimeout: number;
         quiet?: boolean;
+        preflight: boolean;
       },
     ) => {
       const code = await exploreCommand(
@@ -400,6 +404,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
         { ...(opts.json ? { json: opts.json } : {}), ...(opts.csv ? { csv: opts.csv } : {}), ...(opts.html ? { html: opts.html } : {}), ...(opts.resume ? { resume: opts.resume } : {}) },
         { quiet: opts.quiet ?? false },
         io,
+        { preflight: opts.preflight },
       );
       setExit(code);
     },
@@ -435,9 +440,10 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
     .addOption(targetOption())
     .option("-s, --scenario <name...>", "only these scenarios")
     .option("-q, --quiet", "print only errors: the exit code says whether every scenario fits")
+    .option("--no-measure", "do not start nginx and HAProxy to measure memory per connection (a few seconds); memory is then not checked")
     .addOption(jsonOption("write the machine's limits and each scenario's verdict as JSON to a file"))
     .addHelpText("after", "\nExit status: 0 every scenario fits (or no spec), 1 usage error, 2 invalid spec, 3 a scenario does not fit on this machine as it is.")
-    .action(async (file: string | undefined, opts: { target?: Target[]; scenario?: string[]; quiet?: boolean; json?: string }) => {
+    .action(async (file: string | undefined, opts: { target?: Target[]; scenario?: string[]; quiet?: boolean; json?: string; measure: boolean }) => {
       await checkOutputFile("--json", opts.json);
       const spec = file === undefined ? null : await loadSpecFile(file);
       if (spec && !opts.quiet) printWarnings(spec, io);

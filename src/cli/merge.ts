@@ -36,7 +36,8 @@ export function addMergeCommand(program: Command, io: Io, setExit: (code: number
         "  0  merged",
         "  1  usage error: bad flags",
         "  2  the parts cannot be merged: a file unreadable or not a shard's JSON, parts of",
-        "     different loads, a shard missing or given twice",
+        "     different loads, a shard missing or given twice, a part whose counts do not add up",
+        "     (sent = attributed + unattributed, completed = responses by status)",
       ].join("\n"),
     )
     .action(async (files: string[], o: MergeCliOptions) => {
@@ -64,8 +65,8 @@ export function addMergeCommand(program: Command, io: Io, setExit: (code: number
         if (err instanceof ShardProblem) throw partError(err.message, err.hint);
         throw err;
       }
-      const { result, load, count } = merged;
-      const summary = `merged ${count} shard${count === 1 ? "" : "s"} of one load\n` + formatLoadSummary(result, load);
+      const { result, load, count, reconciled } = merged;
+      const summary = `merged ${count} shard${count === 1 ? "" : "s"} of one load\n${reconciled}\n` + formatLoadSummary(result, load);
       const text = `${JSON.stringify(result, null, 2)}\n`;
       if (o.json === "-") {
         if (!o.quiet) io.err(`${summary}\n`);

@@ -20,6 +20,12 @@ export interface ReportFiles {
 }
 
 /** How the run shows on the terminal: decided by the CLI. */
+/** What runs before the stacks start. */
+export interface Preflight {
+  /** doctor's check: a run that cannot fit is refused before anything starts (--no-preflight: false). */
+  preflight: boolean;
+}
+
 export interface Display {
   /** -q: no tables, no progress; a run that broke is still named on stderr. */
   quiet: boolean;
@@ -38,7 +44,12 @@ async function writeReports(reports: OutputFile[], ndjson: OutputStream | null, 
 }
 
 /** `spillway verify`: the run's tables as it goes, its reports at the end, and its exit code; a signal stops it. */
-export function verify(model: Model, opts: Omit<VerifyOptions, "signal" | "warn" | "ndjson" | "onRunStart" | "onLoad" | "onRunEnd">, files: ReportFiles, display: Display, io: Io): Promise<number> {
+export async function verify(model: Model, opts: Omit<VerifyOptions, "signal" | "warn" | "ndjson" | "onRunStart" | "onLoad" | "onRunEnd">, files: ReportFiles, display: Display, io: Io, checks: Preflight = { preflight: true }): Promise<number> {
+  if (checks.preflight) {
+    const { preflightModel } = await import("../doctor/preflight.js");
+    const { readFacts } = await import("../doctor/facts.js");
+    preflightModel(model, await readFacts({ versions: false }), { ...(opts.scenarios ? { scenarios: opts.scenarios } : {}), ...(opts.targets ? { targets: opts.targets } : {}) });
+  }
   return untilSignal(io, (signal) => verifyReporting(model, { ...opts, signal }, files, display, io));
 }
 

@@ -29,7 +29,8 @@ export interface MachineFacts {
   tcpMaxSynBacklog: number | null;
   tcpTwReuse: number | null;
   conntrackMax: number | null;
-  memory: { totalBytes: number; freeBytes: number };
+  /** availableBytes: /proc/meminfo's MemAvailable, what can be had without swapping; null where it is not shown. */
+  memory: { totalBytes: number; freeBytes: number; availableBytes: number | null };
   cores: number;
   versions: { haproxy: string | null; nginx: string | null };
 }
@@ -61,6 +62,13 @@ export function parseCapSysResource(statusText: string | null): boolean | null {
   return ((BigInt(`0x${m[1]}`) >> CAP_SYS_RESOURCE) & 1n) === 1n;
 }
 
+/** /proc/meminfo's MemAvailable, in bytes. */
+export function parseMemAvailable(text: string | null): number | null {
+  if (text === null) return null;
+  const m = /^MemAvailable:\s+([0-9]+) kB$/m.exec(text);
+  return m ? Number(m[1]) * 1024 : null;
+}
+
 async function readText(path: string): Promise<string | null> {
   try {
     return await readFile(path, "utf8");
@@ -80,7 +88,7 @@ export interface ReadFactsOptions {
 export async function readFacts(opts: ReadFactsOptions = {}): Promise<MachineFacts> {
   const proc = opts.proc ?? "/proc";
   const sys = (p: string) => readText(join(proc, "sys", p));
-  const [fileMax, nrOpen, ports, somaxconn, synBacklog, twReuse, conntrack, status] = await Promise.all([
+  const [fileMax, nrOpen, ports, somaxconn, synBacklog, twReuse, conntrack, status, meminfo] = await Promise.all([
     sys("fs/file-max"),
     sys("fs/nr_open"),
     sys("net/ipv4/ip_local_port_range"),
@@ -89,6 +97,7 @@ export async function readFacts(opts: ReadFactsOptions = {}): Promise<MachineFac
     sys("net/ipv4/tcp_tw_reuse"),
     sys("net/netfilter/nf_conntrack_max"),
     readText(join(proc, "self", "status")),
+    readText(join(proc, "meminfo")),
   ]);
   const version = async (target: "haproxy" | "nginx") => {
     if (opts.versions === false) return null;
@@ -106,7 +115,7 @@ export async function readFacts(opts: ReadFactsOptions = {}): Promise<MachineFac
     tcpMaxSynBacklog: parseSysctlNumber(synBacklog),
     tcpTwReuse: parseSysctlNumber(twReuse),
     conntrackMax: parseSysctlNumber(conntrack),
-    memory: { totalBytes: totalmem(), freeBytes: freemem() },
+    memory: { totalBytes: totalmem(), freeBytes: freemem(), availableBytes: parseMemAvailable(meminfo) },
     cores: availableParallelism(),
     versions: { haproxy, nginx },
   };

@@ -2,12 +2,17 @@
  * What a scenario asks of the machine, participant by participant, and how
  * many client connections each limit lets it hold. Pure: the facts come in.
  *
- * Counted as spillway runs it: the driver is one process (its worker threads
- * share one open-file limit); the proxies get the sizing `proxyLimits` gives
- * `up` and `verify` (HAProxy's global maxconn, nginx's worker_connections and
- * worker_rlimit_nofile, from the open-file limit), nginx with the one worker
- * the renderer writes.
+ * Counted as spillway runs it: the driver spreads its connections over as
+ * many processes as their open-file limits need (each with its own), and over
+ * 127.0.0.1…k when one source address's ephemeral ports cannot hold them, so
+ * neither bounds a run unless the user forced the processes or the sources,
+ * or the target is ::1 (no other loopback address). The proxies get the
+ * sizing `proxyLimits` gives `up` and `verify` (HAProxy's global maxconn,
+ * nginx's worker_connections and worker_rlimit_nofile, from the open-file
+ * limit), nginx with the workers `nginxSizing` renders.
  */
+import { isIP } from "node:net";
+import { NGINX_WORKER_FILL, nginxWorkersFor } from "../render/nginx.js";
 import { proxyLimits } from "../runtime/limits.js";
 import { DEFAULTS } from "../spec/defaults.js";
 import type { LoadSpec, Model, Scenario, Target } from "../spec/model.js";
@@ -25,8 +30,25 @@ export const DRIVER_FDS_PER_EXTRA_WORKER = 10;
 /** nginx's listen backlog on Linux when `listen` names none (NGX_LISTEN_BACKLOG; `ss -ltn` shows 511 for nginx 1.22.1 here); spillway writes none. */
 export const NGINX_LISTEN_BACKLOG = 511;
 
-/** Connection-tracking entries per proxied connection: driver to proxy, proxy to stub. */
-const CONNTRACK_PER_CONNECTION = 2;
+/** The most driver processes `spillway load` spreads over (its --processes range). */
+export const MAX_DRIVER_PROCESSES = 64;
+
+/** Of one source address's ports, the share the driver fills before it adds 127.0.0.(k+1): TIME_WAIT and other programs hold ports too. */
+export const SOURCE_PORT_FILL = 0.9;
+
+/** Memory one connection takes, measured by `measureMemory`, in KiB. */
+export interface MemoryPerConnection {
+  driver: number;
+  nginx: number | null;
+  haproxy: number | null;
+  /** Socket buffers (sockstat mem) and socket structures (Slab) of both ends. */
+  kernel: number;
+  /** The connections held while measuring. */
+  connections: number;
+}
+
+const fmt = (n: number) => n.toLocaleString("en-US");
+const kib = (k: number) => `${k.toFixed(1)} KiB`;
 
 export type Participant = "driver" | "haproxy" | "nginx" | "kernel" | "stubs";
 
@@ -38,7 +60,8 @@ export type LimitId =
   | "file-max"
   | "conntrack"
   | "accept-queue"
-  | "upstream-ports";
+  | "upstream-ports"
+  | "memory";
 
 export interface Need {
   id: LimitId;
@@ -61,8 +84,15 @@ export interface Need {
 
 /** What of a scenario and its spec the needs depend on. */
 export interface NeedsInput {
-  target: Target;
-  load: Pick<LoadSpec, "connections" | "streams" | "connectRate" | "workers" | "sourceAddresses">;
+  /** The proxy the load goes through; null: `spillway load` at a URL, whose server spillway does not run. */
+  target: Target | null;
+  /** The host the driver connects to; null when not known. */
+  host: string | null;
+  /** Driver processes the user forced (`load --processes`); null: as many as the connections need. */
+  processes: number | null;
+  /** Upstream connections the servers allow in all (their maxconn, or the table's count for each without). */
+  upstreamConnections: number;
+  load: Pick<LoadSpec, "connections" | "streams" | "connectRate" | "workers" | "sourceAddresses" | "stages">;
   /** Listening sockets the proxy opens: the spec's frontends, and the stats listener spillway adds. */
   listeners: number;
   /** The scenario frontend's maxconn: HAProxy's listen backlog when set. */
@@ -76,7 +106,35 @@ export function needsInput(model: Model, scenario: Scenario, target: Target): Ne
   const frontend = model.frontends.find((f) => f.name === scenario.frontend);
   const backends = new Set([frontend?.defaultBackend, ...(frontend?.rules.map((r) => r.useBackend) ?? [])]);
   const servers = model.backends.filter((b) => backends.has(b.name)).flatMap((b) => b.servers.map((s) => ({ address: `${s.address.host}:${s.address.port}`, maxconn: s.maxconn })));
-  return { target, load: scenario.load, listeners: model.frontends.length + 1, frontendMaxconn: frontend?.maxconn ?? null, servers };
+  const upstreamConnections = model.backends.reduce((sum, b) => sum + b.servers.reduce((n, srv) => n + (srv.maxconn ?? DEFAULTS.serverConnections.value), 0), 0);
+  const host = frontend?.bind.host ?? null;
+  return { target, host, processes: null, upstreamConnections, load: scenario.load, listeners: model.frontends.length + 1, frontendMaxconn: frontend?.maxconn ?? null, servers };
+}
+
+/** The needs input of `spillway load` at a URL: the driver and the kernel only. */
+export function loadNeedsInput(load: NeedsInput["load"], host: string, processes: number | null): NeedsInput {
+  return { target: null, host, processes, upstreamConnections: 0, load, listeners: 0, frontendMaxconn: null, servers: [] };
+}
+
+/** Whether the driver picks 127.0.0.1…k by itself: an IPv4 loopback target and no source addresses given. */
+export function autoSources(input: NeedsInput): boolean {
+  if (input.load.sourceAddresses.length > 0 || input.host === null) return false;
+  const host = input.host.replace(/^\[|\]$/g, "");
+  if (host === "localhost") return true;
+  return isIP(host) === 4 && (host.startsWith("127.") || host === "0.0.0.0");
+}
+
+/** nginx's workers for this scenario, as `nginxSizing` renders them at run time. */
+export function nginxWorkersHere(input: NeedsInput, facts: MachineFacts): { workers: number; workerConnections: number; demand: number } {
+  const workerConnections = proxyLimits(facts.openFiles.soft).nginxWorkerConnections;
+  const n = peakConnections(input.load);
+  const demand = n + Math.min(input.upstreamConnections, n * input.load.streams);
+  return { workers: nginxWorkersFor(demand, workerConnections, input.listeners, DEFAULTS.nginxWorkerProcesses.value), workerConnections, demand };
+}
+
+/** The most connections the load holds at once: its pool, or its ramp's highest target. */
+export function peakConnections(load: Pick<LoadSpec, "connections" | "stages">): number {
+  return Math.max(load.connections, ...(load.stages ?? []).map((s) => s.target));
 }
 
 export function driverFixedFds(workers: number): number {
@@ -94,38 +152,58 @@ export function nginxPerWorker(workerConnections: number, listeners: number): nu
 }
 
 /** The connections opened at once: a connect_rate burst, or all of them. */
-export function burstSize(load: Pick<LoadSpec, "connections" | "connectRate">): number {
-  return load.connectRate === null ? load.connections : Math.min(load.connectRate, load.connections);
+export function burstSize(load: Pick<LoadSpec, "connections" | "connectRate" | "stages">): number {
+  return load.connectRate === null ? peakConnections(load) : Math.min(load.connectRate, peakConnections(load));
 }
 
 /** The listener's accept queue as the kernel caps it, or null when somaxconn is unknown. */
 export function acceptQueue(input: NeedsInput, facts: MachineFacts): { backlog: number; depth: number } | null {
-  if (facts.somaxconn === null) return null;
+  if (facts.somaxconn === null || input.target === null) return null;
+  if (input.target === "nginx") {
+    // reuseport gives every worker a listening socket, each with its own queue.
+    const { workers } = nginxWorkersHere(input, facts);
+    return { backlog: NGINX_LISTEN_BACKLOG * workers, depth: Math.min(NGINX_LISTEN_BACKLOG, facts.somaxconn) * workers };
+  }
   // HAProxy's bind backlog is the frontend's maxconn, which defaults to the global one: under global maxconn 9936, `ss -ltn` shows 4096 here, somaxconn's cap.
-  const backlog = input.target === "nginx" ? NGINX_LISTEN_BACKLOG : (input.frontendMaxconn ?? proxyLimits(facts.openFiles.soft).haproxyMaxconn);
+  const backlog = input.frontendMaxconn ?? proxyLimits(facts.openFiles.soft).haproxyMaxconn;
   return { backlog, depth: Math.min(backlog, facts.somaxconn) };
 }
 
-export function needsFor(input: NeedsInput, facts: MachineFacts): Need[] {
-  const n = input.load.connections;
+/** Driver processes a run uses: the forced count, or the fewest whose open-file limits hold the connections. */
+export function driverProcesses(input: NeedsInput, facts: MachineFacts): { processes: number; forced: boolean; perProcess: number } {
+  const soft = facts.openFiles.soft;
+  if (input.processes !== null) {
+    const threads = Math.ceil(input.load.workers / input.processes);
+    return { processes: input.processes, forced: true, perProcess: Math.max(0, soft - driverFixedFds(threads)) };
+  }
+  const perProcess = Math.max(1, soft - driverFixedFds(input.load.workers));
+  return { processes: Math.min(MAX_DRIVER_PROCESSES, Math.max(1, Math.ceil(peakConnections(input.load) / perProcess))), forced: false, perProcess };
+}
+
+export function needsFor(input: NeedsInput, facts: MachineFacts, memory: MemoryPerConnection | null = null): Need[] {
+  const n = peakConnections(input.load);
   const soft = facts.openFiles.soft;
   const out: Need[] = [];
+  const driver = driverProcesses(input, facts);
   const fixed = driverFixedFds(input.load.workers);
 
   out.push({
     id: "driver-open-files",
     participant: "driver",
     past: "the driver's connects fail with EMFILE (too many open files)",
-    limit: `open files (soft limit ${soft.toLocaleString("en-US")})`,
-    needs: n + fixed,
+    limit: `open files (soft limit ${soft.toLocaleString("en-US")} per process)`,
+    needs: Math.ceil(n / driver.processes) + fixed,
     has: soft,
-    holds: Math.max(0, soft - fixed),
+    holds: driver.forced ? driver.perProcess * driver.processes : null,
     fatal: true,
-    basis: `one descriptor per connection, plus ${fixed} of the driver's own (measured); its worker threads (${input.load.workers}) share the one process's limit`,
+    basis: driver.forced
+      ? `--processes ${driver.processes}: each holds its share of the connections, one descriptor each, plus the driver's own (measured ${fixed}); worker threads share their process's limit`
+      : `${driver.processes} driver process${driver.processes === 1 ? "" : "es"}, chosen by the driver, each with its own limit (at most ${fmt(driver.perProcess)} connections each)`,
   });
 
   if (facts.portRange !== null) {
-    const sources = sourceCount(input.load);
+    const auto = autoSources(input);
+    const sources = auto ? Math.max(1, Math.ceil(n / Math.floor(facts.portRange.count * SOURCE_PORT_FILL))) : sourceCount(input.load);
     out.push({
       id: "driver-ports",
       participant: "driver",
@@ -133,9 +211,11 @@ export function needsFor(input: NeedsInput, facts: MachineFacts): Need[] {
       limit: `ephemeral ports ${facts.portRange.low}-${facts.portRange.high} per source address`,
       needs: Math.ceil(n / sources),
       has: facts.portRange.count,
-      holds: facts.portRange.count * sources,
+      holds: auto ? null : facts.portRange.count * sources,
       fatal: true,
-      basis: `one port per connection to the frontend, over ${sources} source address${sources === 1 ? "" : "es"}`,
+      basis: auto
+        ? `one port per connection; the driver spreads them over ${sources} source address${sources === 1 ? "" : "es"} (127.0.0.1…) by itself`
+        : `one port per connection to the target, over ${sources} source address${sources === 1 ? "" : "es"}${input.load.sourceAddresses.length > 0 ? " (as given)" : input.host !== null && input.host.includes(":") ? " (::1 has no other loopback address)" : ""}`,
     });
   }
 
@@ -152,26 +232,27 @@ export function needsFor(input: NeedsInput, facts: MachineFacts): Need[] {
       fatal: true,
       basis: "one process; each proxied connection holds a client and a server descriptor; connections past maxconn wait in the accept queue and are never served",
     });
-  } else {
-    const workers = DEFAULTS.nginxWorkerProcesses.value;
-    const perWorker = nginxPerWorker(limits.nginxWorkerConnections, input.listeners);
+  } else if (input.target === "nginx") {
+    const { workers, workerConnections, demand } = nginxWorkersHere(input, facts);
     out.push({
       id: "nginx-worker-connections",
       participant: "nginx",
       past: "nginx logs \"worker_connections are not enough\" and closes connections",
-      limit: `worker_connections ${limits.nginxWorkerConnections.toLocaleString("en-US")} x ${workers} worker${workers === 1 ? "" : "s"} (two per connection)`,
-      needs: 2 * Math.ceil(n / workers) + input.listeners,
-      has: limits.nginxWorkerConnections,
-      holds: perWorker * workers,
+      limit: `worker_connections ${fmt(workerConnections)} x ${workers} worker${workers === 1 ? "" : "s"}, as rendered for this scenario`,
+      needs: Math.ceil(demand / workers) + input.listeners,
+      has: workerConnections,
+      // The renderer adds workers until they hold the scenario: nginx bounds no count itself.
+      holds: null,
       fatal: true,
-      basis: `per worker: two per proxied connection (client and upstream, as the renderer counts them), plus ${input.listeners} listening socket${input.listeners === 1 ? "" : "s"}; an idle HTTP/2 connection holds no upstream one, so a hold test with few requests in flight gets up to twice as far`,
+      basis: `per worker: one per client connection and one per upstream connection (at most a request per stream in flight, at most the servers' ${fmt(input.upstreamConnections)}), plus ${input.listeners} listening socket${input.listeners === 1 ? "" : "s"}; ${workers === 1 ? "one worker holds them" : `the fewest workers that hold them with ${Math.round((1 - NGINX_WORKER_FILL) * 100)}% spare each, connections dealt by reuseport`}`,
     });
   }
 
+  const proxied = input.target !== null;
   if (facts.fileMax !== null) {
-    // Driver, proxy (both sides) and stubs all count against the system-wide table.
-    const perConnection = 4;
-    const fixedAll = fixed + 128 + input.listeners;
+    // Driver, proxy (both sides) and stubs all count against the system-wide table; `load` counts only the driver's, its target is not spillway's.
+    const perConnection = proxied ? 4 : 1;
+    const fixedAll = fixed * driver.processes + (proxied ? 128 + input.listeners : 0);
     out.push({
       id: "file-max",
       participant: "kernel",
@@ -181,30 +262,30 @@ export function needsFor(input: NeedsInput, facts: MachineFacts): Need[] {
       has: facts.fileMax,
       holds: Math.max(0, Math.floor((facts.fileMax - fixedAll) / perConnection)),
       fatal: true,
-      basis: "four descriptors per connection: the driver's, the proxy's two, the stub's",
+      basis: proxied ? "four descriptors per connection: the driver's, the proxy's two, the stub's" : "one descriptor per connection, the driver's (the target's own are not counted: spillway does not run it)",
     });
   }
 
   if (facts.conntrackMax !== null) {
+    const perConnection = proxied ? 2 : 1;
     out.push({
       id: "conntrack",
       participant: "kernel",
       past: "the kernel drops packets of new flows (\"nf_conntrack: table full\"): connects time out",
       limit: "net.netfilter.nf_conntrack_max",
-      needs: CONNTRACK_PER_CONNECTION * n,
+      needs: perConnection * n,
       has: facts.conntrackMax,
-      holds: Math.floor(facts.conntrackMax / CONNTRACK_PER_CONNECTION),
+      holds: Math.floor(facts.conntrackMax / perConnection),
       fatal: true,
-      basis: "two tracked flows per proxied connection: driver to proxy, proxy to stub",
+      basis: proxied ? "two tracked flows per proxied connection: driver to proxy, proxy to stub" : "one tracked flow per connection: driver to target",
     });
   }
-
   const queue = acceptQueue(input, facts);
   if (queue !== null) {
     const burst = burstSize(input.load);
     out.push({
       id: "accept-queue",
-      participant: input.target,
+      participant: input.target ?? "kernel",
       past: "SYNs beyond the queue are dropped and retried after 1 s, 3 s, 7 s: connecting slows, and fails past the timeout",
       limit: `accept queue: backlog ${queue.backlog}, somaxconn ${facts.somaxconn}`,
       needs: burst,
@@ -228,7 +309,7 @@ export function needsFor(input: NeedsInput, facts: MachineFacts): Need[] {
     const inFlight = n * input.load.streams;
     out.push({
       id: "upstream-ports",
-      participant: input.target,
+      participant: input.target ?? "kernel",
       past: "in the worst case the proxy cannot connect to the stub: 502 or 503 answers",
       limit: `ephemeral ports from the proxy to one stub (${facts.portRange.count})`,
       needs: uncapped.length > 0 ? inFlight : Math.max(...input.servers.map((s) => s.maxconn ?? 0)),
@@ -239,6 +320,22 @@ export function needsFor(input: NeedsInput, facts: MachineFacts): Need[] {
         uncapped.length > 0
           ? `one server connection per request in flight (reuse keeps only idle ones); worst case every stream in flight at once, all to one stub without a maxconn (${uncapped.map((s) => s.address).join(", ")})`
           : "every server's maxconn caps its connections below the port range",
+    });
+  }
+  if (memory !== null && facts.memory.availableBytes !== null) {
+    const proxy = input.target === null ? 0 : (memory[input.target] ?? 0);
+    const perConnection = memory.driver + proxy + memory.kernel;
+    const available = Math.floor(facts.memory.availableBytes / 1024);
+    out.push({
+      id: "memory",
+      participant: "kernel",
+      past: "the machine runs out of memory: the kernel's OOM killer ends the driver or the proxy",
+      limit: `MemAvailable ${fmt(Math.round(available / 1024))} MiB`,
+      needs: Math.ceil(perConnection * n),
+      has: available,
+      holds: perConnection > 0 ? Math.floor(available / perConnection) : null,
+      fatal: true,
+      basis: `measured per connection over ${fmt(memory.connections)} HTTP/2 connections: driver ${kib(memory.driver)}${input.target === null ? "" : `, ${input.target} ${memory[input.target] === null ? "not measured" : kib(proxy)}`}, kernel ${kib(memory.kernel)}`,
     });
   }
   return out;

@@ -8,9 +8,9 @@ import { proxyLimits } from "../runtime/limits.js";
 const RESERVED_FDS = 128;
 import type { Target } from "../spec/model.js";
 import type { MachineFacts } from "./facts.js";
-import { acceptQueue, driverFixedFds, nginxPerWorker, type LimitId, type Need, type NeedsInput } from "./needs.js";
+import { acceptQueue, driverFixedFds, nginxPerWorker, peakConnections, SOURCE_PORT_FILL, type LimitId, type Need, type NeedsInput } from "./needs.js";
 
-export type FixKind = "ulimit" | "sysctl" | "source-addresses" | "driver-processes" | "nginx-workers" | "haproxy-ceiling" | "connect-rate" | "server-maxconn";
+export type FixKind = "ulimit" | "sysctl" | "source-addresses" | "driver-processes" | "nginx-workers" | "haproxy-ceiling" | "connect-rate" | "server-maxconn" | "memory";
 
 export interface Fix {
   kind: FixKind;
@@ -28,7 +28,8 @@ export interface LimitVerdict extends Need {
 }
 
 export interface Verdict {
-  target: Target;
+  /** null: `spillway load` at a URL, the driver and the kernel alone. */
+  target: Target | null;
   connections: number;
   /** Every fatal limit holds the scenario's connections. */
   fits: boolean;
@@ -67,7 +68,7 @@ function hardLimitWords(facts: MachineFacts): string {
 }
 
 export function fixFor(need: Need, input: NeedsInput, facts: MachineFacts): Fix {
-  const n = input.load.connections;
+  const n = peakConnections(input.load);
   switch (need.id) {
     case "driver-open-files": {
       const raised = raiseOpenFiles(need.needs <= facts.openFiles.hard, need.needs, facts);
@@ -76,17 +77,24 @@ export function fixFor(need: Need, input: NeedsInput, facts: MachineFacts): Fix 
       const processes = Math.ceil(n / perProcess);
       return {
         kind: "driver-processes",
-        text: `more driver processes: ${processes} of at most ${fmt(perProcess)} connections each (${hardLimitWords(facts)}; worker threads share it)`,
+        text: `more driver processes: --processes ${processes}, at most ${fmt(perProcess)} connections each (${hardLimitWords(facts)}; worker threads share it), or leave --processes out and the driver picks them`,
         command: null,
       };
     }
     case "driver-ports": {
       const ports = facts.portRange!.count;
-      const sources = Math.ceil(n / ports);
+      const sources = Math.ceil(n / Math.floor(ports * SOURCE_PORT_FILL));
+      const widen = n <= 65535 - 1024 + 1 ? `; or widen the range: sysctl -w net.ipv4.ip_local_port_range="1024 65535"` : "";
+      if (input.load.sourceAddresses.length === 0) {
+        return {
+          kind: "source-addresses",
+          text: `connect over IPv4 loopback (127.0.0.1), where the driver spreads the connections over ${sources} source addresses ${loopbackList(sources)} by itself: ::1 has no other loopback address, so its ${fmt(ports)} ports are all there is${widen}`,
+          command: null,
+        };
+      }
       return {
         kind: "source-addresses",
-        text: `more source addresses: load.source_addresses with ${sources} loopback addresses, ${loopbackList(sources)} (${fmt(ports)} ports each)` +
-          (n <= 65535 - 1024 + 1 ? `; or widen the range: sysctl -w net.ipv4.ip_local_port_range="1024 65535"` : ""),
+        text: `more source addresses: load.source_addresses (--source-address) with ${sources} loopback addresses, ${loopbackList(sources)} (${fmt(ports)} ports each), or leave them out and the driver picks them${widen}`,
         command: null,
       };
     }
@@ -107,7 +115,7 @@ export function fixFor(need: Need, input: NeedsInput, facts: MachineFacts): Fix 
       const workers = Math.ceil(n / Math.max(1, perWorkerAtHard));
       return {
         kind: "nginx-workers",
-        text: `more nginx workers: worker_processes ${workers}, worker_connections ${proxyLimits(facts.openFiles.hard).nginxWorkerConnections} (${fmt(perWorkerAtHard)} connections per worker; spillway renders 1 worker)`,
+        text: `more nginx workers: worker_processes ${workers}, worker_connections ${proxyLimits(facts.openFiles.hard).nginxWorkerConnections} (${fmt(perWorkerAtHard)} connections per worker)`,
         command: null,
       };
     }
@@ -129,6 +137,12 @@ export function fixFor(need: Need, input: NeedsInput, facts: MachineFacts): Fix 
       }
       return { kind: "connect-rate", text: `open the connections in bursts the queue holds: load.connect_rate ${need.has} (one burst per connect_period)`, command: null };
     }
+    case "memory":
+      return {
+        kind: "memory",
+        text: `fewer connections per machine: at most ${fmt(need.holds ?? 0)} here by the measured figures; split the load with --shard i/N over more machines, or free memory`,
+        command: null,
+      };
     case "upstream-ports":
       return {
         kind: "server-maxconn",
@@ -138,10 +152,10 @@ export function fixFor(need: Need, input: NeedsInput, facts: MachineFacts): Fix 
   }
 }
 
-const ORDER: LimitId[] = ["driver-open-files", "driver-ports", "haproxy-connections", "nginx-worker-connections", "file-max", "conntrack", "accept-queue", "upstream-ports"];
+const ORDER: LimitId[] = ["driver-open-files", "driver-ports", "haproxy-connections", "nginx-worker-connections", "file-max", "conntrack", "memory", "accept-queue", "upstream-ports"];
 
 export function verdictFor(input: NeedsInput, needs: Need[], facts: MachineFacts): Verdict {
-  const n = input.load.connections;
+  const n = peakConnections(input.load);
   const limits: LimitVerdict[] = needs
     .map((need) => {
       const exceeded = need.holds !== null && need.holds < n;

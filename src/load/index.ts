@@ -2,7 +2,7 @@
  * The load driver: HTTP/2 (h2c, h2 over TLS) and HTTP/1.1 load at loopback
  * targets, counting which backend served each request.
  */
-export { runLoad, startLoad, splitTasks, type LoadRun, type LoadRunEvents, type LoadStartInfo } from "./run.js";
+export { runLoad, startLoad, splitTasks, type LoadOptions, type LoadRun, type LoadRunEvents, type LoadStartInfo } from "./run.js";
 export type { TickInfo } from "./engine.js";
 export {
   parseLoadProfile,

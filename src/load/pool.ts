@@ -12,7 +12,8 @@
  */
 import type { EventEmitter } from "node:events";
 import { performance } from "node:perf_hooks";
-import { EXPLICIT_PORTS_FROM, localPortRange, PortPicker } from "./ports.js";
+import { EXPLICIT_PORTS_FROM, localPortRange, PortPicker, type PortRange } from "./ports.js";
+import { sourceIndex } from "./sources.js";
 import { CONNECTING, OPEN, Req, type CloseReason, type Conn, type ConnOwner, type ConnTarget } from "./conn.js";
 import { buildH1Shared, H1Conn, type H1Shared } from "./h1.js";
 import { buildH2Shared, H2Conn, type H2Shared } from "./h2.js";
@@ -46,6 +47,8 @@ export interface EngineOptions {
   arrivalRate: number | null;
   connectRate: number | null;
   ndjson: ((line: string) => void) | null;
+  /** The band of local ports a large run binds; absent: ip_local_port_range (ports.ts). */
+  localPorts?: PortRange | null;
 }
 
 /** One connection slot: at most one live connection at a time. */
@@ -179,7 +182,7 @@ export class ConnectionPool implements ConnOwner, PoolView {
     this.rec = new Recorder(this.p.timelineWindowMs);
     this.closeAfter = this.p.closeAfterRequests ?? 0;
     const perSource = this.p.connections / Math.max(1, new Set(this.p.sourceAddresses).size);
-    this.ports = perSource >= EXPLICIT_PORTS_FROM && !this.p.tls ? new PortPicker(localPortRange(), opts.workerIndex, opts.workerCount) : null;
+    this.ports = perSource >= EXPLICIT_PORTS_FROM && !this.p.tls ? new PortPicker(opts.localPorts ?? localPortRange(), opts.workerIndex, opts.workerCount) : null;
     const names = new WantedNames({ countBy: this.p.countBy, server: SERVER_HEADER, proxyConns: PROXY_CONNS_HEADER, route: ROUTE_HEADER });
     if (this.p.protocol === "h2c" || this.p.protocol === "h2") {
       this.h2 = buildH2Shared({ names, scheme: this.p.tls ? "https" : "http", authority: this.p.authority, path: this.p.path, streams: this.p.streams });
@@ -207,7 +210,7 @@ export class ConnectionPool implements ConnOwner, PoolView {
         backoffMs: 0,
         retryAt: 0,
         parked: [],
-        localAddress: src.length > 0 ? src[g % src.length] : undefined,
+        localAddress: src.length > 0 ? src[sourceIndex(i, opts.workerIndex, src.length)] : undefined,
       });
     }
   }

@@ -10,6 +10,7 @@ import { UsageError } from "../errors.js";
 import { openFileLimit } from "../runtime/limits.js";
 import { SPEC_NAMES, type KeyNames, type LoadProblem, type LoadProfile, type NormalizedProfile } from "../spec/load-profile.js";
 import { isLoopbackIp } from "../wire.js";
+import { connectionsPerProcess, fewestProcesses, MAX_PROCESSES, processConnections, RESERVED_FDS } from "./processes.js";
 
 export {
   checkLoad,
@@ -33,28 +34,45 @@ export {
   type RunOptions,
 } from "../spec/load-profile.js";
 
-/** Descriptors a run keeps aside for its listeners, pipes, log files and worker threads. */
-const RESERVED_FDS = 64;
+/** How a run is spread over driver processes: `processes` null chooses the fewest that fit. */
+export interface ProcessPlan {
+  processes?: number | null;
+  workers?: number;
+}
 
-/** Too many connections for this process's open-file limit: every connection is a descriptor. */
-export function fileDescriptorProblem(connections: number, names: KeyNames = SPEC_NAMES): LoadProblem | null {
+/**
+ * Too many connections for one process's open-file limit: every connection
+ * is a descriptor, and the threads of a process share its limit. Each
+ * driver process has its own, so only a process's share must fit.
+ */
+export function fileDescriptorProblem(connections: number, names: KeyNames = SPEC_NAMES, plan: ProcessPlan = {}): LoadProblem | null {
   const limit = openFileLimit().soft;
-  if (connections <= limit - RESERVED_FDS) return null;
+  const perProcess = connectionsPerProcess(limit);
+  const workers = plan.workers ?? 1;
+  const fewest = fewestProcesses(connections, workers, perProcess);
+  const given = plan.processes ?? null;
+  const processes = given ?? fewest;
+  if (processes !== null && Math.max(...processConnections(connections, workers, processes)) <= perProcess) return null;
   const n = names.name(["connections"]);
+  const held = processes !== null ? Math.max(...processConnections(connections, workers, processes)) : Math.ceil(connections / MAX_PROCESSES);
+  const where = given !== null ? `with --processes ${given}, one process holds ${held} of the ${n} ${connections} connections: more file descriptors than a process may open` : `${n} ${connections} needs more file descriptors than ${MAX_PROCESSES} driver processes may open`;
   return {
     path: ["connections"],
-    message: `${n} ${connections} needs more file descriptors than this process may open (limit ${limit}, ${RESERVED_FDS} of them kept for other files)`,
-    hint: `Lower ${n}, or raise the open-file limit (ulimit -n).`,
+    message: `${where} (limit ${limit} each, ${RESERVED_FDS} of them kept for other files)`,
+    hint:
+      fewest !== null
+        ? `Give --processes ${fewest} or more (or leave --processes out: the fewest that fit is the default), lower ${n}, or raise the open-file limit (ulimit -n).`
+        : `Lower ${n}, or raise the open-file limit (ulimit -n).`,
   };
 }
 
 /**
  * The engine's form of a profile: plain data, the NDJSON sink replaced by a
- * flag, after the check that depends on this process. UsageError (exit 1)
+ * flag, after the check that depends on this machine. UsageError (exit 1)
  * when it cannot run here.
  */
-export function normalizeProfile(p: LoadProfile): NormalizedProfile {
-  const fd = fileDescriptorProblem(p.connections);
+export function normalizeProfile(p: LoadProfile, plan: ProcessPlan = {}): NormalizedProfile {
+  const fd = fileDescriptorProblem(p.connections, SPEC_NAMES, { workers: p.workers, ...plan });
   if (fd) throw new UsageError(`invalid load profile:\n  ${fd.message}`, fd.hint);
   const { ndjson, ...rest } = p;
   return { ...rest, ndjson: typeof ndjson === "function" };

@@ -133,6 +133,35 @@ export interface MergedShards {
   load: WholeLoad;
   count: number;
   result: LoadResult;
+  /** What was checked to add up, in a sentence. */
+  reconciled: string;
+}
+
+const total = (r: Record<string, number>): number => Object.values(r).reduce((a, b) => a + b, 0);
+
+/** The figures a result's identities and merge's sums are checked on. */
+function tally(d: RunData) {
+  const attributed = Object.values(d.backends).reduce((a, b) => a + b.count, 0);
+  const unattributed = total(d.unattributed);
+  const byStatus = total(d.statuses);
+  const ok = Object.entries(d.statuses).reduce((a, [k, v]) => a + (k.startsWith("2") && k.length === 3 ? v : 0), 0);
+  return { sent: d.requests.sent, completed: d.requests.completed, succeeded: d.requests.succeeded, attributed, unattributed, byStatus, ok, opened: d.connections.opened, connFailed: d.connections.failed, connFailedByCause: total(d.connections.failedByCause) };
+}
+
+/**
+ * A part's own identities, as the driver keeps them for every run: every
+ * request sent ended as one outcome, attributed to a backend or
+ * unattributed with a cause; every completed request has a status, and the
+ * succeeded ones a 2xx; every failed connection a cause. A part that breaks
+ * one was edited or damaged, and its counts cannot be merged truthfully.
+ */
+function partProblem(d: RunData): string | null {
+  const t = tally(d);
+  if (t.sent !== t.attributed + t.unattributed) return `it sent ${t.sent} requests but counts ${t.attributed + t.unattributed} outcomes (${t.attributed} attributed to backends + ${t.unattributed} unattributed)`;
+  if (t.completed !== t.byStatus) return `it completed ${t.completed} requests but counts ${t.byStatus} responses by status`;
+  if (t.succeeded !== t.ok) return `it counts ${t.succeeded} succeeded requests but ${t.ok} 2xx responses`;
+  if (t.connFailed !== t.connFailedByCause) return `it counts ${t.connFailed} failed connections but ${t.connFailedByCause} by cause`;
+  return null;
 }
 
 /** Pure: checks the parts belong together and merges their raw data (counts add, histograms merge, windows align by start time). */
@@ -163,6 +192,21 @@ export function mergeShardParts(files: readonly PartFile[]): MergedShards {
       "Give every shard's part; run the missing shards again if their files are lost.",
     );
   }
+  parts.forEach((p, i) => {
+    const problem = partProblem(p.data);
+    if (problem !== null) throw new ShardProblem(`${files[i]!.file} (shard ${p.index}/${p.count}) does not add up: ${problem}`, "Run that shard again; a part must be merged as spillway load wrote it.");
+  });
   const ordered = [...parts].sort((a, b) => a.index - b.index);
-  return { load: first.load, count: first.count, result: toLoadResult(mergeRunData(ordered.map((p) => p.data))) };
+  const merged = mergeRunData(ordered.map((p) => p.data));
+  const sums = ordered.map((p) => tally(p.data));
+  const whole = tally(merged);
+  for (const k of Object.keys(whole) as (keyof typeof whole)[]) {
+    const parted = sums.reduce((a, t) => a + t[k], 0);
+    // mergeRunData adds every count; a difference would be a defect in the merge, never in the parts.
+    if (whole[k] !== parted) throw new Error(`merge defect: merged ${k} ${whole[k]} is not the parts' sum ${parted}`);
+  }
+  const reconciled =
+    `reconciled: in each of the ${ordered.length} parts, sent = attributed + unattributed and completed = responses by status; ` +
+    `merged sent ${whole.sent} = ${sums.map((t) => t.sent).join(" + ")}, completed ${whole.completed} = ${sums.map((t) => t.completed).join(" + ")}, connections opened ${whole.opened} = ${sums.map((t) => t.opened).join(" + ")}`;
+  return { load: first.load, count: first.count, result: toLoadResult(merged), reconciled };
 }

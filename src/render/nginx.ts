@@ -4,7 +4,7 @@ import { formatDuration } from "../spec/duration.js";
 import { complement, feConnSet, intersect } from "../spec/intervals.js";
 import type { Model } from "../spec/model.js";
 import type { FidelityNote } from "./fidelity.js";
-import { backendTimeouts, carriesWebSockets, frontendConnections, hostPort, viewReport, type RuntimeRenderOptions } from "./common.js";
+import { backendTimeouts, carriesWebSockets, frontendConnections, hostPort, viewReport, type RuntimeRenderOptions, type ViewReport } from "./common.js";
 import { intervalsRegexChunks } from "./int-regex.js";
 import { NGINX_MAP_REGEX_MAX, nginxZoneKib } from "../spec/limits.js";
 import { safeHttpVersion, safeInt, safeName, safeRegex } from "./safe.js";
@@ -24,6 +24,7 @@ interface NginxView {
     origin: string;
     listen: string;
     listenHttp2: boolean;
+    reuseport: boolean;
     http2On: boolean;
     maxStreams: string | null;
     keepaliveTimeout: string;
@@ -74,6 +75,7 @@ export function buildNginxView(model: Model, version: Version, runtime: RuntimeR
       for (const regex of intervalsRegexChunks(own, NGINX_MAP_REGEX_MAX)) {
         routes.push({ origin: `${rule.origin.path} (line ${rule.origin.line})`, regex: safeRegex(regex), backend: safeName(rule.useBackend) });
       }
+      // One count for all workers: ngx_event_module_init places ngx_stat_active in the shared zone it maps before forking them, so several workers route on the instance's count, as one does.
       note(rule.origin.path, what, "approximate",
         "map on $connections_active (stub_status module) read when the request's rewrite phase runs. It counts every client connection of the whole nginx instance " +
           "(all server blocks and workers, idle keep-alive connections included), not one frontend's, and under HTTP/2 it is re-read for every request, as HAProxy's fe_conn is");
@@ -162,37 +164,114 @@ export function buildNginxView(model: Model, version: Version, runtime: RuntimeR
     };
   });
 
-  const sizing = DEFAULTS.nginxWorkerConnections.value;
-  // nginx needs a connection per listening socket before it serves any: "worker_connections are not enough for N listening sockets".
-  const listeners = model.frontends.length + (runtime?.nginxStatusListen ? 1 : 0);
-  const fromRuntime = runtime?.nginxWorkerConnections ?? null;
-  let wanted = fromRuntime;
-  if (wanted === null) {
-    let upstreamConnections = 0;
-    for (const b of model.backends) {
-      if (b.servers.some((srv) => srv.maxconn === null)) report.used("serverConnections", b.name);
-      for (const srv of b.servers) upstreamConnections += srv.maxconn ?? DEFAULTS.serverConnections.value;
-    }
-    wanted = Math.min(sizing.cap, Math.max(sizing.floor, frontendConnections(model, report) + upstreamConnections + sizing.headroom));
-  }
-  const workerConnections = Math.max(listeners + sizing.headroom, wanted);
-  // The table's rule decided the number unless the runtime's stands as it gave it.
-  if (workerConnections !== fromRuntime) report.used("nginxWorkerConnections", "", String(workerConnections));
-  for (const id of ["nginxWorkerProcesses", "nginxVariablesHashBucketSize", "nginxProxyHttpVersion"] as const) report.used(id);
+  const sizing = nginxSizing(model, runtime, report);
+  report.used("nginxWorkerProcesses", "", String(sizing.workers));
+  for (const id of ["nginxVariablesHashBucketSize", "nginxProxyHttpVersion"] as const) report.used(id);
+  /*
+   * nginx's listen docs: reuseport "instructs to create an individual listening
+   * socket for each worker process (using the SO_REUSEPORT socket option),
+   * allowing a kernel to distribute incoming connections between worker
+   * processes". Without it the workers share one socket and whoever wakes
+   * first accepts: the SO_REUSEPORT commit (Linux c617f398) saw up to 3:1
+   * between the busiest and the idlest, so one worker would run out of
+   * worker_connections while the others sit half empty.
+   */
+  const reuseport = sizing.workers > 1;
 
   return {
     view: {
       header,
-      workerProcesses: safeInt(DEFAULTS.nginxWorkerProcesses.value),
-      workerConnections: safeInt(workerConnections),
+      workerProcesses: safeInt(sizing.workers),
+      workerConnections: safeInt(sizing.workerConnections),
       variablesHashBucketSize: safeInt(DEFAULTS.nginxVariablesHashBucketSize.value),
       proxyHttpVersion: safeHttpVersion(DEFAULTS.nginxProxyHttpVersion.value),
-      rlimitNofile: runtime?.nginxRlimitNofile ? safeInt(runtime.nginxRlimitNofile) : null,
+      rlimitNofile: sizing.rlimitNofile === null ? null : safeInt(sizing.rlimitNofile),
       upstreams,
-      servers,
+      servers: servers.map((s) => ({ ...s, reuseport })),
       status: runtime?.nginxStatusListen ? { listen: hostPort(runtime.nginxStatusListen) } : null,
     },
     notes: report.notes,
     defaults: report.defaults,
   };
+}
+
+/**
+ * Of each worker's connections, the share the sizing fills when there are
+ * several. `reuseport` deals connections to the workers by a hash of each
+ * connection's addresses and ports (Linux's SO_REUSEPORT, commit c617f398
+ * "soreuseport: TCP/IPv4 implementation"), so their shares are binomial, not
+ * equal: a tenth spare per worker is more than 4 standard deviations above
+ * the mean from 1,600 connections a worker on.
+ */
+export const NGINX_WORKER_FILL = 0.9;
+
+export interface NginxSizing {
+  workers: number;
+  /** Per worker. */
+  workerConnections: number;
+  /** Per worker; null: the worker keeps the open-file limit nginx was started with. */
+  rlimitNofile: number | null;
+  /** Worker connections the busiest scenario on nginx asks for: its clients and their upstream connections. */
+  demand: number;
+}
+
+/** The most connections one scenario on nginx opens at once: its pool, or its ramp's highest target. */
+export function scenarioClients(model: Model): number {
+  return Math.max(0, ...nginxScenarios(model).map(clientsOf));
+}
+
+function nginxScenarios(model: Model): Model["scenarios"] {
+  return model.scenarios.filter((s) => s.targets.includes("nginx"));
+}
+
+function clientsOf(s: Model["scenarios"][number]): number {
+  return Math.max(s.load.connections, ...(s.load.stages ?? []).map((st) => st.target));
+}
+
+/**
+ * Worker connections the busiest scenario on nginx takes: one per client
+ * connection, and one upstream per request in flight, at most every stream
+ * of every connection, and at most the servers' connections.
+ */
+export function scenarioDemand(model: Model, upstreamConnections: number): number {
+  return Math.max(0, ...nginxScenarios(model).map((s) => clientsOf(s) + Math.min(upstreamConnections, clientsOf(s) * s.load.streams)));
+}
+
+/** The fewest workers of `perWorker` connections, less the listeners each one holds, that hold `demand`. */
+export function nginxWorkersFor(demand: number, perWorker: number, listeners: number, fewest: number): number {
+  const usable = perWorker - listeners;
+  if (demand <= usable) return fewest;
+  return Math.max(fewest, Math.ceil(demand / Math.max(1, Math.floor(usable * NGINX_WORKER_FILL))));
+}
+
+/**
+ * worker_processes, worker_connections and worker_rlimit_nofile for a spec.
+ * A client connection takes one worker connection, a proxied request one
+ * more for its upstream. One worker holds what one worker_connections (from
+ * the table, or from the open-file limit at run time) holds; past that, the
+ * fewest workers that hold the busiest scenario's connections, each with the
+ * whole per-worker number: every worker is a process with its own open-file
+ * limit.
+ */
+export function nginxSizing(model: Model, runtime: Pick<RuntimeRenderOptions, "nginxWorkerConnections" | "nginxRlimitNofile" | "nginxStatusListen"> | null, report: ViewReport = viewReport("nginx")): NginxSizing {
+  const sizing = DEFAULTS.nginxWorkerConnections.value;
+  // nginx needs a connection per listening socket before it serves any: "worker_connections are not enough for N listening sockets".
+  const listeners = model.frontends.length + (runtime?.nginxStatusListen ? 1 : 0);
+  let upstreamConnections = 0;
+  for (const b of model.backends) {
+    if (b.servers.some((srv) => srv.maxconn === null)) report.used("serverConnections", b.name);
+    for (const srv of b.servers) upstreamConnections += srv.maxconn ?? DEFAULTS.serverConnections.value;
+  }
+  const clients = scenarioClients(model);
+  const fromRuntime = runtime?.nginxWorkerConnections ?? null;
+  // nginx writes no frontend maxconn, so a scenario's connections past the frontends' sum still arrive.
+  const wanted = fromRuntime ?? Math.min(sizing.cap, Math.max(sizing.floor, Math.max(frontendConnections(model, report), clients) + upstreamConnections + sizing.headroom));
+  const workerConnections = Math.max(listeners + sizing.headroom, wanted);
+  // The table's rule decided the number unless the runtime's stands as it gave it.
+  if (workerConnections !== fromRuntime) report.used("nginxWorkerConnections", "", String(workerConnections));
+  const demand = scenarioDemand(model, upstreamConnections);
+  const workers = nginxWorkersFor(demand, workerConnections, listeners, DEFAULTS.nginxWorkerProcesses.value);
+  // Each worker is a process with its own open-file limit: past the one nginx inherits, a worker warns "worker_connections exceed open file resource limit" and its accepts fail with EMFILE.
+  const rlimitNofile = runtime?.nginxRlimitNofile ?? (workers > 1 ? workerConnections + sizing.headroom : null);
+  return { workers, workerConnections, rlimitNofile, demand };
 }

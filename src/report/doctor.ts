@@ -23,7 +23,7 @@ export function formatFacts(f: MachineFacts): string {
     ["net.ipv4.tcp_max_syn_backlog", f.tcpMaxSynBacklog === null ? missing : fmt(f.tcpMaxSynBacklog)],
     ["net.ipv4.tcp_tw_reuse", f.tcpTwReuse === null ? missing : `${f.tcpTwReuse}${f.tcpTwReuse === 2 ? " (loopback only)" : ""}`],
     ["net.netfilter.nf_conntrack_max", f.conntrackMax === null ? missing : fmt(f.conntrackMax)],
-    ["memory", `${gib(f.memory.totalBytes)} total, ${gib(f.memory.freeBytes)} free`],
+    ["memory", `${gib(f.memory.totalBytes)} total, ${gib(f.memory.freeBytes)} free${f.memory.availableBytes === null ? "" : `, ${gib(f.memory.availableBytes)} available`}`],
     ["cores", String(f.cores)],
     ["haproxy", f.versions.haproxy ?? "not installed"],
     ["nginx", f.versions.nginx ?? "not installed"],
@@ -31,8 +31,29 @@ export function formatFacts(f: MachineFacts): string {
   return formatTable(["limit", "value"], rows);
 }
 
+const kib = (k: number | null) => (k === null ? "not installed" : `${k.toFixed(1)} KiB`);
+
+/** HAProxy's ceiling, and memory per connection as measured or the words that it was not. */
+export function formatCapacity(report: Pick<DoctorReport, "haproxyCeiling" | "memory" | "facts">): string {
+  const c = report.haproxyCeiling;
+  const lines = [
+    `HAProxy is one process: at most ${fmt(c.maxconn)} connections here (global maxconn as spillway renders it: (open files ${fmt(report.facts.openFiles.soft)} - 128) / 2 descriptors per connection)` +
+      (c.atHardLimit > c.maxconn ? `, ${fmt(c.atHardLimit)} after ulimit -n ${report.facts.openFiles.hard}` : ""),
+  ];
+  const m = report.memory;
+  if (m === null) {
+    lines.push("Memory per connection: not measured (--no-measure, or neither proxy installed); memory is not checked.");
+  } else {
+    lines.push(
+      `Memory per connection, measured over ${fmt(m.connections)} HTTP/2 connections: driver ${kib(m.driver)}, nginx ${kib(m.nginx)}, haproxy ${kib(m.haproxy)}, kernel ${kib(m.kernel)} (both ends' sockets)` +
+        (report.facts.memory.availableBytes === null ? "" : `; MemAvailable ${fmt(Math.round(report.facts.memory.availableBytes / 2 ** 20))} MiB`),
+    );
+  }
+  return lines.join("\n");
+}
+
 export function formatDoctorReport(report: DoctorReport): string {
-  const parts = [`This machine:\n${formatFacts(report.facts)}\n`];
+  const parts = [`This machine:\n${formatFacts(report.facts)}\n`, `${formatCapacity(report)}\n`];
   if (report.spec === null) return parts.join("\n");
   if (report.results.length === 0) {
     parts.push(`${report.spec}: no scenario runs on the targets asked for.\n`);
@@ -40,7 +61,7 @@ export function formatDoctorReport(report: DoctorReport): string {
   }
   const rows = report.results.map((r) => [
     r.scenario,
-    r.target,
+    r.target ?? "-",
     fmt(r.connections),
     r.first === null ? "-" : `${r.first.participant}: ${r.first.limit}`,
     r.first === null ? "-" : fmt(r.first.holds),

@@ -236,9 +236,9 @@ export const DEFAULTS = {
     name: "nginx: worker_processes",
     kind: "fixed",
     value: 1,
-    text: "1",
-    feeds: "nginx `worker_processes`",
-    why: "nginx's own default too; upstream keepalive and worker_connections are per worker, so with one worker they are the whole instance's numbers",
+    text: "1, or the fewest that hold the busiest scenario's connections",
+    feeds: "nginx `worker_processes`; with more than one, `reuseport` on every frontend's `listen` and `worker_rlimit_nofile` per worker",
+    why: "nginx's own default is 1, and upstream keepalive and worker_connections are per worker, so with one worker they are the whole instance's numbers. A scenario whose connections (one per client, one more per request in flight up to the servers' connections) are more than one worker's worker_connections less the listeners gets the fewest workers that hold them with a tenth of each spare, since reuseport deals connections by a hash, not evenly (limit nginx-worker-connections)",
     targets: ["nginx"],
   }),
   nginxWorkerConnections: entry({

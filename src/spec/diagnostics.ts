@@ -151,6 +151,7 @@ export const KEY_ALIASES: readonly KeyAlias[] = [
   { spellings: ["window"], keys: [], from: "spillway verify --window", note: "pass --window to spillway verify" },
   { spellings: ["json", "ndjson", "junit", "html"], keys: [], from: "spillway verify --json, --ndjson, --junit, --html", note: "reports are flags of spillway verify" },
   { spellings: ["q", "quiet"], keys: [], from: "spillway -q, --quiet", note: "it is a flag of every command that reports, not a spec key" },
+  { spellings: ["no_preflight", "preflight"], keys: [], from: "spillway verify, explore and load --no-preflight", note: "it is a flag of those commands: a spec cannot skip the check that it fits the machine" },
   { spellings: ["shard"], keys: [], from: "spillway load --shard i/N", note: "it is a flag of spillway load only: a scenario runs its whole load on one machine" },
   { spellings: ["latency_p50", "p50_latency"], keys: ["latency.p50"], from: "a flattened key" },
   { spellings: ["latency_p90", "p90_latency"], keys: ["latency.p90"], from: "a flattened key" },
