@@ -272,12 +272,13 @@ export function compareCounts(samples: readonly CountSample[], proxy: ProxyCount
     }
   }
   if (checked === 0) return { disagreements: [], verdict: "no comparable sample: the proxy's and the kernel's counts were not read while the driver's count held still" };
-  const names = against.map((s) => (s.name.startsWith("the kernel") ? "the kernel" : s.name.split(" ")[0]!)).join(" and ");
+  const who = ["the driver", ...against.map((s) => (s.name.startsWith("the kernel") ? "the kernel" : s.name.split(" ")[0]!))];
+  const names = `${who.slice(0, -1).join(", ")} and ${who.at(-1)!}`;
   return {
     disagreements: sentences,
     verdict: sentences.length > 0
         ? `${sentences.length} disagreement${sentences.length === 1 ? "" : "s"}`
-        : `the driver, ${names} agree within ${widestTol} connections at the ${compared.length} sample${compared.length === 1 ? "" : "s"} where the driver's count held still`,
+        : `${names} agree within ${widestTol} connections at the ${compared.length} sample${compared.length === 1 ? "" : "s"} where the driver's count held still`,
   };
 }
 
