@@ -119,7 +119,7 @@ describe("comparing the counts", () => {
     const r = compareCounts(s, "nginx", 8080);
     expect(r.disagreements).toEqual([]);
     expect(tolerance(10_000)).toBe(100);
-    expect(r.verdict).toBe("the driver, nginx and the kernel agree within 100 connections at the 2 samples where the driver's count held still");
+    expect(r.verdict).toBe("the driver, nginx and the kernel agree within 100 connections (the widest gap 100) at the 2 samples where the driver's count held still");
   });
 
   it("states a gap as a sentence, one per stretch, with the widest gap", () => {

@@ -237,6 +237,7 @@ export function compareCounts(samples: readonly CountSample[], proxy: ProxyCount
   if (compared.length === 0) return { disagreements: [], verdict: "the driver's count never held still across three samples: nothing compared" };
   const sentences: string[] = [];
   let widestTol = 0;
+  let widestGap = 0;
   let checked = 0;
   for (const side of against) {
     const gap = (s: CountSample) => (side.value(s) ?? 0) - s.driver_open;
@@ -253,6 +254,7 @@ export function compareCounts(samples: readonly CountSample[], proxy: ProxyCount
       const adjacent = index - previousIndex === 1;
       previousIndex = index;
       const diff = gap(s);
+      widestGap = Math.max(widestGap, Math.abs(diff));
       if (Math.abs(diff) <= tol) {
         open = null;
         continue;
@@ -278,7 +280,7 @@ export function compareCounts(samples: readonly CountSample[], proxy: ProxyCount
     disagreements: sentences,
     verdict: sentences.length > 0
         ? `${sentences.length} disagreement${sentences.length === 1 ? "" : "s"}`
-        : `${names} agree within ${widestTol} connections at the ${compared.length} sample${compared.length === 1 ? "" : "s"} where the driver's count held still`,
+        : `${names} agree within ${widestTol} connections (the widest gap ${fmt(widestGap)}) at the ${compared.length} sample${compared.length === 1 ? "" : "s"} where the driver's count held still`,
   };
 }
 
