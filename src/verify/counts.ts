@@ -214,7 +214,9 @@ function sides(kind: ProxyCountKind | null, port: number | null): Side[] {
       value: (s) => s.kernel.established_on_port,
       why: {
         fewer: "connections the driver counts as open that the kernel no longer holds as ESTABLISHED on the proxy's side (closed, or never completed)",
-        more: "the proxy's port holds connections that are not this driver's, or that the driver has already given up",
+        more:
+          "the kernel has completed TCP handshakes the proxy has not accepted yet (its accept queue, as when it is at maxconn), which the driver does not count as open until its HTTP/2 handshake is answered; " +
+          "or the port holds connections that are not this driver's",
       },
     });
   }
