@@ -9,7 +9,6 @@ import {
   compareCounts,
   countEstablishedOnPort,
   frontendCurrent,
-  isEstablishedOnPort,
   nginxCurrent,
   parseShowInfo,
   parseSnmpCurrEstab,
@@ -90,11 +89,19 @@ describe("parsers, on literal texts", () => {
   it("counts ESTABLISHED sockets by local port in tcp and tcp6, not by remote port or another state", () => {
     expect(portHex(42409)).toBe("A5A9");
     expect(portHex(80)).toBe("0050");
-    expect(countEstablishedOnPort(TCP, 42409)).toBe(2);
-    expect(countEstablishedOnPort(TCP6, 42409)).toBe(1);
-    expect(countEstablishedOnPort(TCP, 50000)).toBe(1);
-    expect(isEstablishedOnPort("  sl  local_address rem_address   st tx_queue", "A5A9")).toBe(false);
-    expect(isEstablishedOnPort("", "A5A9")).toBe(false);
+    expect(countEstablishedOnPort(42409, TCP)).toBe(2);
+    expect(countEstablishedOnPort(42409, TCP6)).toBe(1);
+    expect(countEstablishedOnPort(42409, TCP, TCP6)).toBe(3);
+    expect(countEstablishedOnPort(42409, "  sl  local_address rem_address   st tx_queue\n\n")).toBe(0);
+  });
+
+  it("leaves out a client socket elsewhere whose shared ephemeral port is the proxy's port number", () => {
+    // 0xC350 = 50000 listens (a stub); a client socket with local port 42409 is connected to it.
+    const shared = `${TCP}  12: 0100007F:C350 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 118400 1 0000000000000000 100 0 0 10 0
+  13: 0100007F:A5A9 0100007F:C350 01 00000000:00000000 00:00000000 00000000  1000        0 118401 1 0000000000000000 20 4 30 10 -1
+`;
+    // Line 1 (remote 50000) and line 13 face the listener on 50000; line 10 faces an ephemeral port.
+    expect(countEstablishedOnPort(42409, shared)).toBe(1);
   });
 
   it("sums scur over HAProxy's FRONTEND rows only, and refuses what is not show stat", () => {
@@ -232,7 +239,7 @@ describe("spillway load holding 200 idle HTTP/2 connections through real proxies
     // The load goes through HAProxy; nginx, asked instead, holds none of its connections.
     const r = await runCliAsync(["load", url(proxies.haproxy!), "-c", "200", "-D", "4s", "--think-time", "10s", "--nginx-status", nginxStatus()]);
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/DISAGREE: at \d+ s the driver held 200 connections, nginx counted 0 \(200 fewer\)/);
+    expect(r.stdout).toMatch(/DISAGREE: at [\d.]+ s the driver held 200 connections, nginx counted 0 \(200 fewer\)/);
     expect(r.stdout).not.toMatch(/DISAGREE: .*the kernel had established/);
   }, 60_000);
 
@@ -260,7 +267,7 @@ describe("verify counts both sides of every scenario", () => {
     const dir = mkdtempSync(join(tmpdir(), "spillway-counts-"));
     try {
       const r = await runCliAsync(["verify", "fixtures/classic.yaml", "--scenario", "under-threshold", "--json", join(dir, "report.json")]);
-      expect(r.code).toBe(0);
+      expect(r.code, r.stdout + r.stderr).toBe(0);
       const report = JSON.parse(readFileSync(join(dir, "report.json"), "utf8")) as { results: ({ target: string; counts: CountsReport } & Record<string, unknown>)[] };
       for (const run of report.results) {
         expect(Object.keys(run)).toEqual(expect.arrayContaining(["reconciliation", "timeline", "durationMs", "maxProxyConnsSeen", "counts"]));
@@ -309,7 +316,7 @@ describe("a real disagreement: HAProxy at maxconn", () => {
     const onPort = flat.map((s) => s.kernel.established_on_port).filter((v): v is number => v !== null);
     for (const v of onPort) expect(v).toBeGreaterThanOrEqual(390);
     expect(counts.disagreements).toHaveLength(1);
-    expect(counts.disagreements[0]).toMatch(/^at \d+ s the driver held 310 connections, the kernel had established on port \d+ (39\d|400) \(\d+ more\).*accept queue/);
-    expect(r.stderr).toMatch(/DISAGREE: at \d+ s the driver held 310 connections/);
+    expect(counts.disagreements[0]).toMatch(/^at [\d.]+ s the driver held 310 connections, the kernel had established on port \d+ (39\d|400) \(\d+ more\).*accept queue/);
+    expect(r.stderr).toMatch(/DISAGREE: at [\d.]+ s the driver held 310 connections/);
   }, 60_000);
 });

@@ -105,38 +105,63 @@ export function parseSnmpCurrEstab(snmp: string): number | null {
 }
 
 /**
- * Whether one line of /proc/net/tcp or tcp6 is an ESTABLISHED socket on a
- * local port, given in the file's upper-case hex (`portHex(8080)`). The line
- * is `sl: local rem st ...`, the address's port after its last ':'.
+ * ESTABLISHED sockets on the proxy's port, tallied a line of /proc/net/tcp
+ * (or tcp6) at a time. A local port alone does not say the proxy holds the
+ * socket: Linux shares an ephemeral port among connections to different
+ * destinations, so a client socket elsewhere on the machine can have the
+ * proxy's port number as its own. Those connect *to* a listening port, while
+ * the proxy's accepted sockets face a client's ephemeral one; so sockets
+ * whose remote port is a port something listens on are left out at the end.
  */
-export function isEstablishedOnPort(line: string, hexPort: string): boolean {
+export interface PortTally {
+  hexPort: string;
+  listening: Set<string>;
+  /** ESTABLISHED sockets on the port, by remote port (hex). */
+  byRemote: Map<string, number>;
+}
+
+export function newPortTally(port: number): PortTally {
+  return { hexPort: portHex(port), listening: new Set(), byRemote: new Map() };
+}
+
+/** One line `sl: local rem st ...`, each address's port after its last ':'; state 01 is ESTABLISHED, 0A LISTEN. */
+export function tallyTcpLine(line: string, tally: PortTally): void {
   const colon = line.indexOf(":");
-  if (colon < 0) return false;
+  if (colon < 0) return;
   let i = colon + 1;
   while (line.charCodeAt(i) === 32) i++;
   const localEnd = line.indexOf(" ", i);
-  if (localEnd < 0) return false;
-  const portAt = line.lastIndexOf(":", localEnd);
-  if (line.slice(portAt + 1, localEnd) !== hexPort) return false;
+  if (localEnd < 0) return;
   let j = localEnd;
   while (line.charCodeAt(j) === 32) j++;
   const remEnd = line.indexOf(" ", j);
-  if (remEnd < 0) return false;
+  if (remEnd < 0) return;
   let k = remEnd;
   while (line.charCodeAt(k) === 32) k++;
-  return line.charCodeAt(k) === 48 /* 0 */ && line.charCodeAt(k + 1) === 49 /* 1: TCP_ESTABLISHED */;
+  const state = line.slice(k, k + 2);
+  const localPort = line.slice(line.lastIndexOf(":", localEnd) + 1, localEnd);
+  if (state === "0A") tally.listening.add(localPort);
+  else if (state === "01" && localPort === tally.hexPort) {
+    const remotePort = line.slice(line.lastIndexOf(":", remEnd) + 1, remEnd);
+    tally.byRemote.set(remotePort, (tally.byRemote.get(remotePort) ?? 0) + 1);
+  }
+}
+
+export function tallyTotal(tally: PortTally): number {
+  let n = 0;
+  for (const [remote, count] of tally.byRemote) if (!tally.listening.has(remote)) n += count;
+  return n;
 }
 
 export function portHex(port: number): string {
   return port.toString(16).toUpperCase().padStart(4, "0");
 }
 
-/** ESTABLISHED sockets on a local port in a whole /proc/net/tcp (or tcp6) text. */
-export function countEstablishedOnPort(text: string, port: number): number {
-  const hex = portHex(port);
-  let n = 0;
-  for (const line of text.split("\n")) if (isEstablishedOnPort(line, hex)) n++;
-  return n;
+/** The proxy's ESTABLISHED sockets on a port in whole /proc/net/tcp and tcp6 texts. */
+export function countEstablishedOnPort(port: number, ...texts: string[]): number {
+  const tally = newPortTally(port);
+  for (const text of texts) for (const line of text.split("\n")) tallyTcpLine(line, tally);
+  return tallyTotal(tally);
 }
 
 /**
@@ -188,7 +213,7 @@ export function tolerance(driverOpen: number): number {
 }
 
 const fmt = (n: number) => n.toLocaleString("en-US");
-const secs = (ms: number) => `${(ms / 1000).toFixed(ms % 1000 === 0 ? 0 : 1)} s`;
+const secs = (ms: number) => `${Math.round(ms / 100) / 10} s`;
 
 interface Side {
   name: string;

@@ -10,14 +10,16 @@ import { readNginxStatusPage, showCommand } from "./counters.js";
 import {
   countsReport,
   frontendCurrent,
-  isEstablishedOnPort,
+  newPortTally,
   nginxCurrent,
   parseSnmpCurrEstab,
   parseSockstat,
-  portHex,
+  tallyTcpLine,
+  tallyTotal,
   type CountSample,
   type CountsReport,
   type KernelCounts,
+  type PortTally,
   type ProxyCountKind,
 } from "./counts.js";
 
@@ -58,8 +60,8 @@ const READ_TIMEOUT_MS = 2000;
  */
 const PORT_LINES_PER_SAMPLE = 30_000;
 
-async function countOnPort(file: string, hex: string): Promise<{ onPort: number; lines: number }> {
-  let n = 0;
+/** Tallies a /proc/net/tcp file into `tally`; returns its line count. */
+async function tallyFile(file: string, tally: PortTally): Promise<number> {
   let lines = 0;
   let rest = "";
   const stream = createReadStream(file, { encoding: "utf8", highWaterMark: 256 * 1024 });
@@ -67,10 +69,10 @@ async function countOnPort(file: string, hex: string): Promise<{ onPort: number;
     const parts = (rest + chunk).split("\n");
     rest = parts.pop() ?? "";
     lines += parts.length;
-    for (const line of parts) if (isEstablishedOnPort(line, hex)) n++;
+    for (const line of parts) tallyTcpLine(line, tally);
   }
-  if (isEstablishedOnPort(rest, hex)) n++;
-  return { onPort: n, lines };
+  tallyTcpLine(rest, tally);
+  return lines;
 }
 
 async function readOptional(file: string): Promise<string> {
@@ -96,7 +98,7 @@ export function startSampler(opts: SamplerOptions): Sampler {
   const intervalMs = opts.intervalMs ?? 1000;
   const t0 = Date.now();
   const samples: CountSample[] = [];
-  const hex = opts.port === null ? null : portHex(opts.port);
+  const port = opts.port;
   let samplesToSkip = 0;
   let stopped = false;
   let timer: NodeJS.Timeout | null = null;
@@ -106,11 +108,12 @@ export function startSampler(opts: SamplerOptions): Sampler {
   const kernel = async (force: boolean): Promise<KernelCounts> => {
     const [sockstat, sockstat6, snmp] = await Promise.all([readFile("/proc/net/sockstat", "utf8"), readOptional("/proc/net/sockstat6"), readOptional("/proc/net/snmp")]);
     let onPort: number | null = null;
-    if (hex !== null && (force || samplesToSkip <= 0)) {
-      const none = { onPort: 0, lines: 0 };
-      const [v4, v6] = await Promise.all([countOnPort("/proc/net/tcp", hex), countOnPort("/proc/net/tcp6", hex).catch(() => none)]);
-      onPort = v4.onPort + v6.onPort;
-      samplesToSkip = Math.ceil((v4.lines + v6.lines) / PORT_LINES_PER_SAMPLE) - 1;
+    if (port !== null && (force || samplesToSkip <= 0)) {
+      // One tally for both files: a listener on IPv6 (or dual-stack) leaves out its port's client sockets on IPv4 too.
+      const tally = newPortTally(port);
+      const [v4, v6] = await Promise.all([tallyFile("/proc/net/tcp", tally), tallyFile("/proc/net/tcp6", tally).catch(() => 0)]);
+      onPort = tallyTotal(tally);
+      samplesToSkip = Math.ceil((v4 + v6) / PORT_LINES_PER_SAMPLE) - 1;
     } else samplesToSkip--;
     return { ...parseSockstat(sockstat, sockstat6), estab: parseSnmpCurrEstab(snmp), established_on_port: onPort };
   };
