@@ -307,7 +307,7 @@ describe("a real disagreement: HAProxy at maxconn", () => {
 
   it("the kernel holds the connections past maxconn 310 in HAProxy's accept queue; the driver and HAProxy count 310, and the report says so", async () => {
     const a = (proxy.stats as { address: { host: string; port: number } }).address;
-    const r = await runCliAsync(["load", proxy.frontends[0]!.url, "-c", "400", "-D", "4s", "--think-time", "10s", "--haproxy-stats", `${a.host}:${a.port}`, "--json", "-"]);
+    const r = await runCliAsync(["load", proxy.frontends[0]!.url, "-c", "400", "-D", "6s", "--think-time", "10s", "--haproxy-stats", `${a.host}:${a.port}`, "--json", "-"]);
     expect(r.code).toBe(0);
     const { counts } = parseJson(r.stdout);
     const flat = plateau(counts, 310);
@@ -315,8 +315,9 @@ describe("a real disagreement: HAProxy at maxconn", () => {
     for (const s of flat) expect(s.proxy_current).toBe(310);
     const onPort = flat.map((s) => s.kernel.established_on_port).filter((v): v is number => v !== null);
     for (const v of onPort) expect(v).toBeGreaterThanOrEqual(390);
-    expect(counts.disagreements).toHaveLength(1);
-    expect(counts.disagreements[0]).toMatch(/^at [\d.]+ s the driver held 310 connections, the kernel had established on port \d+ (39\d|400) \(\d+ more\).*accept queue/);
+    // One sentence per run of disagreeing samples: a busy machine may leave a sample out of the comparison and split the run in two.
+    expect(counts.disagreements.length).toBeGreaterThanOrEqual(1);
+    for (const d of counts.disagreements) expect(d).toMatch(/^at [\d.]+ s the driver held 310 connections, the kernel had established on port \d+ (39\d|400) \(\d+ more\).*accept queue/);
     expect(r.stderr).toMatch(/DISAGREE: at [\d.]+ s the driver held 310 connections/);
   }, 60_000);
 });
