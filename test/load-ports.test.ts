@@ -30,7 +30,17 @@ describe("PortPicker", () => {
 
   it("keeps a separate turn per source address and wraps around", () => {
     const p = new PortPicker({ low: 10, high: 13 }, 0, 2);
-    expect([p.take("a"), p.take("a"), p.take("b"), p.take("a")]).toEqual([10, 12, 10, 10]);
+    expect([p.take("a"), p.take("a"), p.take("b")]).toEqual([10, 12, 10]);
+    p.release("a", 10);
+    expect(p.take("a")).toBe(10);
+  });
+
+  it("skips the ports its open connections hold, so a reconnect never takes one", () => {
+    const p = new PortPicker({ low: 10, high: 14 }, 0, 1);
+    expect([p.take("a"), p.take("a"), p.take("a")]).toEqual([10, 11, 12]);
+    p.release("a", 11);
+    // 13 and 14 are free and come first in turn; then the turn wraps past the held 10 and 12 to the released 11.
+    expect([p.take("a"), p.take("a"), p.take("a")]).toEqual([13, 14, 11]);
   });
 });
 

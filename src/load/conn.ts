@@ -60,10 +60,12 @@ export interface ConnTarget {
   localAddress: string | undefined;
   /** The local port for each attempt, when the driver chooses ports (ports.ts); null lets the kernel choose. */
   localPort: (() => number) | null;
+  /** Gives a port taken by `localPort` back once its socket has closed. */
+  releasePort: ((port: number) => void) | null;
 }
 
 /** Ports another program holds are skipped; after this many in a row the attempt fails as the kernel's own choice would. */
-const BIND_TRIES = 32;
+const BIND_TRIES = 256;
 
 /**
  * Why a connection was closed gracefully: `ramp-down`, `stop` and `done` by
@@ -207,6 +209,7 @@ export abstract class BaseConn<Shared extends { readBuffer: Buffer }> implements
           },
         },
       });
+      if (localPort !== undefined) plain.once("close", () => t.releasePort?.(localPort));
       plain.on("connect", () => {
         this.tcpConnected = true;
         ready(plain);
@@ -214,7 +217,7 @@ export abstract class BaseConn<Shared extends { readBuffer: Buffer }> implements
       s = plain;
     }
     s.on("error", (err: NodeJS.ErrnoException) => {
-      if (this.retryBind(err, s, triesLeft, () => this.openSocket(alpn, requireAlpn, ready, triesLeft - 1))) return;
+      if (localPort !== undefined && this.retryBind(err, s, localPort, triesLeft, () => this.openSocket(alpn, requireAlpn, ready, triesLeft - 1))) return;
       this.teardown(causeOfError(err, this.state === CONNECTING));
       s.destroy();
     });
@@ -224,12 +227,18 @@ export abstract class BaseConn<Shared extends { readBuffer: Buffer }> implements
     this.socket = s;
   }
 
-  /** A port the driver chose was taken: drop that socket quietly and try the next port. */
-  private retryBind(err: NodeJS.ErrnoException, sock: net.Socket, triesLeft: number, again: () => void): boolean {
-    if (err.code !== "EADDRINUSE" || this.target.localPort === null || this.target.tls || this.state !== CONNECTING || triesLeft <= 1 || this.tcpConnected) return false;
+  /**
+   * A port the driver chose was taken: by another program's socket (bind()
+   * fails, EADDRINUSE) or by a socket to the same destination that bind()
+   * let through with SO_REUSEADDR (connect() fails, EADDRNOTAVAIL). Drop that
+   * socket quietly and try the next port.
+   */
+  private retryBind(err: NodeJS.ErrnoException, sock: net.Socket, port: number, triesLeft: number, again: () => void): boolean {
+    if ((err.code !== "EADDRINUSE" && err.code !== "EADDRNOTAVAIL") || this.target.localPort === null || this.target.tls || this.state !== CONNECTING || triesLeft <= 1 || this.tcpConnected) return false;
     this.socket = null;
     sock.removeAllListeners("close");
     sock.destroy();
+    this.target.releasePort?.(port);
     again();
     return true;
   }

@@ -288,6 +288,7 @@ export class ConnectionPool implements ConnOwner, PoolView {
       servername: this.p.host,
       localAddress: s.localAddress,
       localPort: this.ports === null ? null : () => this.ports!.take(s.localAddress ?? ""),
+      releasePort: this.ports === null ? null : (port) => this.ports!.release(s.localAddress ?? "", port),
     };
     const id = this.nextConnId++ * this.opts.workerCount + this.opts.workerIndex;
     const c: Conn = this.h2 !== null ? new H2Conn(id, s.index, this, this.h2, target) : new H1Conn(id, s.index, this, this.h1!, target);

@@ -42,6 +42,8 @@ export function localPortRange(): PortRange {
  */
 export class PortPicker {
   private readonly next = new Map<string, number>();
+  /** Ports this engine's open sockets are bound to, per source: a reconnect must not take one (bind() would pass, SO_REUSEADDR, and connect() fail). */
+  private readonly held = new Map<string, Set<number>>();
   private readonly count: number;
 
   constructor(
@@ -58,10 +60,23 @@ export class PortPicker {
     return this.count;
   }
 
-  /** The next port for a connection from `source`. */
+  /** The next port for a connection from `source` that this engine does not hold already. */
   take(source: string): number {
-    const k = this.next.get(source) ?? 0;
+    let held = this.held.get(source);
+    if (held === undefined) this.held.set(source, (held = new Set()));
+    let k = this.next.get(source) ?? 0;
+    let port = this.range.low + this.engine + k * this.engines;
+    for (let i = 0; i < this.count && held.has(port); i++) {
+      k = (k + 1) % this.count;
+      port = this.range.low + this.engine + k * this.engines;
+    }
     this.next.set(source, (k + 1) % this.count);
-    return this.range.low + this.engine + k * this.engines;
+    held.add(port);
+    return port;
+  }
+
+  /** The connection on `port` has closed: the port may be taken again. */
+  release(source: string, port: number): void {
+    this.held.get(source)?.delete(port);
   }
 }
