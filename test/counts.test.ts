@@ -145,6 +145,13 @@ describe("comparing the counts", () => {
     expect(compareCounts(s, "haproxy", 9000).disagreements).toEqual([]);
   });
 
+  it("compares nothing after the load's duration, where the driver closes faster than its ticks say", () => {
+    // Seen at 100,000 connections: the processes' last ticks said 100,000 for two samples while nginx had closed 5,000 and then 31,000.
+    const s = [sample(0, 0, 0), sample(1000, 100, 100), sample(2000, 100, 100), sample(3000, 100, 100), sample(4000, 100, 95), sample(5000, 100, 69), sample(6000, 0, 0)];
+    expect(compareCounts(s, "nginx", null).disagreements).toHaveLength(1);
+    expect(compareCounts(s, "nginx", null, 4000).disagreements).toEqual([]);
+  });
+
   it("says when nothing could be compared", () => {
     expect(compareCounts([sample(0, 0, 0), sample(1000, 50, 50), sample(2000, 100, 100)], "nginx", null).verdict).toMatch(/never held still/);
     expect(compareCounts([sample(0, 5, null), sample(1000, 5, null), sample(2000, 5, null)], null, null).verdict).toMatch(/nothing to compare/);

@@ -283,7 +283,7 @@ export function addLoadCommand(program: Command, io: Io, setExit: (code: number)
       const whole = profileFor(checked.load, { ...run, ...(ndjson ? { ndjson: (line: string) => ndjson.write(`${line}\n`) } : {}) });
       const profile = shardOf(whole);
       const { attachProgress } = await import("../report/progress.js");
-      const counting = await startCounting(o, url);
+      const counting = await startCounting(o, url, profile.durationMs);
       const load = startLoad(profile, o.processes !== undefined ? { processes: o.processes } : {});
       let layoutNote = "";
       load.on("start", (s) => {
@@ -317,7 +317,7 @@ export function addLoadCommand(program: Command, io: Io, setExit: (code: number)
  * own count. The stats endpoint is read once before the load starts, so a
  * wrong address is said at once (exit 3) instead of as a column of blanks.
  */
-async function startCounting(o: LoadCliOptions, url: string) {
+async function startCounting(o: LoadCliOptions, url: string, durationMs: number | null) {
   const { resolveLoopback } = await import("../load/index.js");
   const { readProxyCurrent, startSampler } = await import("../verify/sampler.js");
   if (o.nginxStatus !== undefined && o.haproxyStats !== undefined) throw new UsageError("--nginx-status and --haproxy-stats both given: the load goes through one proxy", "Give the one for the proxy the URL points at.");
@@ -346,7 +346,7 @@ async function startCounting(o: LoadCliOptions, url: string) {
   let open = 0;
   return {
     driver: (n: number) => (open = n),
-    sampler: startSampler({ proxy, port, driverOpen: () => open }),
+    sampler: startSampler({ proxy, port, driverOpen: () => open, compareUntilMs: durationMs }),
   };
 }
 

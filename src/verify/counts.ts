@@ -257,8 +257,9 @@ function sides(kind: ProxyCountKind | null, port: number | null): Side[] {
  * stale count against fresh ones. Consecutive samples that differ the same
  * way make one sentence, with the widest gap.
  */
-export function compareCounts(samples: readonly CountSample[], proxy: ProxyCountKind | null, port: number | null): { disagreements: string[]; verdict: string } {
-  const compared = samples.filter((s, i) => i > 0 && i + 1 < samples.length && samples[i - 1]!.driver_open === s.driver_open && samples[i + 1]!.driver_open === s.driver_open);
+export function compareCounts(samples: readonly CountSample[], proxy: ProxyCountKind | null, port: number | null, untilMs: number | null = null): { disagreements: string[]; verdict: string } {
+  // After the load's duration the driver closes its connections faster than its last ticks say: nothing is compared there.
+  const compared = samples.filter((s, i) => (untilMs === null || s.t_ms < untilMs) && i > 0 && i + 1 < samples.length && samples[i - 1]!.driver_open === s.driver_open && samples[i + 1]!.driver_open === s.driver_open);
   const against = sides(proxy, port);
   if (against.length === 0) return { disagreements: [], verdict: "only the driver's count and the kernel's totals were sampled: nothing to compare" };
   if (compared.length === 0) return { disagreements: [], verdict: "the driver's count never held still across three samples: nothing compared" };
@@ -311,6 +312,6 @@ export function compareCounts(samples: readonly CountSample[], proxy: ProxyCount
   };
 }
 
-export function countsReport(intervalMs: number, proxy: ProxyCountKind | null, port: number | null, samples: CountSample[], note: string | null = null): CountsReport {
-  return { interval_ms: intervalMs, proxy: proxy === null ? null : { kind: proxy, counts: PROXY_COUNTS[proxy] }, port, samples, ...compareCounts(samples, proxy, port), note };
+export function countsReport(intervalMs: number, proxy: ProxyCountKind | null, port: number | null, samples: CountSample[], note: string | null = null, untilMs: number | null = null): CountsReport {
+  return { interval_ms: intervalMs, proxy: proxy === null ? null : { kind: proxy, counts: PROXY_COUNTS[proxy] }, port, samples, ...compareCounts(samples, proxy, port, untilMs), note };
 }

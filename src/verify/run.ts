@@ -68,6 +68,7 @@ export async function runScenario(model: Model, target: Target, scenario: Scenar
       proxy: proxy.stats.kind === "haproxy-socket" ? { kind: "haproxy", address: proxy.stats.address } : nginxRoutesOnCount ? null : { kind: "nginx", url: proxy.stats.url },
       port: Number(new URL(frontend.url).port),
       driverOpen: () => driverOpen,
+      compareUntilMs: scenario.load.durationMs ?? null,
       ...(nginxRoutesOnCount
         ? { note: "nginx's stub_status was not read during the load: each read is a client connection that $connections_active, which this spec's rules route on, would count; the kernel's count on nginx's port stands for it" }
         : {}),

@@ -35,6 +35,8 @@ export interface SamplerOptions {
   driverOpen: () => number;
   /** Why the proxy's count is left out, said in the report. */
   note?: string;
+  /** The load's duration from the sampler's start, when it has one: samples from then on (the driver closing) are shown, not compared. */
+  compareUntilMs?: number | null;
 }
 
 export interface Sampler {
@@ -147,7 +149,7 @@ export function startSampler(opts: SamplerOptions): Sampler {
       await inFlight;
       await sample(true);
       const kind: ProxyCountKind | null = opts.proxy?.kind ?? null;
-      return countsReport(intervalMs, kind, opts.port, samples, opts.note ?? null);
+      return countsReport(intervalMs, kind, opts.port, samples, opts.note ?? null, opts.compareUntilMs ?? null);
     },
   };
 }
