@@ -206,6 +206,15 @@ describe("startWsSessions", () => {
     expect((await settledWsCounts(fleet, "ade/s1"))?.open).toBe(0);
   });
 
+  test("the run's time bound ends it as stop() does, however long its sessions", async () => {
+    const fleet = await fleetOf(["ade", "s1"]);
+    const run = sessions({ url: urlOf(fleet, "ade/s1"), connections: 4, rooms: 1, messageIntervalMs: 20, sessionMs: 600_000, maxRunMs: 300 });
+    const r = await run.done;
+    expect(r.sessions).toMatchObject({ started: 4, stopped: 4, completed: 0, failed: 0 });
+    expect(r.messages.delivered).toBe(r.messages.expected);
+    expect((await settledWsCounts(fleet, "ade/s1"))?.open).toBe(0);
+  });
+
   test("failures before the 101 are named: a refused connection, and an upgrade answered with another status", async () => {
     const closed = net.createServer();
     await new Promise<void>((r) => closed.listen(0, "127.0.0.1", () => r()));
@@ -215,14 +224,21 @@ describe("startWsSessions", () => {
     expect(refused.sessions).toMatchObject({ started: 3, opened: 0, failed: 3, failedToOpen: 3, failedByCause: { refused: 3 } });
     expect(refused.messages.deliveryRatio).toBeNull();
 
-    // A backend that is not a WebSocket server: it answers the upgrade with 503.
+    // A backend that is not a WebSocket server: it answers the upgrade with 503, and notes where each came from.
+    const from: Record<string, number> = {};
     const busy = http.createServer((_, res) => res.writeHead(503).end());
-    busy.on("upgrade", (_req, socket: net.Socket) => socket.end("HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"));
+    busy.on("upgrade", (req: http.IncomingMessage, socket: net.Socket) => {
+      const address = req.socket.remoteAddress ?? "?";
+      from[address] = (from[address] ?? 0) + 1;
+      socket.end("HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+    });
     servers.push(busy);
     await new Promise<void>((r) => busy.listen(0, "127.0.0.1", () => r()));
-    const r = await sessions({ url: `ws://127.0.0.1:${(busy.address() as net.AddressInfo).port}/`, connections: 4 }).done;
+    const r = await sessions({ url: `ws://127.0.0.1:${(busy.address() as net.AddressInfo).port}/`, connections: 4, sourceAddresses: ["127.0.0.2", "127.0.0.3"] }).done;
     expect(r.sessions).toMatchObject({ started: 4, opened: 0, failed: 4, failedByCause: { "ws-upgrade-503": 4 } });
     expect(r.upgrades).toEqual({ byBackend: {}, byServer: {}, routed: {}, unstamped: 0 });
+    // Sessions are dealt over the source addresses in turn.
+    expect(from).toEqual({ "127.0.0.2": 2, "127.0.0.3": 2 });
   });
 
   test("a URL that is not loopback is refused before any socket opens, with a usage error", async () => {
