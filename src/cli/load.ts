@@ -12,6 +12,26 @@ import { checkOutputFiles, writeAll } from "./output.js";
 import { basename, dirname } from "node:path";
 import { BACKEND_HEADER } from "../wire.js";
 import type { Shard } from "../load/shard.js";
+import { isProblem, parseHostPort, type HostPort } from "../spec/address.js";
+
+/** --nginx-status: an http:// URL of a stub_status page; its host is checked for loopback with the load's target. */
+function nginxStatusArg(v: string): string {
+  let url: URL;
+  try {
+    url = new URL(v);
+  } catch {
+    throw new UsageError(`--nginx-status ${JSON.stringify(v)} is not a URL`, "Give the URL of nginx's stub_status page, e.g. --nginx-status http://127.0.0.1:8081/status");
+  }
+  if (url.protocol !== "http:") throw new UsageError(`--nginx-status ${v}: stub_status is read over http://, not ${url.protocol}`, "Give an http:// URL, e.g. http://127.0.0.1:8081/status");
+  return url.href;
+}
+
+/** --haproxy-stats: HAProxy's stats socket as HOST:PORT (a `stats socket ipv4@127.0.0.1:PORT` line). */
+function haproxyStatsArg(v: string): HostPort {
+  const hp = parseHostPort(v);
+  if (isProblem(hp)) throw new UsageError(`--haproxy-stats ${JSON.stringify(v)} ${hp.reason}`, "Give the address of HAProxy's stats socket, e.g. --haproxy-stats 127.0.0.1:9999 for `stats socket ipv4@127.0.0.1:9999`");
+  return hp;
+}
 
 /**
  * --shard i/N, checked alone; its fit to the load is checked once the load is
@@ -46,6 +66,8 @@ interface LoadCliOptions {
   ndjson?: string;
   quiet?: boolean;
   shard?: Shard;
+  nginxStatus?: string;
+  haproxyStats?: HostPort;
   preflight: boolean;
   processes?: number;
 }
@@ -189,6 +211,8 @@ export function addLoadCommand(program: Command, io: Io, setExit: (code: number)
     .option("--json <file>", "write the result as JSON, or - for stdout")
     .option("--ndjson <file>", "write one JSON line per request")
     .option("-q, --quiet", "print only errors: no summary or progress")
+    .option("--nginx-status <url>", "also sample nginx's own count of connections every second from its stub_status page, beside the driver's and the kernel's", nginxStatusArg)
+    .option("--haproxy-stats <host:port>", "also sample HAProxy's own count of connections every second from its stats socket (show stat), beside the driver's and the kernel's", haproxyStatsArg)
     .option("--no-preflight", "skip doctor's check that the driver's connections fit this machine (ports per source address, conntrack, fs.file-max) before any socket opens")
     .option("--shard <i/N>", "run only part i of N (from 1) of this load: its share of -c, -n, --rate, --arrival-rate and each stage's target, as worker i of -t N would; merge the parts' --json with spillway merge", shardArg)
     .addHelpText(
@@ -217,7 +241,7 @@ export function addLoadCommand(program: Command, io: Io, setExit: (code: number)
       }
       // Loaded when the command runs, not when the CLI starts: see main.ts.
       const { fileDescriptorProblem, H2LOAD_KEYS, parseH2loadCommand, profileFor, runProblems, validateLoad, startLoad, diagnoseRun } = await import("../load/index.js");
-      const { formatLoadSummary } = await import("../report/load.js");
+      const { formatCounts, formatLoadSummary } = await import("../report/load.js");
       const { shardPart, shardProfile, ShardProblem } = await import("../load/shard.js");
       const names = flagNames(cmd);
       let url = urlArg;
@@ -259,6 +283,7 @@ export function addLoadCommand(program: Command, io: Io, setExit: (code: number)
       const whole = profileFor(checked.load, { ...run, ...(ndjson ? { ndjson: (line: string) => ndjson.write(`${line}\n`) } : {}) });
       const profile = shardOf(whole);
       const { attachProgress } = await import("../report/progress.js");
+      const counting = await startCounting(o, url);
       const load = startLoad(profile, o.processes !== undefined ? { processes: o.processes } : {});
       let layoutNote = "";
       load.on("start", (s) => {
@@ -266,12 +291,14 @@ export function addLoadCommand(program: Command, io: Io, setExit: (code: number)
         const sources = s.sourcesChosen ? `source addresses ${s.sourceAddresses[0]} to ${s.sourceAddresses.at(-1)} (one address's ephemeral ports cannot hold ${s.connections} connections)` : "";
         layoutNote = spread || sources ? `${[spread, sources].filter(Boolean).join(", ")}\n` : "";
       });
+      load.on("tick", (t) => counting.driver(t.openConnections));
       if (io.isTTY && !o.quiet) attachProgress(load, "load", profile.requests, io.err);
       const result = await load.done;
+      const counts = await counting.sampler.stop();
       if (ndjson) await new Promise<void>((r) => ndjson.end(r));
       const shardNote = o.shard === undefined ? "" : `shard ${o.shard.index}/${o.shard.count}: ${profile.connections} of the load's ${whole.connections} connections${profile.requests !== null ? `, ${profile.requests} of its ${whole.requests} requests` : ""}\n`;
-      const summary = shardNote + layoutNote + formatLoadSummary(result, profile);
-      const written = o.shard === undefined ? result : { ...result, shard: shardPart(o.shard, whole, await load.data) };
+      const summary = shardNote + layoutNote + formatLoadSummary(result, profile) + formatCounts(counts);
+      const written = o.shard === undefined ? { ...result, counts } : { ...result, shard: shardPart(o.shard, whole, await load.data), counts };
       if (o.json === "-") {
         if (!o.quiet) io.err(`${summary}\n`);
         io.out(`${JSON.stringify(written, null, 2)}\n`);
@@ -283,6 +310,44 @@ export function addLoadCommand(program: Command, io: Io, setExit: (code: number)
       if (failure !== null) throw new InfraError(failure.message, failure.hint);
       setExit(ExitCode.Ok);
     });
+}
+
+/**
+ * The sampler of --nginx-status / --haproxy-stats, the kernel and the driver's
+ * own count. The stats endpoint is read once before the load starts, so a
+ * wrong address is said at once (exit 3) instead of as a column of blanks.
+ */
+async function startCounting(o: LoadCliOptions, url: string) {
+  const { resolveLoopback } = await import("../load/index.js");
+  const { readProxyCurrent, startSampler } = await import("../verify/sampler.js");
+  if (o.nginxStatus !== undefined && o.haproxyStats !== undefined) throw new UsageError("--nginx-status and --haproxy-stats both given: the load goes through one proxy", "Give the one for the proxy the URL points at.");
+  // The load's own refusal, named by the flag: stats are read only from loopback, as load is sent only there.
+  const loopback = (flag: string, host: string) =>
+    resolveLoopback(host).catch((err: unknown) => {
+      throw err instanceof UsageError ? new UsageError(`${flag}: ${err.message}`, err.hint) : err;
+    });
+  let proxy: import("../verify/sampler.js").ProxyStatsEndpoint | null = null;
+  if (o.nginxStatus !== undefined) {
+    await loopback("--nginx-status", new URL(o.nginxStatus).hostname);
+    proxy = { kind: "nginx", url: o.nginxStatus };
+  } else if (o.haproxyStats !== undefined) {
+    await loopback("--haproxy-stats", o.haproxyStats.host);
+    proxy = { kind: "haproxy", address: o.haproxyStats };
+  }
+  if (proxy !== null && (await readProxyCurrent(proxy)) === null) {
+    const where = proxy.kind === "nginx" ? `--nginx-status ${proxy.url}` : `--haproxy-stats ${proxy.address.host}:${proxy.address.port}`;
+    throw new InfraError(
+      `${where}: no ${proxy.kind === "nginx" ? "stub_status page" : "`show stat` answer"} there`,
+      proxy.kind === "nginx" ? "Point it at a location with `stub_status;` in nginx's config." : "Point it at HAProxy's `stats socket ipv4@HOST:PORT` address.",
+    );
+  }
+  const target = new URL(url);
+  const port = target.port !== "" ? Number(target.port) : target.protocol === "https:" ? 443 : 80;
+  let open = 0;
+  return {
+    driver: (n: number) => (open = n),
+    sampler: startSampler({ proxy, port, driverOpen: () => open }),
+  };
 }
 
 /** Every problem in one error: a flag's own problem as it is, several as a list. */

@@ -17,6 +17,7 @@ import { exploreCommand, rampArg } from "./explore.js";
 import { checkOutputFile, writeAll } from "./output.js";
 import { PACKAGE_ROOT, PACKAGE_VERSION } from "../package-info.js";
 import type { SessionOptions } from "../runtime/session.js";
+import type { K8sRequest } from "./k8s.js";
 
 /*
  * Each command loads the modules it needs when it runs, not before: zod,
@@ -126,6 +127,51 @@ function showDurationDefaults(cmd: Command): void {
   for (const c of cmd.commands) showDurationDefaults(c);
 }
 
+interface RenderCliOptions {
+  out: string;
+  target?: Target[];
+  haproxyVersion?: Version;
+  nginxVersion?: Version;
+  quiet?: boolean;
+  json?: string;
+  compose?: boolean;
+  k8sLoad?: number;
+  scenario?: string;
+  k8sTarget?: string;
+  image?: string;
+  k8sForwarderImage: string;
+  k8sDoctor?: string;
+}
+
+/** Kept here, not imported from render/k8s.ts, so that `--help` loads none of the renderer. */
+const K8S_MAX_SHARDS = 1000;
+const K8S_JOB_FILE = "spillway-load-job.yaml";
+
+function k8sShardsArg(v: string): number {
+  if (!/^[0-9]{1,7}$/.test(v) || Number(v) < 1 || Number(v) > K8S_MAX_SHARDS) {
+    throw new UsageError(`--k8s-load ${JSON.stringify(v)} is not a whole number of shards from 1 to ${K8S_MAX_SHARDS}`, "Give --k8s-load the number of pods to split the scenario's load over, e.g. --k8s-load 3.");
+  }
+  return Number(v);
+}
+
+/** The --k8s-* flags checked against each other before the spec is read; null without --k8s-load. */
+function k8sRequest(opts: RenderCliOptions): K8sRequest | null {
+  if (opts.k8sLoad === undefined) {
+    const stray = ([["--scenario", opts.scenario], ["--k8s-target", opts.k8sTarget], ["--image", opts.image], ["--k8s-doctor", opts.k8sDoctor]] as const).find(([, v]) => v !== undefined);
+    if (stray) throw new UsageError(`${stray[0]} belongs to --k8s-load, which is not given`, "Add --k8s-load N to write the Kubernetes Job, or drop the option.");
+    return null;
+  }
+  if (opts.out === "-") throw new UsageError("--k8s-load writes spillway-load-job.yaml beside the configs: give --out a directory");
+  if (opts.k8sTarget === undefined) {
+    throw new UsageError(
+      "--k8s-load needs --k8s-target: the URL the proxy under test answers at inside the cluster",
+      "For example --k8s-target http://haproxy.loadtest.svc.cluster.local:8080/ (each pod forwards its loopback load there; see the README's \"Shards on Kubernetes\").",
+    );
+  }
+  if (opts.image === undefined) throw new UsageError("--k8s-load needs --image: an image with sh and spillway on its PATH, which the load pods run", "For example --image registry.example.com/spillway:1.0.");
+  return { shards: opts.k8sLoad, scenario: opts.scenario, target: opts.k8sTarget, image: opts.image, forwarderImage: opts.k8sForwarderImage, doctorReport: opts.k8sDoctor };
+}
+
 /** Versions from the flags, else the installed binaries, else Debian 12's. */
 async function resolveVersions(opts: { haproxyVersion?: Version; nginxVersion?: Version }, io: Io, quiet: boolean) {
   const versions = {} as Record<Target, Version>;
@@ -175,8 +221,15 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
     .option("-q, --quiet", "print only errors: no fidelity report, notes or warnings")
     .addOption(jsonOption("write the files written, the versions and the fidelity report as JSON to a file"))
     .option("--compose", "also write docker-compose.yml running the stubs and the proxies with these configs")
-    .action(async (file: string, opts: { out: string; target?: Target[]; haproxyVersion?: Version; nginxVersion?: Version; quiet?: boolean; json?: string; compose?: boolean }) => {
+    .option("--k8s-load <n>", `also write spillway-load-job.yaml: a Kubernetes Indexed Job running a scenario's load as n shards (1 to ${K8S_MAX_SHARDS}), one pod each`, k8sShardsArg)
+    .option("-s, --scenario <name>", "with --k8s-load: the scenario whose load the Job runs (default: the spec's only scenario)")
+    .option("--k8s-target <url>", "with --k8s-load: the URL the proxy under test answers at inside the cluster, e.g. http://haproxy.loadtest.svc.cluster.local:8080/")
+    .option("--image <name>", "with --k8s-load: the image the load pods run, with sh and spillway on its PATH")
+    .option("--k8s-forwarder-image <name>", "with --k8s-load: the image of each pod's forwarder, with haproxy on its PATH", "haproxy:2.6")
+    .option("--k8s-doctor <file>", "with --k8s-load: a spillway doctor --json report; its measured memory per connection sets the pods' memory requests")
+    .action(async (file: string, opts: RenderCliOptions) => {
       if (opts.out === "-" && opts.json === "-") throw new UsageError("--out - and --json - would both write to stdout", "Give one of them a file or directory.");
+      const k8s = k8sRequest(opts);
       const quiet = opts.quiet ?? false;
       const spec = await loadSpecFile(file);
       if (!quiet) printWarnings(spec, io);
@@ -197,6 +250,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
         if (!targets.includes("haproxy")) files["haproxy.cfg"] = rendered.haproxy;
         if (!targets.includes("nginx")) files["nginx.conf"] = rendered.nginx;
       }
+      if (k8s) files[K8S_JOB_FILE] = await (await import("./k8s.js")).renderK8sFile(spec, file, k8s, PACKAGE_VERSION);
       let written: string[] = [];
       if (opts.out === "-") {
         io.out(targets.map((t) => (targets.length > 1 ? `# ==> ${FILE_NAME[t]} <==\n${rendered[t]}` : rendered[t])).join("\n"));

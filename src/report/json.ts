@@ -2,6 +2,7 @@ import type { ConnectionCounts, LatencySummary, TimelineWindow } from "../load/i
 import type { Target } from "../spec/model.js";
 import type { ExpectationResult } from "../verify/evaluate.js";
 import type { Reconciliation } from "../verify/reconcile.js";
+import type { CountsReport } from "../verify/counts.js";
 import type { ProxyFailure } from "../verify/routes.js";
 import type { ScenarioRun, VerifyReport } from "../verify/types.js";
 import { flipJson, type JsonFlip } from "../flip.js";
@@ -34,6 +35,8 @@ export interface JsonRun {
   timelineWindowMs: number | null;
   timeline: TimelineWindow[];
   durationMs: number;
+  /** Open connections as the driver, the proxy and the kernel counted them every second, and where they disagree; null when the load did not run. */
+  counts: CountsReport | null;
 }
 
 /** What `spillway verify --json` writes and the library's `verify()` returns. */
@@ -74,6 +77,7 @@ export function toJsonReport(report: VerifyReport): JsonReport {
       timelineWindowMs: r.load?.timelineWindowMs ?? null,
       timeline: r.load?.timeline ?? [],
       durationMs: r.durationMs,
+      counts: r.counts ?? null,
     })),
   };
 }

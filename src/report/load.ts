@@ -5,6 +5,7 @@
 import type { LoadResult } from "../load/index.js";
 import { CAUSES } from "../wire.js";
 import { formatTable } from "./table.js";
+import type { CountSample, CountsReport } from "../verify/counts.js";
 
 function ms(v: number): string {
   return v >= 1000 ? `${(v / 1000).toFixed(2)}s` : v >= 1 ? `${v.toFixed(2)}ms` : `${Math.round(v * 1000)}us`;
@@ -57,5 +58,68 @@ export function formatLoadSummary(result: LoadResult, profile: { url: string; re
     ...Object.entries(byCause).map(([cause, n]) => [`(unattributed: ${cause})`, String(n), share(n), "-", "-"]),
   ];
   lines.push(formatTable(["backend", "count", "share", "p50", "p99"], rows));
+  return lines.join("\n") + "\n";
+}
+
+/**
+ * The three counts of a hold test as a short table (the first sample, the
+ * one where the driver held most, the last, and each column's own peak),
+ * then what each proxy figure counts and where the counts disagree.
+ */
+export function formatCounts(counts: CountsReport): string {
+  const s = counts.samples;
+  if (s.length === 0) return "";
+  const proxyName = counts.proxy === null ? null : counts.proxy.kind;
+  const cell = (v: number | null) => (v === null ? "-" : String(v));
+  const peakAt = s.reduce((a, b) => (b.driver_open > a.driver_open ? b : a));
+  const row = (label: string, x: CountSample) => [
+    label,
+    `${(x.t_ms / 1000).toFixed(1)}s`,
+    String(x.driver_open),
+    ...(proxyName ? [cell(x.proxy_current)] : []),
+    ...(counts.port !== null ? [cell(x.kernel.established_on_port)] : []),
+    cell(x.kernel.estab),
+    String(x.kernel.inuse),
+    String(x.kernel.orphan),
+    String(x.kernel.tw),
+    String(x.kernel.mem_pages),
+  ];
+  const max = (f: (x: CountSample) => number | null) => {
+    const vs = s.map(f).filter((v): v is number => v !== null);
+    return vs.length > 0 ? String(Math.max(...vs)) : "-";
+  };
+  const peaks = [
+    "peak of each",
+    "",
+    max((x) => x.driver_open),
+    ...(proxyName ? [max((x) => x.proxy_current)] : []),
+    ...(counts.port !== null ? [max((x) => x.kernel.established_on_port)] : []),
+    max((x) => x.kernel.estab),
+    max((x) => x.kernel.inuse),
+    max((x) => x.kernel.orphan),
+    max((x) => x.kernel.tw),
+    max((x) => x.kernel.mem_pages),
+  ];
+  const header = [
+    "",
+    "t",
+    "driver open",
+    ...(proxyName ? [`${proxyName} counts`] : []),
+    ...(counts.port !== null ? [`kernel estab :${counts.port}`] : []),
+    "kernel estab",
+    "tcp inuse",
+    "orphan",
+    "timewait",
+    "mem pages",
+  ];
+  const lines = [
+    "",
+    `connections counted both sides, every ${counts.interval_ms} ms (${s.length} samples):`,
+    formatTable(header, [row("start", s[0]!), row("driver's peak", peakAt), row("end", s[s.length - 1]!), peaks]),
+  ];
+  if (counts.proxy) lines.push(`${counts.proxy.kind} counts ${counts.proxy.counts}.`);
+  if (counts.note) lines.push(`${counts.note}.`);
+  for (const d of counts.disagreements) lines.push(`DISAGREE: ${d}`);
+  if (counts.disagreements.length === 0) lines.push(counts.verdict);
   return lines.join("\n") + "\n";
 }

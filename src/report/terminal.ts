@@ -88,6 +88,8 @@ export function formatRun(run: ScenarioRun, opts: TerminalOptions = {}): string 
       lines.push(`  reconciled: driver, stubs${rec.rows.some((r) => r.proxy !== null) ? " and HAProxy's req_tot" : ""} agree on every backend${extra}`);
     } else for (const p of rec.problems) lines.push(`  ${paint("RECONCILIATION FAILED", RED, color)}: ${p}`);
   }
+  // A hold test's counts are in the JSON; here only where they disagree, which is news.
+  for (const d of run.counts?.disagreements ?? []) lines.push(`  ${paint("COUNTS DISAGREE", RED, color)}: ${d}`);
   for (const e of run.expectations) lines.push(`  ${e.passed ? `${paint("ok", GREEN, color)}  ` : paint("FAIL", RED, color)}  ${e.name} ${e.expected}: got ${e.actual}`);
   return lines.join("\n");
 }

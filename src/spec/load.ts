@@ -506,13 +506,6 @@ class ModelBuilder {
       });
     }
     const load = checked.load;
-    // WebSocket sessions hold a descriptor each in the same driver process.
-    const held = load.connections + (load.websockets?.connections ?? 0);
-    if (checked.problems.length === 0 && held > 15_000 && !l.source_addresses && !l.workers) {
-      this.report("warning", [...path, load.http ? "connections" : "websockets"], `${held} connections${load.websockets ? " (HTTP and WebSocket together)" : ""} is close to this process's open-file limit`, {
-        hint: "Spread them with `workers` (each worker thread still shares the process limit) or run several spillway processes.",
-      });
-    }
     return load;
   }
 

@@ -5,6 +5,7 @@ import { planPorts, startProxy, startStubs, type RunContext } from "../runtime/i
 import type { LoadSpec, Model, Scenario, Target } from "../spec/model.js";
 import { evaluateExpectations } from "./evaluate.js";
 import { readCounters } from "./counters.js";
+import { startSampler } from "./sampler.js";
 import { reconcile } from "./reconcile.js";
 import { flipPoints, proxyFailures } from "./routes.js";
 import type { ScenarioRun } from "./types.js";
@@ -38,6 +39,7 @@ export async function runScenario(model: Model, target: Target, scenario: Scenar
     load: null,
     expectations: [],
     reconciliation: null,
+    counts: null,
     proxyFailures: [],
     flips: [],
     durationMs: 0,
@@ -58,21 +60,40 @@ export async function runScenario(model: Model, target: Target, scenario: Scenar
     }
     const stubsBefore = await stubs.fleet.counts();
     const countersBefore = await readCounters(proxy);
+    let driverOpen = 0;
+    // A stub_status read is itself a client connection of nginx, and $connections_active, which nginx's
+    // connection-count rules route on, counts it: reading it during the load would move the routing under test.
+    const nginxRoutesOnCount = proxy.stats.kind === "nginx-status" && model.frontends.some((f) => f.rules.length > 0);
+    const sampler = startSampler({
+      proxy: proxy.stats.kind === "haproxy-socket" ? { kind: "haproxy", address: proxy.stats.address } : nginxRoutesOnCount ? null : { kind: "nginx", url: proxy.stats.url },
+      port: Number(new URL(frontend.url).port),
+      driverOpen: () => driverOpen,
+      ...(nginxRoutesOnCount
+        ? { note: "nginx's stub_status was not read during the load: each read is a client connection that $connections_active, which this spec's rules route on, would count; the kernel's count on nginx's port stands for it" }
+        : {}),
+    });
     const run = startLoad(loadProfile(scenario.load, frontend.url, opts.maxRunMs, opts.windowMs, opts.ndjson));
+    run.on("tick", (t) => (driverOpen = t.openConnections));
     opts.onLoad?.(run, target, scenario);
     const stop = () => run.stop();
     ctx.signal?.addEventListener("abort", stop, { once: true });
-    const result = await run.done.finally(() => ctx.signal?.removeEventListener("abort", stop));
+    const result = await run.done.finally(() => ctx.signal?.removeEventListener("abort", stop)).catch(async (err: unknown) => {
+      await sampler.stop().catch(() => undefined);
+      throw err;
+    });
+    // Stopped before the counters are read again: its stub_status reads would otherwise fall between them uncounted.
+    const counts = await sampler.stop();
     ctx.signal?.throwIfAborted();
     // Let the last responses' bookkeeping settle in the stubs and the proxy.
     await new Promise((r) => setTimeout(r, 100));
     const stubsAfter = await stubs.fleet.counts();
     const countersAfter = await readCounters(proxy);
-    const reconciliation = reconcile(target, result, { before: stubsBefore, after: stubsAfter }, { before: countersBefore, after: countersAfter });
+    // The after-read itself and each of the sampler's reads are requests in nginx's count.
+    const reconciliation = reconcile(target, result, { before: stubsBefore, after: stubsAfter }, { before: countersBefore, after: countersAfter }, 1 + sampler.proxyReads);
     const expectations = evaluateExpectations(scenario.expect[target], result);
     const passed = expectations.every((e) => e.passed) && reconciliation.ok;
     const flips = flipPoints(model.frontends.find((f) => f.name === frontend.name) ?? model.frontends[0]!, result);
-    return { ...base, status: passed ? "passed" : "failed", load: result, expectations, reconciliation, proxyFailures: proxyFailures(target, model, result), flips, durationMs: Date.now() - started };
+    return { ...base, status: passed ? "passed" : "failed", load: result, expectations, reconciliation, counts, proxyFailures: proxyFailures(target, model, result), flips, durationMs: Date.now() - started };
   } catch (err) {
     if (!(err instanceof SpillwayError)) throw err;
     return { ...base, status: "error", error: `${err.message}${err.hint ? `\n${err.hint}` : ""}`, durationMs: Date.now() - started };

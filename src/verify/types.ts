@@ -1,6 +1,7 @@
 import type { LoadResult } from "../load/index.js";
 import type { Target } from "../spec/model.js";
 import type { ExpectationResult } from "./evaluate.js";
+import type { CountsReport } from "./counts.js";
 import type { Reconciliation } from "./reconcile.js";
 import type { Flip, ProxyFailure } from "./routes.js";
 
@@ -17,6 +18,8 @@ export interface ScenarioRun {
   load: LoadResult | null;
   expectations: ExpectationResult[];
   reconciliation: Reconciliation | null;
+  /** The driver's, the proxy's and the kernel's counts of open connections, sampled every second while the load ran. */
+  counts: CountsReport | null;
   /** Requests the proxy routed to a backend and answered itself, with the likely cause. */
   proxyFailures: ProxyFailure[];
   /** Where routing flipped, for each connection-count rule of the scenario's frontend. */
