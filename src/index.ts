@@ -1,7 +1,8 @@
 /**
  * spillway as a library: load a spec, render its configs, check them with
  * the real proxies, verify its scenarios against the real proxies, predict
- * their routing before anything runs, drive load, explore a grid of values,
+ * their routing before anything runs, drive load (HTTP, and WebSocket
+ * sessions in rooms), explore a grid of values,
  * and read the machine's connection limits (doctor).
  * This file is the package's one public face (`import ... from "spillway"`);
  * every other module is internal, kept out of reach by the `exports` map of
@@ -27,6 +28,9 @@ export type { CheckResult } from "./check/index.js";
 export { startLoad };
 export { parseLoadProfile, type LoadInput } from "./spec/load-profile.js";
 export type { LoadOptions, LoadRun, LoadRunEvents, LoadStartInfo, LoadResult, TickInfo, LatencySummary, BackendResult, ConnectionCounts, TimelineWindow, StoppedEarly } from "./load/index.js";
+export { startWsSessions, mergeWsRunData, toWsResult } from "./load/ws/index.js";
+export type { WsRun, WsRunEvents, WsStartInfo, WsTickInfo, WsSessionOptions, WsShare, WsResult, WsRunData, WsTimelineWindow, WsRoomData, WsSessionCounts, WsMessageCounts, WsUpgradeCounts } from "./load/ws/index.js";
+export type { WsCause } from "./wire.js";
 export type { JsonReport, JsonRun } from "./report/json.js";
 export type { JsonFlip } from "./flip.js";
 export { verifyExitCode, VERIFY_DEFAULTS, type VerifyOptions } from "./verify/verify.js";

@@ -80,3 +80,56 @@ export function isLoopbackIp(host: string): boolean {
 export function formatHostPort(hp: { host: string; port: number }): string {
   return hp.host.includes(":") ? `[${hp.host}]:${hp.port}` : `${hp.host}:${hp.port}`;
 }
+
+// ---- WebSocket ----
+// The stubs take an upgrade on any path of their HTTP/1.1 listener (RFC 6455);
+// RFC 8441's extended CONNECT over HTTP/2 is not spoken by the stubs or the driver.
+
+/** Query parameter of an upgrade that joins a room; without it the stub echoes to the sender only. */
+export const WS_ROOM_PARAM = "room";
+/** A room name: 1 to 64 of `[A-Za-z0-9_.-]`; any other value is answered 400 before the upgrade. */
+export const WS_ROOM_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
+/** The driver's rooms are `room-1` ... `room-R`. */
+export const WS_ROOM_PREFIX = "room-";
+
+/**
+ * Every message is binary: sender id (u32), sequence (u32), send time (f64,
+ * ms since the epoch, `performance.timeOrigin + performance.now()`), little
+ * endian, then padding to the payload size. The stubs never parse it.
+ */
+export const WS_SENDER_OFFSET = 0;
+export const WS_SEQ_OFFSET = 4;
+export const WS_SENT_AT_OFFSET = 8;
+export const WS_MESSAGE_HEADER_BYTES = 16;
+
+/** Close codes (RFC 6455 section 7.4.1): the driver ends a session with 1000; a stopping stub with 1001. */
+export const WS_CLOSE_NORMAL = 1000;
+export const WS_CLOSE_GOING_AWAY = 1001;
+
+/**
+ * Why a WebSocket session failed: a connection cause (refused,
+ * connect-timeout, handshake-timeout, reset, closed: the connection ended
+ * without a close frame, protocol-error), `ws-upgrade-<status>` when the
+ * upgrade was answered with something other than 101, or `ws-close-<code>`
+ * when the peer closed the session, with that code, before its end.
+ */
+export type WsCause = ConnCause | `ws-upgrade-${number}` | `ws-close-${number}`;
+
+export function wsUpgradeCause(status: number): WsCause {
+  return `ws-upgrade-${status}`;
+}
+
+export function wsCloseCause(code: number): WsCause {
+  return `ws-close-${code}`;
+}
+
+export function isWsRoomName(name: string): boolean {
+  return WS_ROOM_NAME.test(name);
+}
+
+/** Writes the header of one message into `buf` (at least WS_MESSAGE_HEADER_BYTES long). */
+export function writeWsHeader(buf: Buffer, sender: number, seq: number, sentAtMs: number): void {
+  buf.writeUInt32LE(sender >>> 0, WS_SENDER_OFFSET);
+  buf.writeUInt32LE(seq >>> 0, WS_SEQ_OFFSET);
+  buf.writeDoubleLE(sentAtMs, WS_SENT_AT_OFFSET);
+}

@@ -1,5 +1,5 @@
 import { createServer as createNetServer, type Server as NetServer, type Socket } from "node:net";
-import { createServer as createH1Server, type IncomingMessage, type ServerResponse } from "node:http";
+import { createServer as createH1Server, ServerResponse, type IncomingMessage } from "node:http";
 import {
   createServer as createH2Server,
   type Http2Session,
@@ -16,6 +16,7 @@ import {
   type StubOptions,
 } from "./options.js";
 import { sniffProtocol } from "./sniff.js";
+import { isWebSocketUpgrade, StubWebSockets } from "./ws.js";
 import type { StubCounts } from "./counts.js";
 import { BACKEND_HEADER, CONN_HEADER, formatHostPort, HEALTH_PATH, SERVER_HEADER } from "../wire.js";
 
@@ -94,6 +95,9 @@ class Stub implements StartedStub {
   private readonly sockets = new Set<Socket>();
   private readonly sessions = new Set<Http2Session>();
   private readonly h1Conns = new WeakMap<Socket, Conn>();
+  /** Connections handed to the WebSocket side: a stop lets their close handshake finish instead of cutting them. */
+  private readonly upgraded = new WeakSet<Socket>();
+  private readonly ws: StubWebSockets;
   private readonly h2Conns = new WeakMap<Http2Session, Conn>();
   private nextH2Conn: Conn | undefined;
 
@@ -124,6 +128,8 @@ class Stub implements StartedStub {
     this.h1.requestTimeout = 0;
     this.h1.maxRequestsPerSocket = 0;
     this.h1.on("request", this.onH1Request);
+    this.h1.on("upgrade", this.onUpgrade);
+    this.ws = new StubWebSockets(opts.backend, this.serverId);
     this.h2.on("session", this.onH2Session);
     this.h2.on("stream", this.onH2Stream);
 
@@ -156,12 +162,15 @@ class Stub implements StartedStub {
       const status = String(this.opts.failureStatus);
       byStatus[status] = (byStatus[status] ?? 0) + this.failed;
     }
-    return {
+    const counts: StubCounts = {
       served: this.ok + this.failed,
       byStatus,
       byProtocol: { h1: this.h1Served, h2: this.h2Served },
       connections: this.connections,
     };
+    const ws = this.ws.counts();
+    if (ws !== undefined) counts.ws = ws;
+    return counts;
   }
 
   stop(): Promise<void> {
@@ -178,7 +187,10 @@ class Stub implements StartedStub {
     const closed = new Promise<void>((resolve) => {
       this.net.close(() => resolve());
     });
+    const wsClosed = this.ws.close();
     for (const session of this.sessions) session.destroy();
+    for (const socket of this.sockets) if (!this.upgraded.has(socket)) socket.destroy();
+    await wsClosed;
     for (const socket of this.sockets) socket.destroy();
     await closed;
   }
@@ -236,6 +248,26 @@ class Stub implements StartedStub {
     } else {
       this.sendH1(res, conn, fail);
     }
+  };
+
+  private readonly onUpgrade = (req: IncomingMessage, socket: Socket, head: Buffer): void => {
+    if (isWebSocketUpgrade(req)) {
+      this.upgraded.add(socket);
+      this.ws.upgrade(req, socket, head);
+      return;
+    }
+    // Another protocol (h2c's Upgrade, say) is declined and the request served as the plain HTTP/1.1
+    // request it also is, as it was before this listener existed; the HTTP server has let go of the
+    // socket by now, so the connection closes after the response.
+    if (head.length > 0) socket.unshift(head);
+    const res = new ServerResponse(req);
+    res.shouldKeepAlive = false;
+    res.assignSocket(socket);
+    res.once("finish", () => {
+      res.detachSocket(socket);
+      socket.end();
+    });
+    this.onH1Request(req, res);
   };
 
   private readonly sendH1 = (res: ServerResponse, conn: Conn, fail: boolean): void => {
