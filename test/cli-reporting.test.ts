@@ -154,7 +154,14 @@ describe("--json -: one JSON document alone on stdout, the text on stderr", () =
       const reply = await h1Get(haproxy.url, "/");
       expect(reply.status).toBe(200);
       expect(reply.headers["x-spillway-backend"]).toBe("main");
+      // Each proxy's own counters, in the form spillway load's --nginx-status and --haproxy-stats take.
+      expect(json.counters.haproxy).toMatch(/^127\.0\.0\.1:\d+$/);
+      expect(json.counters.nginx).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/__spillway\/status$/);
+      const status = await h1Get(json.counters.nginx);
+      expect(status.body).toMatch(/^Active connections: \d+/);
       expect(await cli.waitExit(30_000)).toEqual({ code: 0, signal: null });
+      expect(cli.stderr()).toContain(`--nginx-status ${json.counters.nginx}`);
+      expect(cli.stderr()).toContain(`--haproxy-stats ${json.counters.haproxy}`);
       expect(cli.stdout()).toBe(line);
       expect(cli.stderr()).toContain("Stopping by itself in 3s (or on Ctrl-C).");
       expect(cli.stderr()).toContain(`spillway up: run ${json.runId}, process runtime`);

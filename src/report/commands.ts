@@ -64,6 +64,8 @@ export interface UpReport {
   stubs: Record<string, string>;
   /** Each proxy's log file; with Docker it is written when the container stops. */
   logs: Partial<Record<Target, string>>;
+  /** Each proxy's own counters, as `spillway load` takes them: nginx's stub_status URL (`--nginx-status`), HAProxy's stats socket HOST:PORT (`--haproxy-stats`). */
+  counters: Partial<Record<Target, string>>;
   /** When the stack stops by itself (`--for`), in ms; null: on Ctrl-C. */
   stopsAfterMs: number | null;
 }

@@ -16,6 +16,7 @@ export function upReport(stack: RunningStack, run: { runId: string; runtime: "pr
     frontends: stack.proxies.flatMap((p) => p.frontends.map((f) => ({ target: p.target, frontend: f.name, url: f.url, speaks: f.speaks, proxy: p.proxy.where }))),
     stubs: Object.fromEntries(Object.entries(stack.stubs.addresses).map(([k, a]) => [k, `http://${formatHostPort(a)}`])),
     logs: Object.fromEntries(stack.proxies.map((p) => [p.target, p.logFile])),
+    counters: Object.fromEntries(stack.proxies.map((p) => [p.target, p.stats.kind === "nginx-status" ? p.stats.url : formatHostPort(p.stats.address)])),
     stopsAfterMs,
   };
 }

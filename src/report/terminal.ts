@@ -123,6 +123,9 @@ export function formatUp(r: UpReport): string {
     `${formatTable(["stub", "url"], Object.entries(r.stubs))}\n\n`,
     `logs:\n  ${logs.join("\n  ")}\n\n`,
     first ? `Try: h2load -c10 -m10 -n1000 ${first.url}/   or   curl --http2-prior-knowledge -si ${first.url}/\n` : "",
+    ...r.frontends
+      .filter((f, i, all) => all.findIndex((g) => g.target === f.target) === i && r.counters[f.target] !== undefined)
+      .map((f) => `Count both sides: spillway load ${f.url}/ -c100 -D10s ${f.target === "nginx" ? "--nginx-status" : "--haproxy-stats"} ${r.counters[f.target]}\n`),
     r.stopsAfterMs === null ? "Press Ctrl-C to stop; everything this run started stops with it.\n" : `Stopping by itself in ${formatDuration(r.stopsAfterMs)} (or on Ctrl-C).\n`,
   ].join("");
 }
