@@ -132,6 +132,17 @@ function onIpv6(load: string, target: Target, facts: MachineFacts = THIS_MACHINE
   return verdictFor(i, needsFor(i, facts), facts);
 }
 
+describe("WebSocket sessions", () => {
+  it("count as connections through the proxy beside the HTTP ones", () => {
+    const httpOnly = verdict("{ connections: 5000, connect_rate: 1000, duration: 30s }", "haproxy");
+    expect(httpOnly.fits).toBe(true);
+    const both = verdict("{ connections: 5000, connect_rate: 1000, duration: 30s, protocol: h1, websockets: { connections: 5000, session: 10s } }", "haproxy");
+    expect(both.fits).toBe(false);
+    expect(both.first?.id).toBe("haproxy-connections");
+    expect(both.first?.needs).toBe(10_000);
+  });
+});
+
 describe("10k connections here", () => {
   it("through HAProxy: its one process's maxconn, 9,936, comes first", () => {
     const v = verdict("{ connections: 10000, connect_rate: 1000, duration: 30s }", "haproxy");

@@ -94,7 +94,7 @@ export interface NeedsInput {
   processes: number | null;
   /** Upstream connections the servers allow in all (their maxconn, or the table's count for each without). */
   upstreamConnections: number;
-  load: Pick<LoadSpec, "connections" | "streams" | "connectRate" | "workers" | "sourceAddresses" | "stages">;
+  load: Pick<LoadSpec, "connections" | "streams" | "connectRate" | "workers" | "sourceAddresses" | "stages"> & Partial<Pick<LoadSpec, "websockets">>;
   /** Listening sockets the proxy opens: the spec's frontends, and the stats listener spillway adds. */
   listeners: number;
   /** The scenario frontend's maxconn: HAProxy's listen backlog when set. */
@@ -135,8 +135,9 @@ export function nginxWorkersHere(input: NeedsInput, facts: MachineFacts): { work
 }
 
 /** The most connections the load holds at once: its pool, or its ramp's highest target. */
-export function peakConnections(load: Pick<LoadSpec, "connections" | "stages">): number {
-  return Math.max(load.connections, ...(load.stages ?? []).map((s) => s.target));
+export function peakConnections(load: Pick<LoadSpec, "connections" | "stages"> & Partial<Pick<LoadSpec, "websockets">>): number {
+  // WebSocket sessions are connections through the proxy too, held beside the HTTP ones.
+  return Math.max(load.connections, ...(load.stages ?? []).map((s) => s.target)) + (load.websockets?.connections ?? 0);
 }
 
 export function driverFixedFds(workers: number): number {
