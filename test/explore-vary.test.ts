@@ -106,7 +106,7 @@ describe("--vary paths", () => {
   it("refuses a key the schema does not have, with the spec's did-you-mean and the keys allowed there", () => {
     expect(refusal(() => resolvePath("frontends.webserver.timeouts.http_keepalive", scope))).toEqual({
       message: "--vary frontends.webserver.timeouts.http_keepalive: unknown key 'http_keepalive' under frontends.webserver.timeouts; did you mean 'http_keep_alive'?",
-      hint: "Allowed here: client, http_keep_alive, http_request, connect, server.",
+      hint: "Allowed here: client, http_keep_alive, http_request, connect, server, tunnel.",
       exitCode: 1,
     });
     expect(refusal(() => resolvePath("load.conections", scope)).message).toBe("--vary load.conections: unknown key 'conections' under load; did you mean 'connections'?");
