@@ -8,12 +8,13 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { XMLParser } from "fast-xml-parser";
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { emptyWsRunData, toWsResult, type WsResult, type WsRun } from "../src/load/ws/index.js";
 import { loadSpec, verify } from "../src/index.js";
 import { SpecError } from "../src/spec/diagnostics.js";
 import { loadSpecText } from "../src/spec/load.js";
-import { evaluateExpectations } from "../src/verify/evaluate.js";
+import { compare, evaluateExpectations } from "../src/verify/evaluate.js";
 import { reconcile } from "../src/verify/reconcile.js";
 import type { StubCounts } from "../src/stub/index.js";
 import { runCli } from "./helpers/cli.js";
@@ -184,6 +185,13 @@ scenarios:
   }, 60_000);
 });
 
+/** A WebSocket result from run data with only what a test sets. */
+function ws(patch: (d: ReturnType<typeof emptyWsRunData>) => void): WsResult {
+  const d = emptyWsRunData();
+  patch(d);
+  return toWsResult(d);
+}
+
 describe("WebSocket expectations in the spec", () => {
   const spec = (load: string, expect: string) => `version: 1
 frontends:
@@ -230,6 +238,48 @@ scenarios:
     expect(errorsOf(spec(WS, `{ websockets: { sessions: "101%" } }`))).toEqual(["9:39 a share cannot exceed 100% (found '101%')"]);
   });
 
+  it("property: every threshold text either loads with the unit its key takes, or is refused at its value's line and column", () => {
+    const UNITS = { sessions: ["count", "percent"], delivered: ["percent"], fanout_p50: ["ms"], fanout_p99: ["ms"] } as const;
+    const text = fc
+      .tuple(fc.constantFrom("", ">= ", ">", "<= ", "<", "==", "= "), fc.oneof(fc.nat({ max: 1000 }).map(String), fc.double({ min: 0, max: 1000, noNaN: true }).map((v) => v.toFixed(2))), fc.constantFrom("", "%", "ms", "s"))
+      .map(([op, n, unit]) => `${op}${n}${unit}`);
+    fc.assert(
+      fc.property(fc.constantFrom(...(Object.keys(UNITS) as (keyof typeof UNITS)[])), text, (key, t) => {
+        const errors = errorsOf(spec(WS, `{ websockets: { ${key}: "${t}" } }`));
+        // A bare number is a duration for a fan-out key, as for latency, and a count elsewhere.
+        const unit = t.endsWith("%") ? "percent" : /\d(ms|s)$/.test(t) || key.startsWith("fanout") ? "ms" : "count";
+        const value = Number(/[\d.]+/.exec(t)![0]) * (t.endsWith("ms") ? 1 : t.endsWith("s") ? 1000 : 1);
+        const ok = (UNITS[key] as readonly string[]).includes(unit) && !(unit === "percent" && value > 100);
+        if (ok) {
+          expect(errors).toEqual([]);
+          const w = loadSpecText(spec(WS, `{ websockets: { ${key}: "${t}" } }`), "s.yaml").model.scenarios[0]!.expect.haproxy.websockets!;
+          const th = key === "sessions" ? w.sessions : key === "delivered" ? w.delivered : w.fanout[key === "fanout_p50" ? "p50" : "p99"];
+          expect(th).toMatchObject({ unit, text: t });
+          expect(th!.value).toBeCloseTo(value, 6);
+        } else {
+          // A wrong unit and a share over 100% are two problems, both at the value.
+          expect(errors.length).toBeGreaterThan(0);
+          for (const e of errors) expect(e).toMatch(new RegExp(`^9:${29 + key.length + 2} `));
+        }
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it("property: the delivered expectation passes exactly when the measured ratio meets it", () => {
+    fc.assert(
+      fc.property(fc.nat({ max: 5000 }), fc.nat({ max: 5000 }), fc.constantFrom(">=", ">", "<=", "<"), fc.nat({ max: 100 }), (a, b, op, pct) => {
+        const expected = Math.max(a, b);
+        const delivered = Math.min(a, b);
+        const { model } = loadSpecText(spec(WS, `{ websockets: { delivered: "${op} ${pct}%" } }`), "s.yaml");
+        const r = ws((d) => Object.assign(d.messages, { sent: expected > 0 ? 1 : 0, expected, delivered }));
+        const [e] = evaluateExpectations(model.scenarios[0]!.expect.haproxy, null, r);
+        expect(e!.passed).toBe(expected > 0 && compare(op, (delivered / expected) * 100, pct));
+      }),
+      { numRuns: 200 },
+    );
+  });
+
   it("refuses expectations on what the load does not do", () => {
     expect(errorsOf(spec("{ connections: 1, requests: 1, protocol: h1 }", `{ websockets: { sessions: "100%" } }`))).toEqual([
       "9:15 expectations on WebSocket sessions, but the load holds none",
@@ -239,11 +289,6 @@ scenarios:
 });
 
 describe("WebSocket expectations and reconciliation, pure", () => {
-  const ws = (patch: (d: ReturnType<typeof emptyWsRunData>) => void): WsResult => {
-    const d = emptyWsRunData();
-    patch(d);
-    return toWsResult(d);
-  };
   const chat = ws((d) => {
     Object.assign(d.sessions, { started: 10, opened: 10, closed: 10, completed: 8, failed: 2, failedByCause: { reset: 2 } });
     Object.assign(d.messages, { sent: 100, received: 950, expected: 1000, delivered: 940 });
