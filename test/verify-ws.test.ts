@@ -4,14 +4,15 @@
  * and the pure parts (expectations, reconciliation, the spec's keys) on
  * their own. Each run holds its sessions for about two seconds.
  */
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { XMLParser } from "fast-xml-parser";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { emptyWsRunData, toWsResult, type WsResult, type WsRun } from "../src/load/ws/index.js";
-import { loadSpec, verify } from "../src/index.js";
+import { loadSpec, verify, type LoadRun } from "../src/index.js";
+import { pidAlive, type RunRecord } from "../src/runtime/registry.js";
 import { SpecError } from "../src/spec/diagnostics.js";
 import { loadSpecText } from "../src/spec/load.js";
 import { compare, evaluateExpectations } from "../src/verify/evaluate.js";
@@ -166,22 +167,62 @@ scenarios:
     expect(r.stdout).toContain("WebSocket sessions: 10 started, 10 opened, 10 completed, 0 failed; max 10 open");
   }, 150_000);
 
-  it("an abort stops the sessions and tears the run down before verify() rejects", async () => {
+  it("an abort stops the HTTP load and the sessions alike, and verify() rejects only once the stack is gone", async () => {
     const spec = loadSpec({
       name: "abort.yaml",
-      text: CHAT(`{ sessions: "100%" }`).replace("session: 2s", "session: 60s"),
+      text: `version: 1
+frontends:
+  web: { bind: "127.0.0.1:18094", http2: { enabled: false }, default_backend: main }
+backends:
+  main: { servers: 2 }
+scenarios:
+  long:
+    load:
+      protocol: h1
+      connections: 2
+      duration: 60s
+      websockets: { connections: 10, rooms: 1, message_interval: 200ms, session: 60s }
+    expect: { errors: "0", websockets: { sessions: "100%" } }
+`,
     });
+    const runs = join(tmp(), "runs");
+    const before = process.env["SPILLWAY_RUNS_DIR"];
+    // Runs record what they start here, so this test sees its own run only.
+    process.env["SPILLWAY_RUNS_DIR"] = runs;
+    const records = (): RunRecord[] => (existsSync(runs) ? readdirSync(runs).filter((f) => f.endsWith(".json")).map((f) => JSON.parse(readFileSync(join(runs, f), "utf8")) as RunRecord) : []);
     const controller = new AbortController();
+    let seen: RunRecord[] = [];
+    let answered = 0;
     let open = 0;
+    let wsDone = false;
+    let httpDone = false;
+    const pull = () => {
+      if (answered > 0 && open === 10 && !controller.signal.aborted) {
+        seen = records();
+        controller.abort(new Error("enough of that"));
+      }
+    };
+    const onLoad = (load: LoadRun) => {
+      load.on("tick", (t) => ((answered = t.completed), pull()));
+      void load.done.finally(() => (httpDone = true));
+    };
+    const onWebSockets = (run: WsRun) => {
+      run.on("tick", (t) => ((open = t.open), pull()));
+      void run.done.finally(() => (wsDone = true));
+    };
     const started = Date.now();
-    const onWebSockets = (run: WsRun) =>
-      run.on("tick", (t) => {
-        open = Math.max(open, t.open);
-        if (t.open === 20 && !controller.signal.aborted) controller.abort(new Error("enough of that"));
-      });
-    await expect(verify(spec, { targets: ["haproxy"], signal: controller.signal, onWebSockets, warn: () => undefined })).rejects.toThrow("enough of that");
-    expect(open).toBe(20);
-    expect(Date.now() - started, "the 60 s sessions ended with the abort").toBeLessThan(20_000);
+    try {
+      await expect(verify(spec, { targets: ["haproxy"], signal: controller.signal, onLoad, onWebSockets, warn: () => undefined })).rejects.toThrow("enough of that");
+    } finally {
+      if (before === undefined) delete process.env["SPILLWAY_RUNS_DIR"];
+      else process.env["SPILLWAY_RUNS_DIR"] = before;
+    }
+    expect(Date.now() - started, "the 60 s load and sessions ended with the abort").toBeLessThan(20_000);
+    expect([httpDone, wsDone], "both parts ended before verify() settled").toEqual([true, true]);
+    expect(seen, "one run record while the load ran").toHaveLength(1);
+    for (const p of seen[0]!.processes) expect(pidAlive(p.pid), `${p.name} (pid ${p.pid})`).toBe(false);
+    for (const dir of seen[0]!.dirs) expect(existsSync(dir), dir).toBe(false);
+    expect(records(), "run records left").toEqual([]);
   }, 60_000);
 });
 
