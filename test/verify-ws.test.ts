@@ -111,6 +111,7 @@ describe("verify with WebSocket sessions, through the real proxies", () => {
     expect(junit.testsuites).toMatchObject({ tests: "10", failures: "0", errors: "0" });
     const names = (junit.testsuites.testsuite[0].testcase as { name: string }[]).map((c) => c.name);
     expect(names).toEqual(["websockets.sessions 100%", "websockets.delivered 100%", "websockets.fanout_p99 < 1s", "websockets.upgrades.rooms 100%", "reconciliation"]);
+    expect(junit.testsuites.testsuite[0]["system-out"]).toContain("WebSocket sessions: 20 started, 20 opened, 20 completed, 0 failed; max 20 open");
     const html = readFileSync(join(dir, "r.html"), "utf8");
     expect(html.match(/<svg[^>]* class="ws-timeline"/g)).toHaveLength(2);
   }, 150_000);
