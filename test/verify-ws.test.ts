@@ -17,6 +17,7 @@ import { SpecError } from "../src/spec/diagnostics.js";
 import { loadSpecText } from "../src/spec/load.js";
 import { compare, evaluateExpectations } from "../src/verify/evaluate.js";
 import { reconcile } from "../src/verify/reconcile.js";
+import { wsSessionOptions } from "../src/verify/run.js";
 import type { StubCounts } from "../src/stub/index.js";
 import { runCli } from "./helpers/cli.js";
 
@@ -374,6 +375,25 @@ scenarios:
       ["websockets.fanout_p99", false, "no message was delivered"],
     ]);
     expect(evaluateExpectations(e, null, null)[0]).toMatchObject({ name: "websockets.sessions", passed: false, actual: "no WebSocket session ran", value: null });
+  });
+
+  it("sessions go to the frontend's URL as ws://, with the load's path and sources, bounded by verify's bound or their own schedule", () => {
+    const { model } = loadSpecText(
+      `version: 1
+frontends:
+  web: { bind: "127.0.0.1:18093", http2: { enabled: false }, default_backend: a }
+backends:
+  a: { servers: 1 }
+scenarios:
+  s:
+    load: { path: /chat, source_addresses: [127.0.0.2], websockets: { connections: 11, connect_rate: 10, session: 3s } }
+`,
+      "s.yaml",
+    );
+    const o = wsSessionOptions(model.scenarios[0]!.load, "http://127.0.0.1:40000", 300_000)!;
+    // 1 s for the last start, 10 s connect, 3 s session, 5 s drain, 2 s close, 10 s.
+    expect(o).toMatchObject({ url: "ws://127.0.0.1:40000/chat", sourceAddresses: ["127.0.0.2"], connections: 11, rooms: 1, sessionMs: 3000, maxRunMs: 31_000 });
+    expect(wsSessionOptions(model.scenarios[0]!.load, "http://127.0.0.1:40000", 5000)!.maxRunMs).toBe(5000);
   });
 
   it("agrees exactly when no session was cut, and names a loss; with cut sessions, states the difference instead", () => {

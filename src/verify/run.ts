@@ -1,6 +1,6 @@
 import { InfraError, SpillwayError } from "../errors.js";
 import { profileFor, startLoad, type LoadProfile, type LoadResult, type LoadRun } from "../load/index.js";
-import { startWsSessions, type WsResult, type WsRun, type WsSessionOptions } from "../load/ws/index.js";
+import { startWsSessions, WS_DEFAULTS, type WsResult, type WsRun, type WsSessionOptions } from "../load/ws/index.js";
 import { versionText } from "../render/index.js";
 import { planPorts, startProxy, startStubs, type RunContext } from "../runtime/index.js";
 import type { LoadSpec, Model, Scenario, Target } from "../spec/model.js";
@@ -15,12 +15,20 @@ export function loadProfile(load: LoadSpec, url: string, maxRunMs: number, windo
   return profileFor(load, { url, maxRunMs, timelineWindowMs: windowMs, ...(ndjson ? { ndjson } : {}) });
 }
 
-/** The scenario's WebSocket sessions, at the frontend's URL with the load's path, from the load's source addresses. */
+/**
+ * The scenario's WebSocket sessions, at the frontend's URL with the load's
+ * path, from the load's source addresses. Bounded by verify's own bound, or
+ * sooner by the driver's: the last session's start, its connect, its length,
+ * its drain and its close, plus 10 s.
+ */
 export function wsSessionOptions(load: LoadSpec, frontendUrl: string, maxRunMs: number): WsSessionOptions | null {
-  if (load.websockets === null) return null;
+  const w = load.websockets;
+  if (w === null) return null;
   const url = new URL(load.path ?? "/", frontendUrl);
   url.protocol = "ws:";
-  return { ...load.websockets, url: url.toString(), maxRunMs, ...(load.sourceAddresses.length > 0 ? { sourceAddresses: load.sourceAddresses } : {}) };
+  const lastStartMs = w.connectRate === null ? 0 : ((w.connections - 1) / w.connectRate) * 1000;
+  const ownBoundMs = lastStartMs + WS_DEFAULTS.connectTimeoutMs + w.sessionMs + WS_DEFAULTS.drainTimeoutMs + WS_DEFAULTS.closeTimeoutMs + 10_000;
+  return { ...w, url: url.toString(), maxRunMs: Math.min(maxRunMs, ownBoundMs), ...(load.sourceAddresses.length > 0 ? { sourceAddresses: load.sourceAddresses } : {}) };
 }
 
 export interface ScenarioHooks {
