@@ -31,12 +31,12 @@ export type { LoadOptions, LoadRun, LoadRunEvents, LoadStartInfo, LoadResult, Ti
 export { startWsSessions, mergeWsRunData, toWsResult } from "./load/ws/index.js";
 export type { WsRun, WsRunEvents, WsStartInfo, WsTickInfo, WsSessionOptions, WsShare, WsResult, WsRunData, WsTimelineWindow, WsRoomData, WsSessionCounts, WsMessageCounts, WsUpgradeCounts } from "./load/ws/index.js";
 export type { WsCause } from "./wire.js";
-export type { JsonReport, JsonRun } from "./report/json.js";
+export type { JsonReport, JsonRun, JsonWebSockets } from "./report/json.js";
 export type { JsonFlip } from "./flip.js";
 export { verifyExitCode, VERIFY_DEFAULTS, type VerifyOptions } from "./verify/verify.js";
 export type { ScenarioRun } from "./verify/types.js";
 export type { ExpectationResult } from "./verify/evaluate.js";
-export type { Reconciliation, ReconcileRow } from "./verify/reconcile.js";
+export type { Reconciliation, ReconcileRow, WsReconciliation, WsReconcileRow } from "./verify/reconcile.js";
 export type { Flip, ProxyFailure } from "./verify/routes.js";
 export { explore, EXPLORE_DEFAULTS, type ExploreOptions, type CellStart, type RampStage } from "./explore/index.js";
 export type { ExploreReport, ExploreCell, MeasuredCell, PredictedCell, Knee, TargetDifference, VaryAxis, ExploreTimelineWindow, ExploreFlip } from "./explore/types.js";

@@ -13,6 +13,7 @@ import type { LoadResult } from "../src/load/index.js";
 import { toHtml } from "../src/report/html.js";
 import { loadSpecFile } from "../src/spec/load.js";
 import { flipPoints, proxyFailures } from "../src/verify/routes.js";
+import { emptyWsRunData, toWsResult } from "../src/load/ws/index.js";
 import type { ScenarioRun } from "../src/verify/types.js";
 
 const chromium = spawnSync("sh", ["-c", "command -v chromium"], { encoding: "utf8" }).stdout.trim();
@@ -168,6 +169,101 @@ describe.skipIf(!chromium && !required)("HTML report in headless Chromium", () =
           expect(tx.x, tx.text).toBeGreaterThanOrEqual(c.svg.x - 0.5);
           expect(tx.x + tx.w, tx.text).toBeLessThanOrEqual(c.svg.x + c.svg.w + 0.5);
         }
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 90_000);
+
+  it("draws the WebSocket chart: received and delivered bars where the data puts them, sessions open and the proxy's count on the connection axis", async () => {
+    expect(chromium, "chromium is not installed (apt-get install chromium)").not.toBe("");
+    // 20 windows of 100 ms: 20 sessions open from window 2, each window 40 sent, 800 received, 790 delivered; the proxy counted 20, then 0.
+    const data = emptyWsRunData();
+    data.timelineWindowMs = 100;
+    data.durationMs = 2000;
+    data.timeline = Array.from({ length: 20 }, (_, i) => ({ tMs: i * 100, openSessions: i < 2 ? i * 10 : 20, opened: i < 2 ? 10 : 0, failed: 0, sent: 40, received: 800, expected: 800, delivered: 790 }));
+    Object.assign(data.sessions, { started: 20, opened: 20, closed: 20, completed: 20, maxOpen: 20 });
+    Object.assign(data.messages, { sent: 800, received: 16_000, expected: 16_000, delivered: 15_800 });
+    const ws = toWsResult(data);
+    const kernel = { inuse: 0, orphan: 0, tw: 0, alloc: 0, mem_pages: 0, estab: null, established_on_port: null };
+    const run: ScenarioRun = {
+      target: "haproxy",
+      scenario: "chat",
+      description: null,
+      runtime: "process",
+      proxy: { version: "x", details: "x" },
+      status: "passed",
+      error: null,
+      load: null,
+      websockets: ws,
+      expectations: [],
+      reconciliation: null,
+      counts: {
+        interval_ms: 1000,
+        proxy: { kind: "haproxy", counts: "" },
+        port: null,
+        samples: [0, 1000, 2000].map((t) => ({ t_ms: t, driver_open: 20, proxy_current: t < 2000 ? 20 : 0, kernel })),
+        disagreements: [],
+        verdict: "",
+        note: null,
+      },
+      proxyFailures: [],
+      flips: [],
+      durationMs: 2500,
+    };
+    const dir = mkdtempSync(join(tmpdir(), "spillway-html-"));
+    const probe = `<script>
+const r = (e) => { const b = e.getBoundingClientRect(); return { x: b.x, y: b.y, w: b.width, h: b.height }; };
+const svg = document.querySelector("svg.ws-timeline");
+const pt = (p) => { const m = p.getScreenCTM(); return [...p.points].map((q) => ({ x: q.x * m.a + m.e, y: q.y * m.d + m.f })); };
+const out = document.createElement("pre");
+out.id = "probe";
+out.textContent = JSON.stringify({
+  svg: r(svg),
+  received: [...svg.querySelectorAll("rect.received")].map(r),
+  delivered: [...svg.querySelectorAll("rect.delivered")].map(r),
+  open: pt(svg.querySelector("polyline.open")),
+  proxy: pt(svg.querySelector("polyline.proxy")),
+  sent: pt(svg.querySelector("polyline.sent")),
+  texts: [...svg.querySelectorAll("text")].map((t) => ({ text: t.textContent, ...r(t) })),
+});
+document.body.append(out);
+</script>`;
+    try {
+      const file = join(dir, "report.html");
+      writeFileSync(file, toHtml({ spec: "chat.yaml", startedAt: "2026-11-23T00:00:00.000Z", runs: [run], passed: true }).replace("</body>", `${probe}</body>`));
+      const dom = await dumpDom(file);
+      const m = /<pre id="probe">([^<]*)<\/pre>/.exec(dom);
+      expect(m, "the probe script did not run").not.toBeNull();
+      const c = JSON.parse(m![1]!.replace(/&quot;/g, '"').replace(/&gt;/g, ">").replace(/&lt;/g, "<").replace(/&amp;/g, "&")) as {
+        svg: Rect;
+        received: Rect[];
+        delivered: Rect[];
+        open: { x: number; y: number }[];
+        proxy: { x: number; y: number }[];
+        sent: { x: number; y: number }[];
+        texts: (Rect & { text: string })[];
+      };
+      // The plot is 648 x 168 px from (56, 16); messages top at 1000 (800 rounded up), connections at 20.
+      const yMsg = (v: number) => c.svg.y + 16 + 168 - (168 * v) / 1000;
+      const yConn = (v: number) => c.svg.y + 16 + 168 - (168 * v) / 20;
+      expect(c.received).toHaveLength(20);
+      expect(c.delivered).toHaveLength(20);
+      for (const [i, b] of c.received.entries()) {
+        expect(b.y, "received bar top").toBeCloseTo(yMsg(800), 0);
+        expect(b.y + b.h, "bars stand on the axis").toBeCloseTo(yMsg(0), 0);
+        expect(b.x + b.w / 2).toBeCloseTo(c.svg.x + 56 + (i + 0.5) * (648 / 20), 0);
+        expect(c.delivered[i]!.y).toBeCloseTo(yMsg(790), 0);
+      }
+      expect(c.sent.map((p) => p.y)).toEqual(Array(20).fill(expect.closeTo(yMsg(40), 0)));
+      expect(c.open[0]!.y).toBeCloseTo(yConn(0), 0);
+      expect(c.open[5]!.y).toBeCloseTo(yConn(20), 0);
+      // The proxy's samples at 0, 1 and 2 s of a 2 s chart: the last at the right edge, at 0 connections.
+      expect(c.proxy.map((p) => p.x)).toEqual([c.svg.x + 56, c.svg.x + 56 + 324, c.svg.x + 56 + 648].map((x) => expect.closeTo(x, 0)));
+      expect(c.proxy.map((p) => p.y)).toEqual([20, 20, 0].map((v) => expect.closeTo(yConn(v), 0)));
+      for (const tx of c.texts) {
+        expect(tx.x, tx.text).toBeGreaterThanOrEqual(c.svg.x - 0.5);
+        expect(tx.x + tx.w, tx.text).toBeLessThanOrEqual(c.svg.x + c.svg.w + 0.5);
       }
     } finally {
       rmSync(dir, { recursive: true, force: true });

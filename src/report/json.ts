@@ -1,4 +1,6 @@
 import type { ConnectionCounts, LatencySummary, TimelineWindow } from "../load/index.js";
+import type { WsResult } from "../load/ws/index.js";
+import { upgradesByRoute } from "../verify/evaluate.js";
 import type { Target } from "../spec/model.js";
 import type { ExpectationResult } from "../verify/evaluate.js";
 import type { Reconciliation } from "../verify/reconcile.js";
@@ -37,6 +39,95 @@ export interface JsonRun {
   durationMs: number;
   /** Open connections as the driver, the proxy and the kernel counted them every second, and where they disagree; null when the load did not run. */
   counts: CountsReport | null;
+  /** The scenario's WebSocket sessions; null when it holds none (or the run broke before they ran). */
+  websockets: JsonWebSockets | null;
+}
+
+/** A WebSocket session's figures: k6's names where k6 has the figure (ws_*), snake_case for the rest. */
+export interface JsonWebSockets {
+  /** k6's ws_sessions: session attempts, opened or not. */
+  ws_sessions: number;
+  ws_msgs_sent: number;
+  ws_msgs_received: number;
+  /** k6's ws_session_duration, ms: the same figures as session_duration_ms. */
+  ws_session_duration: LatencySummary;
+  /** k6's ws_connecting, ms: the same figures as connecting_ms. */
+  ws_connecting: LatencySummary;
+  sessions: {
+    started: number;
+    opened: number;
+    closed: number;
+    completed: number;
+    stopped: number;
+    failed: number;
+    failed_by_cause: Record<string, number>;
+    failed_to_open: number;
+    not_started: number;
+    max_open: number;
+  };
+  messages: { sent: number; received: number; expected: number; delivered: number; unexpected: number; bytes_sent: number; bytes_received: number };
+  /** delivered / expected; null when no message was sent. */
+  delivery_ratio: number | null;
+  /** From a message's send to each receipt. */
+  fanout_ms: LatencySummary;
+  session_duration_ms: LatencySummary;
+  connecting_ms: LatencySummary;
+  upgrades: {
+    /** By the backend the proxy stamped on the 101 (its route); the stubs' stamp where the proxy stamps none (`by` says which). */
+    routed: Record<string, number>;
+    by: "route" | "stub";
+    /** By the backend whose stub answered the 101. */
+    served: Record<string, number>;
+    /** By `backend/server`. */
+    servers: Record<string, number>;
+    unstamped: number;
+  };
+  rooms: Record<string, { sessions: number; peak_members: number; sent: number; received: number; expected: number; delivered: number; delivery_ratio: number | null }>;
+  messages_per_second: { sent: number; received: number };
+  duration_ms: number;
+  timeline_window_ms: number;
+  timeline: { t_ms: number; open_sessions: number; opened: number; failed: number; sent: number; received: number; expected: number; delivered: number }[];
+}
+
+export function toJsonWebSockets(ws: WsResult): JsonWebSockets {
+  const s = ws.sessions;
+  const m = ws.messages;
+  const route = upgradesByRoute(ws);
+  return {
+    ws_sessions: ws.ws_sessions,
+    ws_msgs_sent: ws.ws_msgs_sent,
+    ws_msgs_received: ws.ws_msgs_received,
+    ws_session_duration: ws.ws_session_duration,
+    ws_connecting: ws.ws_connecting,
+    sessions: {
+      started: s.started,
+      opened: s.opened,
+      closed: s.closed,
+      completed: s.completed,
+      stopped: s.stopped,
+      failed: s.failed,
+      failed_by_cause: s.failedByCause,
+      failed_to_open: s.failedToOpen,
+      not_started: s.notStarted,
+      max_open: s.maxOpen,
+    },
+    messages: { sent: m.sent, received: m.received, expected: m.expected, delivered: m.delivered, unexpected: m.unexpected, bytes_sent: m.bytesSent, bytes_received: m.bytesReceived },
+    delivery_ratio: m.deliveryRatio,
+    fanout_ms: ws.fanout,
+    session_duration_ms: ws.ws_session_duration,
+    connecting_ms: ws.ws_connecting,
+    upgrades: { routed: route.byBackend, by: route.by, served: ws.upgrades.byBackend, servers: ws.upgrades.byServer, unstamped: ws.upgrades.unstamped },
+    rooms: Object.fromEntries(
+      Object.entries(ws.rooms).map(([name, r]) => [
+        name,
+        { sessions: r.sessions, peak_members: r.peakMembers, sent: r.sent, received: r.received, expected: r.expected, delivered: r.delivered, delivery_ratio: r.deliveryRatio },
+      ]),
+    ),
+    messages_per_second: ws.messagesPerSecond,
+    duration_ms: ws.durationMs,
+    timeline_window_ms: ws.timelineWindowMs,
+    timeline: ws.timeline.map((w) => ({ t_ms: w.tMs, open_sessions: w.openSessions, opened: w.opened, failed: w.failed, sent: w.sent, received: w.received, expected: w.expected, delivered: w.delivered })),
+  };
 }
 
 /** What `spillway verify --json` writes and the library's `verify()` returns. */
@@ -78,6 +169,7 @@ export function toJsonReport(report: VerifyReport): JsonReport {
       timeline: r.load?.timeline ?? [],
       durationMs: r.durationMs,
       counts: r.counts ?? null,
+      websockets: r.websockets ? toJsonWebSockets(r.websockets) : null,
     })),
   };
 }

@@ -1,7 +1,7 @@
 import type { ScenarioRun, VerifyReport } from "../verify/types.js";
 import { formatPercent } from "../verify/evaluate.js";
 import { flipText } from "../verify/routes.js";
-import { proxyFailureLines } from "./terminal.js";
+import { proxyFailureLines, webSocketLines } from "./terminal.js";
 
 function xml(s: string): string {
   return s
@@ -35,10 +35,11 @@ function cases(run: ScenarioRun): string[] {
   return out;
 }
 
-/** What the run measured, for the suite's system-out: routed and served per backend, failures at the proxy, flips. */
+/** What the run measured, for the suite's system-out: routed and served per backend, failures at the proxy, flips, the WebSocket sessions. */
 function measured(run: ScenarioRun): string[] {
+  const ws = run.websockets ? webSocketLines(run.websockets) : [];
   const load = run.load;
-  if (!load) return [];
+  if (!load) return ws;
   const total = load.requests.sent;
   const routed = load.routed ?? {};
   const names = [...new Set([...Object.keys(load.backends), ...Object.keys(routed)])].sort();
@@ -46,7 +47,7 @@ function measured(run: ScenarioRun): string[] {
     const served = load.backends[n]?.count ?? 0;
     return `${n}: routed ${routed[n]?.count ?? (Object.keys(routed).length ? 0 : "-")}, served ${served} (${formatPercent(total ? (served / total) * 100 : 0)} of ${total})`;
   });
-  return [...lines, ...proxyFailureLines(run), ...run.flips.map(flipText)];
+  return [...lines, ...proxyFailureLines(run), ...run.flips.map(flipText), ...ws];
 }
 
 /** JUnit XML: a suite per target x scenario; a failed expectation is a failure, a broken run an error. */

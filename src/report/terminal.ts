@@ -4,6 +4,9 @@ import { formatTable } from "./table.js";
 import { formatPercent } from "../verify/evaluate.js";
 import type { ScenarioRun, VerifyReport } from "../verify/types.js";
 import { flipText } from "../verify/routes.js";
+import { upgradesByRoute } from "../verify/evaluate.js";
+import type { WsReconciliation } from "../verify/reconcile.js";
+import type { WsResult } from "../load/ws/index.js";
 
 const STATUS = { passed: "PASS", failed: "FAIL", error: "ERROR" } as const;
 
@@ -34,6 +37,30 @@ export function proxyFailureLines(run: ScenarioRun): string[] {
   return run.proxyFailures.map(
     (f) => `failed at the proxy: ${f.count} (${formatPercent(total ? (f.count / total) * 100 : 0)}) routed to ${f.backend}, answered ${f.status} by ${run.target}: ${f.cause}`,
   );
+}
+
+/** The WebSocket block of a run: sessions with causes, messages, delivery, fan-out, and where the upgrades went. */
+export function webSocketLines(ws: WsResult): string[] {
+  const s = ws.sessions;
+  const m = ws.messages;
+  const causes = Object.entries(s.failedByCause).map(([c, n]) => `${c} ${n}`).join(", ");
+  const route = upgradesByRoute(ws);
+  const served = ws.upgrades.byBackend;
+  const names = [...new Set([...Object.keys(route.byBackend), ...Object.keys(served)])].sort();
+  const upgrades = names.map((b) => (route.by === "route" ? `${b} ${route.byBackend[b] ?? 0} routed, ${served[b] ?? 0} served` : `${b} ${served[b] ?? 0}`)).join("; ");
+  return [
+    `WebSocket sessions: ${s.started} started, ${s.opened} opened, ${s.completed} completed, ${s.failed} failed${causes ? ` (${causes})` : ""}` +
+      `${s.stopped > 0 ? `, ${s.stopped} cut by the run's end` : ""}${s.notStarted > 0 ? `, ${s.notStarted} never started` : ""}; max ${s.maxOpen} open`,
+    `messages: ${m.sent} sent, ${m.received} received; delivered ${m.delivered} of ${m.expected} owed (${m.deliveryRatio === null ? "none sent" : formatPercent(m.deliveryRatio * 100)})` +
+      `; fan-out p50 ${ms(ws.fanout.p50)}, p99 ${ms(ws.fanout.p99)}; sessions held ${formatElapsed(ws.ws_session_duration.p50)} (p50)`,
+    `upgrades${route.by === "route" ? " (proxy's route, stub that served)" : " (by the stub that served; the proxy stamped no route)"}: ${upgrades || "none"}${ws.upgrades.unstamped > 0 ? `; ${ws.upgrades.unstamped} unstamped` : ""}`,
+  ];
+}
+
+function wsReconciledLine(w: WsReconciliation): string {
+  const m = w.messages;
+  const ups = w.upgrades.map((u) => `${u.backend} ${u.driver}`).join(", ");
+  return `reconciled WebSocket: ${m.driverSent} messages sent = ${m.stubsIn} taken in by the stubs; ${m.stubsOut} sent out by the stubs = ${m.driverReceived} received; upgrades ${ups || "none"} as the stubs counted them`;
 }
 
 /** One target x scenario as a block: counts per backend (routed by the proxy, served by a stub), reconciliation, expectations, flips. */
@@ -81,11 +108,17 @@ export function formatRun(run: ScenarioRun, opts: TerminalOptions = {}): string 
     for (const l of proxyFailureLines(run)) lines.push(`  ${l}`);
     for (const f of run.flips) lines.push(`  ${flipText(f)}`);
   }
+  if (run.websockets) for (const l of webSocketLines(run.websockets)) lines.push(`  ${l}`);
   const rec = run.reconciliation;
   if (rec) {
     if (rec.ok) {
       const extra = rec.proxyTotal ? `, nginx counted ${rec.proxyTotal.proxy} requests` : "";
       lines.push(`  reconciled: driver, stubs${rec.rows.some((r) => r.proxy !== null) ? " and HAProxy's req_tot" : ""} agree on every backend${extra}`);
+      if (rec.websockets) {
+        // Exact agreement is the claim only where nothing was cut; otherwise the notes say what was in flight.
+        if (rec.websockets.notes.length === 0) lines.push(`  ${wsReconciledLine(rec.websockets)}`);
+        for (const n of rec.websockets.notes) lines.push(`  WebSocket counts differ by what was in flight: ${n}`);
+      }
     } else for (const p of rec.problems) lines.push(`  ${paint("RECONCILIATION FAILED", RED, color)}: ${p}`);
   }
   // A hold test's counts are in the JSON; here only where they disagree, which is news.
@@ -95,9 +128,11 @@ export function formatRun(run: ScenarioRun, opts: TerminalOptions = {}): string 
 }
 
 export function formatSummary(report: VerifyReport, opts: TerminalOptions = {}): string {
-  const rows = report.runs.map((r) => [r.target, r.scenario, STATUS[r.status], r.load ? String(r.load.requests.sent) : "-", `${r.expectations.filter((e) => e.passed).length}/${r.expectations.length}`, formatElapsed(r.durationMs)]);
+  // The sessions column only where a run held any: a report of HTTP runs keeps its shape.
+  const sessions = report.runs.some((r) => r.websockets);
+  const rows = report.runs.map((r) => [r.target, r.scenario, STATUS[r.status], r.load ? String(r.load.requests.sent) : "-", ...(sessions ? [r.websockets ? String(r.websockets.ws_sessions) : "-"] : []), `${r.expectations.filter((e) => e.passed).length}/${r.expectations.length}`, formatElapsed(r.durationMs)]);
   const count = (s: ScenarioRun["status"]) => report.runs.filter((r) => r.status === s).length;
-  const table = formatTable(["target", "scenario", "result", "requests", "expectations", "time"], rows).split("\n");
+  const table = formatTable(["target", "scenario", "result", "requests", ...(sessions ? ["sessions"] : []), "expectations", "time"], rows).split("\n");
   if (opts.color) {
     // Coloured after the table is laid out: escape codes would count towards the column widths.
     const at = table[0]!.indexOf("result");

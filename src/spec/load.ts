@@ -459,8 +459,33 @@ class ModelBuilder {
       const merged: ExpectInput = { ...(s.expect ?? {}), ...(s.expect_by_target?.[t] ?? {}) };
       const epath = s.expect_by_target?.[t] ? [...path, "expect_by_target", t] : [...path, "expect"];
       expect[t] = this.buildExpect(merged, epath, backendNames, s.expect_by_target?.[t] ?? {}, [...path, "expect"]);
+      this.checkExpectFitsLoad(merged, epath, s.expect_by_target?.[t] ?? {}, [...path, "expect"], load);
     }
     return { name, description: s.description ?? null, targets, frontend, load, expect, origin: this.origin(path) };
+  }
+
+  /**
+   * An expectation on what the load does not do could never be measured: a
+   * threshold on HTTP requests of a load of WebSocket sessions alone, or on
+   * sessions of a load without any, is refused where it is written.
+   */
+  private checkExpectFitsLoad(e: ExpectInput, path: PropertyKey[], override: ExpectInput, basePath: PropertyKey[], load: LoadSpec) {
+    const where = (key: string) => (override[key as keyof ExpectInput] !== undefined ? [...path, key] : [...basePath, key]);
+    if (e.websockets !== undefined && load.websockets === null) {
+      this.report("error", where("websockets"), "expectations on WebSocket sessions, but the load holds none", {
+        key: true,
+        hint: "Add load.websockets (connections and session at least), or remove expect.websockets.",
+      });
+    }
+    if (!load.http) {
+      for (const key of ["backends", "errors", "unattributed", "latency", "max_connections_seen"] as const) {
+        if (e[key] === undefined) continue;
+        this.report("error", where(key), `${key} is an expectation on HTTP requests, and this load has only websockets, so it sends none`, {
+          key: true,
+          hint: "Put thresholds on the sessions under expect.websockets (sessions, delivered, fanout_p50, fanout_p99, upgrades), or give the load connections to send HTTP requests too.",
+        });
+      }
+    }
   }
 
   /** A load the frontend cannot speak would open no connection and run its whole duration for nothing. */
@@ -530,7 +555,29 @@ class ModelBuilder {
       const text = e.latency?.[key];
       if (text !== undefined) latency[key] = threshold(text, ["latency", key], override.latency !== undefined, ["ms"], "ms");
     }
+    let websockets: Expectations["websockets"] = null;
+    if (e.websockets !== undefined) {
+      const w = e.websockets;
+      const own = override.websockets !== undefined;
+      const upgrades: Record<string, Threshold> = {};
+      for (const [name, text] of Object.entries(w.upgrades ?? {})) {
+        this.checkBackendRef(name, where(["websockets", "upgrades", name], own), backendNames);
+        upgrades[name] = threshold(text, ["websockets", "upgrades", name], own, ["count", "percent"], "count");
+      }
+      const fanout: NonNullable<Expectations["websockets"]>["fanout"] = {};
+      for (const key of ["p50", "p99"] as const) {
+        const text = w[`fanout_${key}`];
+        if (text !== undefined) fanout[key] = threshold(text, ["websockets", `fanout_${key}`], own, ["ms"], "ms");
+      }
+      websockets = {
+        sessions: w.sessions !== undefined ? threshold(w.sessions, ["websockets", "sessions"], own, ["count", "percent"], "count") : null,
+        delivered: w.delivered !== undefined ? threshold(w.delivered, ["websockets", "delivered"], own, ["percent"], "count") : null,
+        fanout,
+        upgrades,
+      };
+    }
     return {
+      websockets,
       backends,
       errors: e.errors !== undefined ? threshold(e.errors, ["errors"], override.errors !== undefined, ["count", "percent"], "count") : null,
       unattributed: e.unattributed !== undefined ? threshold(e.unattributed, ["unattributed"], override.unattributed !== undefined, ["count", "percent"], "count") : null,

@@ -90,6 +90,18 @@ export interface Expectations {
   unattributed: Threshold | null;
   latency: Partial<Record<"p50" | "p90" | "p99" | "max", Threshold>>;
   maxConnectionsSeen: Threshold | null;
+  /** Thresholds on the load's WebSocket sessions; null: none given. */
+  websockets: WebSocketExpectations | null;
+}
+
+export interface WebSocketExpectations {
+  /** Completed sessions, of those started. */
+  sessions: Threshold | null;
+  /** The delivery ratio. */
+  delivered: Threshold | null;
+  fanout: Partial<Record<"p50" | "p99", Threshold>>;
+  /** Upgrades by the backend the proxy routed them to. */
+  upgrades: Record<string, Threshold>;
 }
 
 /** A scenario's load: one shape with what `spillway load` and a library caller run (spec/load-profile.ts). */

@@ -402,6 +402,24 @@ export const loadSchema = z
 
 const share = (what: string, e: string) => expectation.optional().describe(what).meta(example(e));
 
+export const websocketExpectSchema = z
+  .strictObject({
+    sessions: share("Sessions held for their whole length and closed by the driver, as a share of the sessions started (k6's ws_sessions) with %, or a count", "100%"),
+    delivered: share(
+      "The delivery ratio as a share with %: messages received by the members that were in the room when each was sent, of those owed (messages sent x members at that moment, the sender included)",
+      ">= 99%",
+    ),
+    fanout_p50: share("Median fan-out latency, from a message's send to each receipt, as a duration", "< 50ms"),
+    fanout_p99: share("99th percentile fan-out latency, from a message's send to each receipt, as a duration", "< 200ms"),
+    upgrades: z
+      .record(name, expectation.describe("Upgrades (101 responses) this backend took: a count, or a share of the sessions started with %").meta(example(">= 90%")))
+      .optional()
+      .describe("Thresholds on where upgrades went, by backend: the backend the proxy stamped on the 101 as its route, or the stub's own stamp where the proxy stamps none")
+      .meta(example({ ade: "100%" })),
+  })
+  .describe("Thresholds on the load's WebSocket sessions (load.websockets)")
+  .meta(example({ sessions: "100%", delivered: ">= 99%", fanout_p99: "< 200ms" }));
+
 export const expectSchema = z
   .strictObject({
     backends: z
@@ -422,6 +440,7 @@ export const expectSchema = z
       .describe("Thresholds on latency, from send to response")
       .meta(example({ p99: "< 200ms" })),
     max_connections_seen: share("Highest connection count the proxy routed a request at (its x-spillway-proxy-conns stamp), as a count", ">= 301"),
+    websockets: websocketExpectSchema.optional(),
   })
   .describe("Thresholds a run must meet; verify exits 4 when one fails")
   .meta(example({ backends: { pbcoffee: "0" }, errors: "0" }));

@@ -1,4 +1,5 @@
 import type { LoadResult } from "../load/index.js";
+import type { WsResult } from "../load/ws/index.js";
 import type { Target } from "../spec/model.js";
 import type { ExpectationResult } from "./evaluate.js";
 import type { CountsReport } from "./counts.js";
@@ -15,7 +16,10 @@ export interface ScenarioRun {
   /** passed: every expectation held and the counts reconcile; failed: one did not; error: the run itself broke. */
   status: "passed" | "failed" | "error";
   error: string | null;
+  /** The HTTP load's result; null when it did not run (a broken run, or a load of WebSocket sessions alone). */
   load: LoadResult | null;
+  /** The WebSocket sessions' result; null when the scenario holds none, or the run broke. */
+  websockets: WsResult | null;
   expectations: ExpectationResult[];
   reconciliation: Reconciliation | null;
   /** The driver's, the proxy's and the kernel's counts of open connections, sampled every second while the load ran. */

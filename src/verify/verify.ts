@@ -1,6 +1,7 @@
 import { UsageError } from "../errors.js";
 import { ExitCode } from "../exit-codes.js";
 import type { LoadRun } from "../load/index.js";
+import type { WsRun } from "../load/ws/index.js";
 import { assertLoopbackStack, withSession, type RuntimeKind } from "../runtime/index.js";
 import { didYouMean } from "../spec/diagnostics.js";
 import type { Model, Scenario, Target } from "../spec/model.js";
@@ -48,6 +49,8 @@ export interface VerifyOptions extends StackRunOptions {
   onRunStart?: (target: Target, scenario: Scenario) => void;
   /** Its load is running: subscribe to the load's events. */
   onLoad?: (load: LoadRun, target: Target, scenario: Scenario) => void;
+  /** Its WebSocket sessions are running (a scenario with load.websockets): subscribe to their events. */
+  onWebSockets?: (sessions: WsRun, target: Target, scenario: Scenario) => void;
   /** It finished, its stack torn down. */
   onRunEnd?: (run: ScenarioRun) => void;
 }
@@ -104,6 +107,7 @@ export async function verifyModel(model: Model, opts: VerifyOptions = {}): Promi
           maxRunMs: opts.maxRunMs ?? VERIFY_DEFAULTS.maxRunMs,
           windowMs: opts.windowMs ?? null,
           ...(opts.onLoad ? { onLoad: opts.onLoad } : {}),
+          ...(opts.onWebSockets ? { onWebSockets: opts.onWebSockets } : {}),
           ...(ndjson ? { ndjson: (line: string) => ndjson(line.replace(/^\{/, `{"target":${JSON.stringify(target)},"scenario":${JSON.stringify(scenario.name)},`)) } : {}),
         }),
       );
