@@ -190,3 +190,12 @@ describe("the grid", () => {
     expect(stepKind(axes, points[0]!, points[7]!)).toBe("stack");
   });
 });
+
+describe("a scenario with WebSocket sessions", () => {
+  it("is refused by explore (exit 1) instead of running cells that measure nothing of it", async () => {
+    const { planExplore } = await import("../src/explore/run.js");
+    const text = readFileSync("fixtures/chat.yaml", "utf8");
+    expect(() => planExplore(text, "fixtures/chat.yaml", { scenario: "room-of-100", vary: ["load.websockets.connections=50,100"], targets: undefined, ramp: undefined })).toThrow(UsageError);
+    expect(() => planExplore(text, "fixtures/chat.yaml", { scenario: "room-of-100", vary: ["load.websockets.connections=50,100"], targets: undefined, ramp: undefined })).toThrow(/holds WebSocket sessions, which explore does not run/);
+  });
+});

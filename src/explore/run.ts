@@ -103,6 +103,12 @@ export function readSpec(spec: string | { text: string; name?: string }): { text
 export function planExplore(text: string, file: string, opts: Pick<ExploreOptions, "scenario" | "vary" | "targets" | "ramp">): ExplorePlan {
   const first = prepareGrid(text, file, opts.scenario, []);
   const scenario = first.model.scenarios.find((s) => s.name === opts.scenario)!;
+  if (scenario.load.websockets !== null) {
+    throw new UsageError(
+      `scenario '${opts.scenario}' holds WebSocket sessions, which explore does not run: its cells would measure ${scenario.load.http ? "the HTTP load alone and say nothing of the sessions" : "nothing"}`,
+      "Run the scenario with spillway verify, which runs the sessions, checks expect.websockets and reconciles the messages with the stubs; or explore a scenario without websockets.",
+    );
+  }
   const axes = parseVary(opts.vary, varyScope(first.model, scenario));
   const ramp = opts.ramp && opts.ramp.length > 0 ? opts.ramp : null;
   let base = text;
