@@ -41,3 +41,12 @@ describe("progress line", () => {
     expect(Math.max(...done)).toBeGreaterThan(0);
   });
 });
+
+describe("WebSocket progress line", () => {
+  it("says sessions open of those asked, messages, and the delivery so far", async () => {
+    const { wsProgressLine } = await import("../src/report/progress.js");
+    const t = { elapsedMs: 4200, open: 80, opened: 90, failed: 2, sent: 300, received: 24000, expected: 24100, delivered: 23980 };
+    expect(wsProgressLine("nginx / room", t, 100)).toBe(`nginx / room ${(await import("../src/spec/duration.js")).formatElapsed(4200)} 80/100 sessions open, 2 failed, 300 sent, 24000 received, 99.5% delivered`);
+    expect(wsProgressLine("x", { ...t, failed: 0, expected: 0, delivered: 0 }, 100)).toMatch(/sessions open, 300 sent, 24000 received, nothing owed yet$/);
+  });
+});

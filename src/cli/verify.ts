@@ -3,7 +3,7 @@ import type { ExitCode } from "../exit-codes.js";
 import { toHtml } from "../report/html.js";
 import { toJson } from "../report/json.js";
 import { toJunit } from "../report/junit.js";
-import { attachProgress } from "../report/progress.js";
+import { attachProgress, attachWsProgress } from "../report/progress.js";
 import { formatRun, formatSummary } from "../report/terminal.js";
 import type { Model } from "../spec/model.js";
 import { verifyExitCode, verifyModel, type VerifyOptions } from "../verify/verify.js";
@@ -44,7 +44,7 @@ async function writeReports(reports: OutputFile[], ndjson: OutputStream | null, 
 }
 
 /** `spillway verify`: the run's tables as it goes, its reports at the end, and its exit code; a signal stops it. */
-export async function verify(model: Model, opts: Omit<VerifyOptions, "signal" | "warn" | "ndjson" | "onRunStart" | "onLoad" | "onRunEnd">, files: ReportFiles, display: Display, io: Io, checks: Preflight = { preflight: true }): Promise<number> {
+export async function verify(model: Model, opts: Omit<VerifyOptions, "signal" | "warn" | "ndjson" | "onRunStart" | "onLoad" | "onWebSockets" | "onRunEnd">, files: ReportFiles, display: Display, io: Io, checks: Preflight = { preflight: true }): Promise<number> {
   if (checks.preflight) {
     const { preflightModel } = await import("../doctor/preflight.js");
     const { readFacts } = await import("../doctor/facts.js");
@@ -53,7 +53,7 @@ export async function verify(model: Model, opts: Omit<VerifyOptions, "signal" | 
   return untilSignal(io, (signal) => verifyReporting(model, { ...opts, signal }, files, display, io));
 }
 
-async function verifyReporting(model: Model, opts: Omit<VerifyOptions, "warn" | "ndjson" | "onRunStart" | "onLoad" | "onRunEnd">, files: ReportFiles, display: Display, io: Io): Promise<ExitCode> {
+async function verifyReporting(model: Model, opts: Omit<VerifyOptions, "warn" | "ndjson" | "onRunStart" | "onLoad" | "onWebSockets" | "onRunEnd">, files: ReportFiles, display: Display, io: Io): Promise<ExitCode> {
   // Before the run, not after minutes of it: every report must have a place it can be written to.
   if (files.ndjson === "-") throw new UsageError("--ndjson - is not supported: give it a file", "Use --json - for a report on stdout.");
   await checkOutputFiles([
@@ -76,6 +76,10 @@ async function verifyReporting(model: Model, opts: Omit<VerifyOptions, "warn" | 
       },
       onLoad: (load, target, scenario) => {
         if (progress) attachProgress(load, `${target} / ${scenario.name}`, scenario.load.requests, io.err);
+      },
+      // Two lines cannot share one terminal line: with an HTTP load beside them the sessions' figures come in the report.
+      onWebSockets: (sessions, target, scenario) => {
+        if (progress && !scenario.load.http && scenario.load.websockets) attachWsProgress(sessions, `${target} / ${scenario.name}`, scenario.load.websockets.connections, io.err);
       },
       onRunEnd: (run) => {
         tables(`${formatRun(run, { color: display.color })}\n\n`);

@@ -1,4 +1,5 @@
 import type { LoadRun } from "../load/index.js";
+import type { WsRun, WsTickInfo } from "../load/ws/index.js";
 import { formatElapsed } from "../spec/duration.js";
 
 /**
@@ -16,5 +17,18 @@ export function attachProgress(run: LoadRun, label: string, total: number | null
     const backends = Object.entries(t.byBackend).map(([b, n]) => `${b} ${n}`).join(" ");
     write(`\r\u001b[2K${label} ${bar} ${done} done, ${t.openConnections} conns${backends ? `, ${backends}` : ""}`);
   });
+  run.on("done", () => write("\r\u001b[2K"));
+}
+
+/** One progress line of a WebSocket run: sessions open of those asked, messages, and delivery so far. */
+export function wsProgressLine(label: string, t: WsTickInfo, sessions: number): string {
+  const delivery = t.expected > 0 ? `${((100 * t.delivered) / t.expected).toFixed(1)}% delivered` : "nothing owed yet";
+  const failed = t.failed > 0 ? `, ${t.failed} failed` : "";
+  return `${label} ${formatElapsed(t.elapsedMs)} ${t.open}/${sessions} sessions open${failed}, ${t.sent} sent, ${t.received} received, ${delivery}`;
+}
+
+/** Draws `wsProgressLine` on a terminal from a WebSocket run's `tick` events. */
+export function attachWsProgress(run: WsRun, label: string, sessions: number, write: (t: string) => void): void {
+  run.on("tick", (t) => write(`\r\u001b[2K${wsProgressLine(label, t, sessions)}`));
   run.on("done", () => write("\r\u001b[2K"));
 }
