@@ -5,6 +5,7 @@
 //   node bench/run.js --rounds 5 --max-conns 18000
 //   node bench/run.js --skip-e2e --skip-memory   (the in-process comparison alone)
 //   node bench/run.js --skip-e2e --skip-memory --compare ../other-checkout
+//   node bench/run.js --skip-hold                 (leave out bench/hold.js: 100,000 connections through nginx)
 //
 // --compare runs a second build of the driver (another checkout, built) in the
 // same rounds, right after this one, and prints the paired ratio of their CPU
@@ -37,6 +38,7 @@ const skipMemory = argv.includes("--skip-memory");
 const e2eOnly = argv.includes("--e2e-only");
 const skipE2e = argv.includes("--skip-e2e");
 const compareDir = opt("compare", null);
+const skipHold = argv.includes("--skip-hold");
 const e2eRounds = Number(opt("e2e-rounds", "5"));
 // Whole processes, as a user runs them: `spillway load` (node start-up included) against `h2load -t1`.
 const e2eConfigs = [
@@ -345,4 +347,10 @@ http {
 } finally {
   stopAll();
   rmSync(dir, { recursive: true, force: true });
+}
+
+if (!skipHold) {
+  // Issue 11's figure: fixtures/hold.yaml's 100,000 connections through nginx and HAProxy's ceiling, counted on both sides.
+  console.log("\nholding connections (bench/hold.js):");
+  execFileSync(process.execPath, [join(here, "hold.js")], { stdio: "inherit" });
 }
