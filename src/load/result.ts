@@ -254,7 +254,8 @@ export function mergeRunData(parts: readonly RunData[]): RunData {
   return out;
 }
 
-function summarize(data: HistogramData): LatencySummary {
+/** A histogram (µs) as the ms summary every result reports: the HTTP driver's and the WebSocket driver's. */
+export function summarize(data: HistogramData): LatencySummary {
   const h = Histogram.from(data);
   const ms = (us: number): number => Math.round(us) / 1000;
   if (h.total === 0) return { min: 0, mean: 0, p50: 0, p90: 0, p99: 0, max: 0 };

@@ -15,7 +15,7 @@
  *   was seen, after it left) or by a sender of another run.
  */
 import { Histogram, mergeHistogramData, type HistogramData } from "../histogram.js";
-import type { LatencySummary } from "../result.js";
+import { summarize, type LatencySummary } from "../result.js";
 import type { WsCause } from "../../wire.js";
 
 /** One window of the run's timeline. */
@@ -235,20 +235,6 @@ export function mergeWsRunData(parts: readonly WsRunData[]): WsRunData {
   // A part that saw no window in the middle of another's timeline leaves a hole: fill it.
   for (let i = 0; i < out.timeline.length; i++) out.timeline[i] ??= emptyWindow(i * out.timelineWindowMs, 0);
   return out;
-}
-
-function summarize(data: HistogramData): LatencySummary {
-  const h = Histogram.from(data);
-  const ms = (us: number): number => Math.round(us) / 1000;
-  if (h.total === 0) return { min: 0, mean: 0, p50: 0, p90: 0, p99: 0, max: 0 };
-  return {
-    min: ms(h.min),
-    mean: Math.round(h.sum / h.total) / 1000,
-    p50: ms(h.percentile(50)),
-    p90: ms(h.percentile(90)),
-    p99: ms(h.percentile(99)),
-    max: ms(h.max),
-  };
 }
 
 function sorted<T>(r: Record<string, T>): Record<string, T> {
