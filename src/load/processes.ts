@@ -9,7 +9,6 @@
  * threads share one process's open-file limit; each child has its own.
  * @internal
  */
-import { localCount } from "./scheduler.js";
 
 /** The most driver processes one run forks: enough for 100,000 connections under a 2,000-descriptor limit. */
 export const MAX_PROCESSES = 64;
@@ -55,4 +54,9 @@ export function fewestProcesses(connections: number, workers: number, perProcess
     if (Math.max(...processConnections(connections, workers, p)) <= perProcess) return p;
   }
   return null;
+}
+
+/** How many of the global slots [0, target) belong to worker w of W (slots are dealt round-robin). */
+export function localCount(target: number, w: number, W: number): number {
+  return target > w ? Math.floor((target - w - 1) / W) + 1 : 0;
 }

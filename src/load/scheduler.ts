@@ -11,6 +11,9 @@ import { performance } from "node:perf_hooks";
 import type { Conn, Req } from "./conn.js";
 import type { EngineOptions, PoolScheduler, PoolView, Slot } from "./pool.js";
 import { stageTarget } from "../spec/stages.js";
+import { localCount } from "./processes.js";
+
+export { localCount };
 
 /** One burst of the connect-rate schedule, as the engine carried it out. */
 export interface ConnectBurst {
@@ -131,10 +134,4 @@ export abstract class Scheduler implements PoolScheduler {
 
   /** A request parked for `s` ended without going out again (nothing by default: only a model with per-slot shares cares). */
   parkedEnded(_s: Slot): void {}
-}
-
-
-/** How many of the global slots [0, target) belong to worker w of W (slots are dealt round-robin). */
-export function localCount(target: number, w: number, W: number): number {
-  return target > w ? Math.floor((target - w - 1) / W) + 1 : 0;
 }

@@ -4,7 +4,7 @@
  * worker threads runs (splitTasks, localCount), so the parts together send
  * what one run sends, client by client.
  */
-import { localCount } from "./scheduler.js";
+import { localCount } from "./processes.js";
 import { h2loadSplit, splitTasks } from "./run.js";
 import { mergeRunData, toLoadResult, type LoadResult, type RunData } from "./result.js";
 import type { LoadProfile } from "./profile.js";
