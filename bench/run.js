@@ -6,6 +6,7 @@
 //   node bench/run.js --skip-e2e --skip-memory   (the in-process comparison alone)
 //   node bench/run.js --skip-e2e --skip-memory --compare ../other-checkout
 //   node bench/run.js --skip-hold                 (leave out bench/hold.js: 100,000 connections through nginx)
+//   node bench/run.js --skip-ws                   (leave out bench/ws.js: the WebSocket driver's messages/s, CPU and memory)
 //
 // --compare runs a second build of the driver (another checkout, built) in the
 // same rounds, right after this one, and prints the paired ratio of their CPU
@@ -39,6 +40,7 @@ const e2eOnly = argv.includes("--e2e-only");
 const skipE2e = argv.includes("--skip-e2e");
 const compareDir = opt("compare", null);
 const skipHold = argv.includes("--skip-hold");
+const skipWs = argv.includes("--skip-ws");
 const e2eRounds = Number(opt("e2e-rounds", "5"));
 // Whole processes, as a user runs them: `spillway load` (node start-up included) against `h2load -t1`.
 const e2eConfigs = [
@@ -347,6 +349,11 @@ http {
 } finally {
   stopAll();
   rmSync(dir, { recursive: true, force: true });
+}
+
+if (!skipWs) {
+  console.log("\nWebSocket sessions (bench/ws.js):");
+  execFileSync(process.execPath, ["--expose-gc", join(here, "ws.js")], { stdio: "inherit" });
 }
 
 if (!skipHold) {
