@@ -248,7 +248,7 @@ function flipSeries(timeline, windowMs, flips) {
 }
 function wsTimelineData(w) {
   var tl = w.timeline;
-  return { labels: tl.map(function (x) { return secondsLabel(x.t_ms, w.window_ms); }), datasets: [
+  return { yTitle: "messages per window", y2Title: "sessions", labels: tl.map(function (x) { return secondsLabel(x.t_ms, w.window_ms); }), datasets: [
     { type: "bar", label: "WebSocket messages received", stack: "requests", yAxisID: "y", backgroundColor: PALETTE[0], data: tl.map(function (x) { return x.received; }), order: 2 },
     { type: "bar", label: "owed, not delivered", stack: "requests", yAxisID: "y", backgroundColor: ERROR_COLOUR, data: tl.map(function (x) { return Math.max(0, x.expected - x.delivered); }), order: 2 },
     { type: "line", label: "sessions open", yAxisID: "y2", borderColor: "#888", backgroundColor: "#888", borderDash: [4, 3], borderWidth: 2, pointRadius: 0, data: tl.map(function (x) { return x.open_sessions; }), order: 1 },
@@ -273,7 +273,7 @@ function timelineData(c) {
   if (flipM.some(function (v) { return v !== null; })) ds.push({ type: "line", label: "flip (measured)", yAxisID: "y2", showLine: false, pointRadius: 6, pointStyle: "circle", borderColor: "#b22", backgroundColor: "#b22", data: flipM, order: 0 });
   var flipP = c.predicted ? flipSeries(tl, m.window_ms, c.predicted.flips) : [];
   if (flipP.some(function (v) { return v !== null; })) ds.push({ type: "line", label: "flip (predicted)", yAxisID: "y2", showLine: false, pointRadius: 7, pointStyle: "circle", borderWidth: 2, borderColor: "#b22", backgroundColor: "rgba(255,255,255,0)", data: flipP, order: 0 });
-  return { labels: tl.map(function (w) { return secondsLabel(w.t_ms, m.window_ms); }), datasets: ds };
+  return { yTitle: "responses per window", y2Title: "connections", labels: tl.map(function (w) { return secondsLabel(w.t_ms, m.window_ms); }), datasets: ds };
 }
 
 var timeline = null;
@@ -427,6 +427,8 @@ function select(i) {
   var d = timelineData(c);
   timeline.data.labels = d.labels;
   timeline.data.datasets = d.datasets;
+  timeline.options.scales.y.title.text = d.yTitle || "responses per window";
+  timeline.options.scales.y2.title.text = d.y2Title || "connections";
   timeline.update();
   if (pvm) pvm.update();
   showCell(c);
