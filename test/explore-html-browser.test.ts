@@ -55,6 +55,8 @@ describe("toExploreHtml", () => {
   it("labels axes by the shortest tail of their paths that tells them apart", () => {
     expect([...shortAxisNames(["frontends.webserver.timeouts.http_keep_alive", "load.think_time"]).values()]).toEqual(["http_keep_alive", "think_time"]);
     expect([...shortAxisNames(["frontends.a.timeouts.client", "frontends.b.timeouts.client", "load.rate"]).values()]).toEqual(["a.timeouts.client", "b.timeouts.client", "rate"]);
+    // The sessions' keys keep their parent: `connections` alone reads as the HTTP load's.
+    expect([...shortAxisNames(["load.websockets.connections", "load.think_time"]).values()]).toEqual(["websockets.connections", "think_time"]);
   });
 });
 
@@ -413,7 +415,7 @@ describe.skipIf(!chromiumPath && !required)("explore report in headless Chromium
         const chart = (window as unknown as { Chart: { getChart(c: Element): { data: { labels: string[]; datasets: { label: string; data: (number | null)[] }[] } } } }).Chart.getChart(document.getElementById("ws")!);
         return { labels: chart.data.labels, sets: Object.fromEntries(chart.data.datasets.map((d) => [d.label, d.data])) };
       });
-      expect(ws.labels).toEqual(["connections=50", "connections=100", "connections=200"]);
+      expect(ws.labels).toEqual(["websockets.connections=50", "websockets.connections=100", "websockets.connections=200"]);
       const ratio = (target: string, v: string) => report.cells.find((c) => c.target === target && c.values["load.websockets.connections"] === v)!.measured!.websockets!;
       expect(ws.sets["haproxy delivered"]).toEqual([100, 100, 100]);
       expect(ws.sets["nginx delivered"]!.slice(0, 2)).toEqual([100, 100]);

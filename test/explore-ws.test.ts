@@ -91,7 +91,7 @@ describe("explore() with WebSocket sessions, through the real proxies", () => {
 
     const tables = formatExploreTables(report);
     expect(tables).toContain("WebSocket messages delivered of those owed");
-    expect(tables).toMatch(/connections\s+sessions\s+delivered\s+fan-out p99 ms/);
+    expect(tables).toMatch(/websockets.connections\s+sessions\s+delivered\s+fan-out p99 ms/);
     expect(tables).toMatch(/\n\s+20\s+20\/20\s+100%\s+[0-9.]+\n/);
     // HAProxy beside nginx speaks of the sessions, not of HTTP requests neither sent.
     expect(report.differences.map((d) => d.text.split(";")[0])).toEqual(["Both delivered 100% of the WebSocket messages owed", "Both delivered 100% of the WebSocket messages owed"]);

@@ -437,7 +437,8 @@ async function measure(proxy: RunningProxy, point: AppliedPoint, target: Target,
   if (wsRun) opts.onWebSockets?.(wsRun, start);
   const [result, websockets] = await runBoth(run, wsRun, opts, start);
   const measured = measuredCell(result, point.model, scenario, latencies ? (i) => latencies.p99(i) : null, websockets);
-  return { measured, loadMs: scenario.load.warmupMs + Math.max(result?.durationMs ?? 0, websockets?.durationMs ?? 0) };
+  // The sessions start with the warmup, the measured HTTP part after it.
+  return { measured, loadMs: Math.max(result === null ? 0 : scenario.load.warmupMs + result.durationMs, websockets?.durationMs ?? 0) };
 }
 
 /**

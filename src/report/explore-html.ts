@@ -21,7 +21,8 @@ export function shortAxisNames(paths: readonly string[]): Map<string, string> {
   const names = new Map<string, string>();
   for (const p of paths) {
     const parts = p.split(".");
-    for (let n = 1; n <= parts.length; n++) {
+    // websockets.connections, not connections: the HTTP load has a key of that name too.
+    for (let n = p.startsWith("load.websockets.") ? 2 : 1; n <= parts.length; n++) {
       const tail = parts.slice(-n).join(".");
       const clash = paths.some((q) => q !== p && (q === tail || q.endsWith(`.${tail}`)));
       if (!clash || n === parts.length) {

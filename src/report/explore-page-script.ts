@@ -39,7 +39,8 @@ function shortNames(paths) {
   var names = {};
   paths.forEach(function (p) {
     var parts = p.split(".");
-    for (var n = 1; n <= parts.length; n++) {
+    // websockets.connections, not connections: the HTTP load has a key of that name too.
+    for (var n = p.indexOf("load.websockets.") === 0 ? 2 : 1; n <= parts.length; n++) {
       var tail = parts.slice(-n).join(".");
       var clash = paths.some(function (q) { return q !== p && (q === tail || q.slice(-tail.length - 1) === "." + tail); });
       if (!clash || n === parts.length) { names[p] = tail; return; }

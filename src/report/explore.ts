@@ -49,7 +49,9 @@ function wsText(cell: ExploreCell): string | null {
   const w = cell.measured?.websockets;
   if (!w) return null;
   const fanout = w.fanout_ms.p99 === null ? "" : `, fan-out p99 ${w.fanout_ms.p99.toFixed(1)} ms`;
-  return `${w.sessions.opened}/${w.sessions.asked} sessions, ${deliveryText(w.delivery_ratio)} delivered${fanout}`;
+  const causes = Object.entries(w.failed_by_cause).map(([cause, n]) => `${cause} ${n}`).join(", ");
+  const failed = w.sessions.failed > 0 ? ` (${w.sessions.failed} failed: ${causes})` : "";
+  return `${w.sessions.opened}/${w.sessions.asked} sessions${failed}, ${deliveryText(w.delivery_ratio)} delivered${fanout}`;
 }
 
 function errorShare(cell: ExploreCell): number | null {
