@@ -14,7 +14,7 @@ import { InfraError, UsageError } from "../../errors.js";
 import { compiledScript } from "../scripts.js";
 import { mergeWsRunData, toWsResult, type WsResult, type WsRunData } from "./data.js";
 import { wsMaxRunMs, type WsSessionOptions, type WsShare } from "./options.js";
-import type { WsRun, WsRunEvents, WsStartInfo, WsTickInfo } from "./run.js";
+import type { WsRun, WsRunEvents, WsStartInfo, WsTickInfo } from "./types.js";
 
 /** What the parent sends a child. */
 export type WsChildCommand = { type: "run"; options: WsSessionOptions; share: WsShare } | { type: "stop" };

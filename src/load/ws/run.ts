@@ -47,45 +47,9 @@ import { openFileLimit } from "../../runtime/limits.js";
 import { connectionsPerProcess, MAX_PROCESSES } from "../processes.js";
 import { fewestWsProcesses, inWsShare, resolveWsOptions, wsRoomName, wsShareSessions, wsShareSizes, type ResolvedWsOptions, type WsSessionOptions, type WsShare } from "./options.js";
 import { WsProcessesRun } from "./processes.js";
+import type { WsRun, WsRunEvents, WsStartInfo, WsTickInfo } from "./types.js";
 
-export interface WsStartInfo {
-  url: string;
-  /** Sessions this process holds, of `connections` in the whole run. */
-  sessions: number;
-  connections: number;
-  /** The rooms this process holds (every member of each is here). */
-  rooms: string[];
-  share: WsShare;
-}
-
-export interface WsTickInfo {
-  elapsedMs: number;
-  open: number;
-  opened: number;
-  failed: number;
-  sent: number;
-  received: number;
-  expected: number;
-  delivered: number;
-}
-
-export interface WsRunEvents {
-  start: [WsStartInfo];
-  tick: [WsTickInfo];
-  done: [WsResult];
-}
-
-/** WebSocket sessions under way: subscribe to `start`, `tick` and `done`. */
-export interface WsRun extends EventEmitter<WsRunEvents> {
-  /** Resolves with the result; rejects with a UsageError (bad option, non-loopback URL). */
-  readonly done: Promise<WsResult>;
-  /** The mergeable data behind `done`'s result. */
-  readonly data: Promise<WsRunData>;
-  /** The driver child processes' pids (empty when the sessions run in this process): they end with the run. */
-  readonly pids: readonly number[];
-  /** Ends the run: no new session; open sessions leave their rooms, take what they are owed, and close. Safe to call twice. */
-  stop(): void;
-}
+export type { WsRun, WsRunEvents, WsStartInfo, WsTickInfo } from "./types.js";
 
 /**
  * Starts the sessions; options are checked first, and a problem rejects
