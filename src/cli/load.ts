@@ -244,7 +244,8 @@ export function addLoadCommand(program: Command, io: Io, setExit: (code: number)
       // Loaded when the command runs, not when the CLI starts: see main.ts.
       const { fileDescriptorProblem, H2LOAD_KEYS, parseH2loadCommand, profileFor, runProblems, validateLoad, startLoad, diagnoseRun } = await import("../load/index.js");
       const { formatCounts, formatLoadSummary } = await import("../report/load.js");
-      const { shardPart, shardProfile, ShardProblem } = await import("../load/shard.js");
+      // Only a run that asks for them loads the shard arithmetic and the progress line.
+      const sharding = o.shard === undefined ? null : { part: o.shard, ...(await import("../load/shard.js")) };
       const names = flagNames(cmd);
       let url = urlArg;
       if (o.h2load !== undefined) {
@@ -262,11 +263,11 @@ export function addLoadCommand(program: Command, io: Io, setExit: (code: number)
       // This process's limit matters only to a load that could otherwise run.
       // A shard holds only its own connections, so its own share is what this process's limit must hold.
       const shardOf = (whole: LoadProfile): LoadProfile => {
-        if (o.shard === undefined) return whole;
+        if (sharding === null) return whole;
         try {
-          return shardProfile(whole, o.shard, whole.workers);
+          return sharding.shardProfile(whole, sharding.part, whole.workers);
         } catch (err) {
-          if (err instanceof ShardProblem) throw new UsageError(err.message, err.hint);
+          if (err instanceof sharding.ShardProblem) throw new UsageError(err.message, err.hint);
           throw err;
         }
       };
@@ -289,8 +290,8 @@ export function addLoadCommand(program: Command, io: Io, setExit: (code: number)
       const ndjson = o.ndjson ? createWriteStream(o.ndjson) : null;
       const whole = profileFor(checked.load, { ...run, ...(ndjson ? { ndjson: (line: string) => ndjson.write(`${line}\n`) } : {}) });
       const profile = shardOf(whole);
-      const { attachProgress } = await import("../report/progress.js");
       const counting = o.counts || o.nginxStatus !== undefined || o.haproxyStats !== undefined ? await startCounting(o, url, profile.durationMs) : null;
+      const attachProgress = io.isTTY && !o.quiet ? (await import("../report/progress.js")).attachProgress : null;
       const load = startLoad(profile, o.processes !== undefined ? { processes: o.processes } : {});
       let layoutNote = "";
       load.on("start", (s) => {
@@ -299,14 +300,14 @@ export function addLoadCommand(program: Command, io: Io, setExit: (code: number)
         layoutNote = spread || sources ? `${[spread, sources].filter(Boolean).join(", ")}\n` : "";
       });
       if (counting !== null) load.on("tick", (t) => counting.driver(t.openConnections));
-      if (io.isTTY && !o.quiet) attachProgress(load, "load", profile.requests, io.err);
+      attachProgress?.(load, "load", profile.requests, io.err);
       const result = await load.done;
       const counts = counting === null ? null : await counting.sampler.stop();
       if (ndjson) await new Promise<void>((r) => ndjson.end(r));
-      const shardNote = o.shard === undefined ? "" : `shard ${o.shard.index}/${o.shard.count}: ${profile.connections} of the load's ${whole.connections} connections${profile.requests !== null ? `, ${profile.requests} of its ${whole.requests} requests` : ""}\n`;
+      const shardNote = sharding === null ? "" : `shard ${sharding.part.index}/${sharding.part.count}: ${profile.connections} of the load's ${whole.connections} connections${profile.requests !== null ? `, ${profile.requests} of its ${whole.requests} requests` : ""}\n`;
       const summary = shardNote + layoutNote + formatLoadSummary(result, profile) + (counts === null ? "" : formatCounts(counts));
       const sampled = counts === null ? {} : { counts };
-      const written = o.shard === undefined ? { ...result, ...sampled } : { ...result, shard: shardPart(o.shard, whole, await load.data), ...sampled };
+      const written = sharding === null ? { ...result, ...sampled } : { ...result, shard: sharding.shardPart(sharding.part, whole, await load.data), ...sampled };
       if (o.json === "-") {
         if (!o.quiet) io.err(`${summary}\n`);
         io.out(`${JSON.stringify(written, null, 2)}\n`);
@@ -324,9 +325,9 @@ export function addLoadCommand(program: Command, io: Io, setExit: (code: number)
  * The sampler of --nginx-status / --haproxy-stats, the kernel and the driver's
  * own count, only when one of them or --counts asks: every sample reads
  * /proc/net/tcp, whose read costs the kernel a walk of its socket table, and
- * those reads tripled the driver's garbage collection in a 200,000-request
- * run (30 full collections instead of 1). The stats endpoint is read once before the load starts, so a
- * wrong address is said at once (exit 3) instead of as a column of blanks.
+ * those reads brought a 200,000-request run 30 full garbage collections
+ * instead of 1. The stats endpoint is read once before the load starts, so
+ * a wrong address is said at once (exit 3) instead of as a column of blanks.
  */
 async function startCounting(o: LoadCliOptions, url: string, durationMs: number | null) {
   const { resolveLoopback } = await import("../load/index.js");
