@@ -141,6 +141,25 @@ describe("WebSocket sessions", () => {
     expect(both.first?.id).toBe("haproxy-connections");
     expect(both.first?.needs).toBe(10_000);
   });
+
+  it("through nginx each session takes two worker connections (client and tunnel), and the stubs' one process bounds them at 19,934", () => {
+    const fits = verdict("{ websockets: { connections: 19000, rooms: 0, message_interval: 10s, session: 20s, connect_rate: 3000 } }", "nginx");
+    expect(fits.fits).toBe(true);
+    expect(limit(fits, "nginx-worker-connections").needs).toBe(Math.ceil((2 * 19_000) / 3) + 2);
+    expect(limit(fits, "nginx-worker-connections").basis).toContain("two per WebSocket session (its client side and its tunnel's upstream)");
+    expect(limit(fits, "nginx-worker-connections").limit).toContain("x 3 workers");
+    // 2 stubs: 64 descriptors kept aside plus one listener each.
+    expect(limit(fits, "stub-open-files")).toMatchObject({ needs: 19_000 + 66, has: 20_000, holds: 19_934, exceeded: false, fatal: true });
+    const over = verdict("{ websockets: { connections: 21000, rooms: 0, message_interval: 10s, session: 20s, connect_rate: 3000 } }", "nginx");
+    expect(over.fits).toBe(false);
+    expect(over.first?.id).toBe("stub-open-files");
+    expect(over.first?.participant).toBe("stubs");
+    expect(over.first?.fix?.kind).toBe("stub-sessions");
+    expect(over.first?.fix?.text).toContain("fewer WebSocket sessions in one scenario: at most 19,934 here (the stubs are one process");
+    // HTTP connections ride on few upstream ones: the stubs' limit does not bound them.
+    const http = verdict("{ connections: 21000, connect_rate: 3000, duration: 10s }", "nginx");
+    expect(http.limits.some((l) => l.id === "stub-open-files")).toBe(false);
+  });
 });
 
 describe("10k connections here", () => {

@@ -12,7 +12,7 @@ import { chromium as playwright, type Browser, type BrowserServer, type Page } f
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ExploreReport } from "../src/explore/types.js";
 import { embedJson, shortAxisNames, toExploreHtml } from "../src/report/explore-html.js";
-import { HOSTILE, exploreGridReport, exploreRampReport } from "./helpers/explore-report.js";
+import { HOSTILE, exploreGridReport, exploreRampReport, exploreWsReport } from "./helpers/explore-report.js";
 
 const chromiumPath = spawnSync("sh", ["-c", "command -v chromium"], { encoding: "utf8" }).stdout.trim();
 const required = process.env.SPILLWAY_REQUIRE_BROWSER === "1";
@@ -55,6 +55,8 @@ describe("toExploreHtml", () => {
   it("labels axes by the shortest tail of their paths that tells them apart", () => {
     expect([...shortAxisNames(["frontends.webserver.timeouts.http_keep_alive", "load.think_time"]).values()]).toEqual(["http_keep_alive", "think_time"]);
     expect([...shortAxisNames(["frontends.a.timeouts.client", "frontends.b.timeouts.client", "load.rate"]).values()]).toEqual(["a.timeouts.client", "b.timeouts.client", "rate"]);
+    // The sessions' keys keep their parent: `connections` alone reads as the HTTP load's.
+    expect([...shortAxisNames(["load.websockets.connections", "load.think_time"]).values()]).toEqual(["websockets.connections", "think_time"]);
   });
 });
 
@@ -395,6 +397,61 @@ describe.skipIf(!chromiumPath && !required)("explore report in headless Chromium
       expect((await selection(page)).selected).toBe(1);
       expect(await page.locator("#timeline-note").textContent()).toContain("haproxy did not come up");
       expect(await page.locator(".warn").textContent()).toContain("35 of 36 cells measured");
+      expectClean(l);
+    } finally {
+      await page.context().close();
+    }
+  }, 60_000);
+
+  it("a chat room grown to 200: delivery and fan-out per cell, a loss shown as a loss, and a cell's messages on its timeline", async () => {
+    const report = exploreWsReport();
+    const l = await load(report);
+    const { page } = l;
+    try {
+      expectDrawn(await canvases(page), ["heatmap:haproxy", "heatmap:nginx", "timeline", "ws"]);
+      // Sessions alone: nothing to predict, and the page says so instead of drawing an empty chart.
+      expect(await page.locator("#pvm-chart").isHidden()).toBe(true);
+      const ws = await page.evaluate(() => {
+        const chart = (window as unknown as { Chart: { getChart(c: Element): { data: { labels: string[]; datasets: { label: string; data: (number | null)[] }[] } } } }).Chart.getChart(document.getElementById("ws")!);
+        return { labels: chart.data.labels, sets: Object.fromEntries(chart.data.datasets.map((d) => [d.label, d.data])) };
+      });
+      expect(ws.labels).toEqual(["websockets.connections=50", "websockets.connections=100", "websockets.connections=200"]);
+      const ratio = (target: string, v: string) => report.cells.find((c) => c.target === target && c.values["load.websockets.connections"] === v)!.measured!.websockets!;
+      expect(ws.sets["haproxy delivered"]).toEqual([100, 100, 100]);
+      expect(ws.sets["nginx delivered"]!.slice(0, 2)).toEqual([100, 100]);
+      expect(ws.sets["nginx delivered"]![2]).toBeCloseTo(ratio("nginx", "200").delivery_ratio! * 100, 6);
+      expect(ws.sets["nginx delivered"]![2]).toBeLessThan(100);
+      expect(ws.sets["nginx fan-out p99"]).toEqual(["50", "100", "200"].map((v) => ratio("nginx", v).fanout_ms.p99));
+
+      // The cells table: the loss reads 99.9x%, never a rounded 100%.
+      const header = await page.locator("#cells tr").first().locator("th").allTextContents();
+      expect(header.slice(-3)).toEqual(["sessions", "delivered", "fan-out p99 ms"]);
+      const lossy = report.cells.findIndex((c) => c.target === "nginx" && c.values["load.websockets.connections"] === "200");
+      const row = await page.locator(`#cells tr[data-cell="${lossy}"] td.ws`).allTextContents();
+      const shown = Math.floor(ratio("nginx", "200").delivery_ratio! * 10_000) / 100;
+      expect(row).toEqual(["200/200", `${shown.toFixed(2)}%`, ratio("nginx", "200").fanout_ms.p99!.toFixed(1)]);
+      expect(shown).toBeLessThan(100);
+
+      // Selecting that cell shows its sessions and messages, and its timeline draws what was owed and not delivered.
+      await page.locator(`#cells tr[data-cell="${lossy}"] button`).click();
+      await page.waitForFunction((cell) => document.body.dataset.selected === String(cell), lossy, { timeout: 5_000 });
+      const facts = await page.locator("#cell-facts").textContent();
+      expect(facts).toContain("WebSocket sessions200 of 200 opened, 199 held their whole length, 1 failed (closed-early-1006 1)");
+      expect(facts).toContain(`${ratio("nginx", "200").delivered} of ${ratio("nginx", "200").expected} owed delivered`);
+      expect(facts).not.toContain("req/s");
+      const series = await page.evaluate(() => {
+        const chart = (window as unknown as { Chart: { getChart(c: Element): { data: { datasets: { label: string; data: number[] }[] } } } }).Chart.getChart(document.getElementById("timeline")!);
+        return Object.fromEntries(chart.data.datasets.map((d) => [d.label, d.data]));
+      });
+      const tl = ratio("nginx", "200").timeline;
+      expect(series["WebSocket messages received"]).toEqual(tl.map((w) => w.received));
+      expect(series["owed, not delivered"]).toEqual(tl.map((w) => w.expected - w.delivered));
+      expect(series["owed, not delivered"]!.filter((x) => x > 0)).toHaveLength(1);
+      expect(series["sessions open"]).toEqual(tl.map((w) => w.open_sessions));
+      expect(await page.evaluate(() => (window as unknown as { Chart: { getChart(c: Element): { options: { scales: { y: { title: { text: string } } } } } } }).Chart.getChart(document.getElementById("timeline")!).options.scales.y.title.text)).toBe("messages per window");
+
+      await page.mouse.move(0, 0);
+      await page.screenshot({ path: join(OUTPUT, "explore-ws.png"), fullPage: true });
       expectClean(l);
     } finally {
       await page.context().close();

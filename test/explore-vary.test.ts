@@ -192,10 +192,18 @@ describe("the grid", () => {
 });
 
 describe("a scenario with WebSocket sessions", () => {
-  it("is refused by explore (exit 1) instead of running cells that measure nothing of it", async () => {
+  it("plans a grid over load.websockets keys, each a load-only step; a ramp, which moves HTTP connections only, is refused (exit 1)", async () => {
     const { planExplore } = await import("../src/explore/run.js");
     const text = readFileSync("fixtures/chat.yaml", "utf8");
-    expect(() => planExplore(text, "fixtures/chat.yaml", { scenario: "room-of-100", vary: ["load.websockets.connections=50,100"], targets: undefined, ramp: undefined })).toThrow(UsageError);
-    expect(() => planExplore(text, "fixtures/chat.yaml", { scenario: "room-of-100", vary: ["load.websockets.connections=50,100"], targets: undefined, ramp: undefined })).toThrow(/holds WebSocket sessions, which explore does not run/);
+    const plan = planExplore(text, "fixtures/chat.yaml", { scenario: "room-of-100", vary: ["load.websockets.connections=50,100,200", "load.websockets.message_interval=1s,500ms"], targets: undefined, ramp: undefined });
+    expect(plan.points.map((p) => [p.scenario.load.websockets!.connections, p.scenario.load.websockets!.messageIntervalMs])).toEqual([
+      [50, 1000], [50, 500], [100, 1000], [100, 500], [200, 1000], [200, 500],
+    ]);
+    expect(plan.axes.map((a) => a.resolved.scope)).toEqual(["load", "load"]);
+    // A value the spec refuses is refused as the spec refuses it: more rooms than sessions.
+    expect(() => planExplore(text, "fixtures/chat.yaml", { scenario: "room-of-100", vary: ["load.websockets.rooms=200"], targets: undefined, ramp: undefined })).toThrow(/rooms/);
+    const ramp = () => planExplore(text, "fixtures/chat.yaml", { scenario: "room-of-100", vary: ["load.websockets.connections=50,100"], targets: undefined, ramp: [{ duration: "0s", target: 10 }, { duration: "2s", target: 40 }] });
+    expect(ramp).toThrow(UsageError);
+    expect(ramp).toThrow(/--ramp: scenario 'room-of-100' holds WebSocket sessions, and a ramp changes only the HTTP load's connections/);
   });
 });

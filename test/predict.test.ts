@@ -10,6 +10,9 @@ import { predictInputFromSpec } from "../src/predict/from-spec.js";
 import { h2loadSplit, planConnections } from "../src/predict/schedule.js";
 import { stageTarget } from "../src/spec/stages.js";
 import { UsageError } from "../src/errors.js";
+import { readFileSync } from "node:fs";
+import { loadSpecText } from "../src/spec/load.js";
+import { predictSpec } from "../src/predict/spec.js";
 
 const OVER_300 = [{ lo: 301, hi: Infinity }];
 
@@ -263,3 +266,34 @@ describe("predict from a spec", () => {
     }
   });
 });
+
+describe("predict with held WebSocket sessions", () => {
+  it("counts fixtures/mixed.yaml's held sessions in the rule's count: 150 + 100 stay under 300, 250 + 100 overflow", () => {
+    const mixed = loadSpecFile("fixtures/mixed.yaml").model;
+    for (const target of ["haproxy", "nginx"] as const) {
+      const at = (name: string) => predictInputFromSpec(mixed, mixed.scenarios.find((s) => s.name === name)!, target);
+      const held150 = at("held-150");
+      expect(held150.proxy.otherConnections).toBe(150);
+      const under = predict(held150);
+      expect(under.backends).toEqual({ main: 1, overflow: 0 });
+      expect(under.maxConnsAtRouting).toBe(250);
+      expect(under.assumptions.join("\n")).toContain("The count includes 150 held WebSocket sessions (load.websockets), each one connection in the count for its whole life, taken as held through the whole load (they open within 0.5 s and each lasts 12 s)");
+      const over = predict(at("held-250"));
+      expect(over.backends).toEqual({ main: 0, overflow: 1 });
+      expect(over.maxConnsAtRouting).toBe(350);
+    }
+  });
+
+  it("says when the sessions open after the warmup or end before the load", () => {
+    const text = readFileSync("fixtures/mixed.yaml", "utf8").replace("session: 12s, connect_rate: 300", "session: 5s, connect_rate: 50");
+    const mixed = loadSpecText(text, "mixed.yaml").model;
+    const input = predictInputFromSpec(mixed, mixed.scenarios.find((s) => s.name === "held-150")!, "haproxy");
+    expect(input.proxy.otherConnectionsWhat).toContain("but the last opens 3 s in, after the 2 s warmup, so the count is overstated early in the measured part, and each lasts 5 s, less than the load's 10 s, so the count is overstated after 5 s");
+  });
+
+  it("refuses a spec whose scenarios send no HTTP (exit 1), naming them: the model predicts HTTP routing", () => {
+    expect(() => predictSpec("fixtures/chat.yaml")).toThrow(UsageError);
+    expect(() => predictSpec("fixtures/chat.yaml")).toThrow("nothing to predict: scenario room-of-100 sends no HTTP requests, only WebSocket sessions");
+  });
+});
+

@@ -12,7 +12,7 @@
  * limit), nginx with the workers `nginxSizing` renders.
  */
 import { isIP } from "node:net";
-import { connectionsPerProcess, driverFixedFds, MAX_PROCESSES } from "../load/processes.js";
+import { connectionsPerProcess, driverFixedFds, MAX_PROCESSES, RESERVED_FDS } from "../load/processes.js";
 import { PORT_MARGIN } from "../load/sources.js";
 import { NGINX_WORKER_FILL, nginxWorkersFor } from "../render/nginx.js";
 import { proxyLimits } from "../runtime/limits.js";
@@ -59,6 +59,7 @@ export type LimitId =
   | "conntrack"
   | "accept-queue"
   | "upstream-ports"
+  | "stub-open-files"
   | "memory";
 
 export interface Need {
@@ -97,6 +98,8 @@ export interface NeedsInput {
   frontendMaxconn: number | null;
   /** The stubs and servers the scenario's frontend can route to, each with its connection cap. */
   servers: { address: string; maxconn: number | null }[];
+  /** Stubs of the stack: every one runs in one process (the fleet), so its open-file limit holds all their connections. */
+  stubs: number;
 }
 
 /** The scenario's needs input from a spec. */
@@ -106,12 +109,13 @@ export function needsInput(model: Model, scenario: Scenario, target: Target): Ne
   const servers = model.backends.filter((b) => backends.has(b.name)).flatMap((b) => b.servers.map((s) => ({ address: `${s.address.host}:${s.address.port}`, maxconn: s.maxconn })));
   const upstreamConnections = model.backends.reduce((sum, b) => sum + b.servers.reduce((n, srv) => n + (srv.maxconn ?? DEFAULTS.serverConnections.value), 0), 0);
   const host = frontend?.bind.host ?? null;
-  return { target, host, processes: null, upstreamConnections, load: scenario.load, listeners: model.frontends.length + 1, frontendMaxconn: frontend?.maxconn ?? null, servers };
+  const stubs = model.backends.reduce((n, b) => n + b.servers.filter((srv) => srv.stub).length, 0);
+  return { target, host, processes: null, upstreamConnections, load: scenario.load, listeners: model.frontends.length + 1, frontendMaxconn: frontend?.maxconn ?? null, servers, stubs };
 }
 
 /** The needs input of `spillway load` at a URL: the driver and the kernel only. */
 export function loadNeedsInput(load: NeedsInput["load"], host: string, processes: number | null): NeedsInput {
-  return { target: null, host, processes, upstreamConnections: 0, load, listeners: 0, frontendMaxconn: null, servers: [] };
+  return { target: null, host, processes, upstreamConnections: 0, load, listeners: 0, frontendMaxconn: null, servers: [], stubs: 0 };
 }
 
 /** Whether the driver picks 127.0.0.1…k by itself: an IPv4 loopback target and no source addresses given. */
@@ -125,8 +129,9 @@ export function autoSources(input: NeedsInput): boolean {
 /** nginx's workers for this scenario, as `nginxSizing` renders them at run time. */
 export function nginxWorkersHere(input: NeedsInput, facts: MachineFacts): { workers: number; workerConnections: number; demand: number } {
   const workerConnections = proxyLimits(facts.openFiles.soft).nginxWorkerConnections;
-  const n = peakConnections(input.load);
-  const demand = n + Math.min(input.upstreamConnections, n * input.load.streams);
+  // As the renderer's scenarioDemand: a WebSocket session holds its client side and its tunnel's upstream.
+  const http = peakConnections({ ...input.load, websockets: null });
+  const demand = http + Math.min(input.upstreamConnections, http * input.load.streams) + 2 * (input.load.websockets?.connections ?? 0);
   return { workers: nginxWorkersFor(demand, workerConnections, input.listeners, DEFAULTS.nginxWorkerProcesses.value), workerConnections, demand };
 }
 
@@ -235,7 +240,7 @@ export function needsFor(input: NeedsInput, facts: MachineFacts, memory: MemoryP
       // The renderer adds workers until they hold the scenario: nginx bounds no count itself.
       holds: null,
       fatal: true,
-      basis: `per worker: one per client connection and one per upstream connection (at most a request per stream in flight, at most the servers' ${fmt(input.upstreamConnections)}), plus ${input.listeners} listening socket${input.listeners === 1 ? "" : "s"}; ${workers === 1 ? "one worker holds them" : `the fewest workers that hold them with ${Math.round((1 - NGINX_WORKER_FILL) * 100)}% spare each, connections dealt by reuseport`}`,
+      basis: `per worker: one per client connection and one per upstream connection (at most a request per stream in flight, at most the servers' ${fmt(input.upstreamConnections)})${(input.load.websockets?.connections ?? 0) > 0 ? ", two per WebSocket session (its client side and its tunnel's upstream)" : ""}, plus ${input.listeners} listening socket${input.listeners === 1 ? "" : "s"}; ${workers === 1 ? "one worker holds them" : `the fewest workers that hold them with ${Math.round((1 - NGINX_WORKER_FILL) * 100)}% spare each, connections dealt by reuseport`}`,
     });
   }
 
@@ -311,6 +316,23 @@ export function needsFor(input: NeedsInput, facts: MachineFacts, memory: MemoryP
         uncapped.length > 0
           ? `one server connection per request in flight (reuse keeps only idle ones); worst case every stream in flight at once, all to one stub without a maxconn (${uncapped.map((s) => s.address).join(", ")})`
           : "every server's maxconn caps its connections below the port range",
+    });
+  }
+  const sessions = input.load.websockets?.connections ?? 0;
+  if (input.target !== null && input.stubs > 0 && sessions > 0) {
+    // The fleet's own files: its listeners (one per stub), and the node process's base (measured below 30).
+    const own = RESERVED_FDS + input.stubs;
+    out.push({
+      id: "stub-open-files",
+      participant: "stubs",
+      past: "the stubs' accepts fail with EMFILE: the proxy answers the upgrades past it 500 or 502, or resets them",
+      limit: `open files (soft limit ${soft.toLocaleString("en-US")} for the one process every stub runs in)`,
+      needs: sessions + own,
+      has: soft,
+      // The HTTP connections ride on few upstream ones; it is the sessions that are bounded.
+      holds: peakConnections({ ...input.load, websockets: null }) + Math.max(0, soft - own),
+      fatal: true,
+      basis: `each WebSocket session holds a tunnel to a stub for its whole life, and the ${input.stubs} stub${input.stubs === 1 ? "" : "s"} share one process (that is what lets a chat room span them), with ${own} descriptors of its own`,
     });
   }
   if (memory !== null && facts.memory.availableBytes !== null) {

@@ -10,7 +10,7 @@ import type { Target } from "../spec/model.js";
 import type { MachineFacts } from "./facts.js";
 import { acceptQueue, driverFixedFds, nginxPerWorker, peakConnections, SOURCE_PORT_FILL, type LimitId, type Need, type NeedsInput } from "./needs.js";
 
-export type FixKind = "ulimit" | "sysctl" | "source-addresses" | "driver-processes" | "nginx-workers" | "haproxy-ceiling" | "connect-rate" | "server-maxconn" | "memory";
+export type FixKind = "ulimit" | "sysctl" | "source-addresses" | "driver-processes" | "nginx-workers" | "haproxy-ceiling" | "connect-rate" | "server-maxconn" | "stub-sessions" | "memory";
 
 export interface Fix {
   kind: FixKind;
@@ -143,6 +143,15 @@ export function fixFor(need: Need, input: NeedsInput, facts: MachineFacts): Fix 
         text: `fewer connections per machine: at most ${fmt(need.holds ?? 0)} here by the measured figures; split the load with --shard i/N over more machines, or free memory`,
         command: null,
       };
+    case "stub-open-files": {
+      const raised = raiseOpenFiles(need.needs <= facts.openFiles.hard, need.needs, facts);
+      if (raised) return raised;
+      return {
+        kind: "stub-sessions",
+        text: `fewer WebSocket sessions in one scenario: at most ${fmt(Math.max(0, facts.openFiles.hard - (need.needs - (input.load.websockets?.connections ?? 0))))} here (the stubs are one process: ${hardLimitWords(facts)})`,
+        command: null,
+      };
+    }
     case "upstream-ports":
       return {
         kind: "server-maxconn",
@@ -152,7 +161,7 @@ export function fixFor(need: Need, input: NeedsInput, facts: MachineFacts): Fix 
   }
 }
 
-const ORDER: LimitId[] = ["driver-open-files", "driver-ports", "haproxy-connections", "nginx-worker-connections", "file-max", "conntrack", "memory", "accept-queue", "upstream-ports"];
+const ORDER: LimitId[] = ["driver-open-files", "driver-ports", "haproxy-connections", "nginx-worker-connections", "stub-open-files", "file-max", "conntrack", "memory", "accept-queue", "upstream-ports"];
 
 export function verdictFor(input: NeedsInput, needs: Need[], facts: MachineFacts): Verdict {
   const n = peakConnections(input.load);

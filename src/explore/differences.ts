@@ -125,8 +125,57 @@ function refusal(h: MeasuredCell, n: MeasuredCell, input: DifferenceInput, f: Fr
   return { text: `${share} failed (${cause})`, row: null };
 }
 
+/** A delivery ratio that never rounds a loss up to 100%. */
+function delivered(ratio: number | null): string {
+  if (ratio === null) return "nothing (no message was sent)";
+  return ratio >= 1 ? "100%" : `${(Math.floor(ratio * 10_000) / 100).toFixed(2)}%`;
+}
+
+/**
+ * The WebSocket sessions of both targets in one sentence: sessions opened,
+ * delivery, where the upgrades went, and fan-out p99 (a timing figure of a
+ * shared machine, given, not judged). null when neither held sessions.
+ */
+export function wsDifference(h: MeasuredCell, n: MeasuredCell, fidelity: readonly FidelityEntry[], frontendPath: string): Cause | null {
+  const hw = h.websockets ?? null;
+  const nw = n.websockets ?? null;
+  if (hw === null || nw === null) return null;
+  const parts: string[] = [];
+  if (hw.sessions.opened !== nw.sessions.opened) parts.push(`HAProxy opened ${hw.sessions.opened} of ${hw.sessions.asked} WebSocket sessions and nginx ${nw.sessions.opened}`);
+  const [hd, nd] = [delivered(hw.delivery_ratio), delivered(nw.delivery_ratio)];
+  parts.push(hd === nd ? `both delivered ${hd} of the WebSocket messages owed` : `HAProxy delivered ${hd} of the WebSocket messages owed and nginx ${nd}`);
+  const upgraded = (w: NonNullable<MeasuredCell["websockets"]>, b: string): number => {
+    const all = Object.values(w.upgrades).reduce((a, x) => a + x, 0);
+    return all > 0 ? (w.upgrades[b] ?? 0) / all : 0;
+  };
+  const names = [...new Set([...Object.keys(hw.upgrades), ...Object.keys(nw.upgrades)])].sort();
+  const gap = names.map((b) => ({ b, d: Math.abs(upgraded(nw, b) - upgraded(hw, b)) })).filter((g) => g.d * 100 >= AGREE_POINTS).sort((x, y) => y.d - x.d)[0];
+  let fidelityRow: string | null = null;
+  if (gap !== undefined) {
+    parts.push(`nginx upgraded ${pct(upgraded(nw, gap.b))} on ${gap.b} where HAProxy upgraded ${pct(upgraded(hw, gap.b))}`);
+    fidelityRow = row(fidelity, frontendPath, "WebSocket");
+  }
+  const p99 = (w: NonNullable<MeasuredCell["websockets"]>): string => (w.fanout_ms.p99 === null ? "-" : `${w.fanout_ms.p99.toFixed(1)} ms`);
+  if (hw.fanout_ms.p99 !== null || nw.fanout_ms.p99 !== null) parts.push(`fan-out p99 ${p99(hw)} on HAProxy, ${p99(nw)} on nginx`);
+  return { text: parts.join("; "), row: fidelityRow };
+}
+
 /** The sentence for one grid point. */
 export function describeDifference(input: DifferenceInput): TargetDifference {
+  const { haproxy: h, nginx: n, model, scenario } = input;
+  const http = describeHttp(input);
+  if (h === null || n === null) return http;
+  const f = model.frontends.find((x) => x.name === scenario.frontend);
+  const ws = wsDifference(h, n, input.fidelity, f?.origin.path ?? `frontends.${scenario.frontend}`);
+  if (ws === null) return http;
+  const text = `${ws.text.charAt(0).toUpperCase()}${ws.text.slice(1)}.`;
+  // A load of sessions alone has no HTTP sentence to add to.
+  if (h.sent === 0 && n.sent === 0) return { values: input.values, text, fidelity_row: ws.row };
+  return { values: input.values, text: `${http.text} ${text}`, fidelity_row: http.fidelity_row ?? ws.row };
+}
+
+/** The HTTP requests' sentence for one grid point. */
+function describeHttp(input: DifferenceInput): TargetDifference {
   const { values, haproxy: h, nginx: n, model, scenario } = input;
   const say = (text: string, fidelity_row: string | null = null): TargetDifference => ({ values, text, fidelity_row });
   if (h === null || n === null) {

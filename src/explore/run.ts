@@ -10,6 +10,7 @@ import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { InfraError, SpillwayError, UsageError } from "../errors.js";
 import { profileFor, startLoad, type LoadResult, type LoadRun } from "../load/index.js";
+import { startWsSessions, type WsResult, type WsRun } from "../load/ws/index.js";
 import type { RoutedResult } from "../load/result.js";
 import { predictInputFromSpec } from "../predict/from-spec.js";
 import { predict } from "../predict/index.js";
@@ -21,13 +22,14 @@ import { feConnSet } from "../spec/intervals.js";
 import type { Model, Scenario, Target } from "../spec/model.js";
 import { readNginxStatus, showStat } from "../verify/counters.js";
 import { flipPoints } from "../verify/routes.js";
+import { wsSessionOptions } from "../verify/run.js";
 import type { StackRunOptions } from "../verify/verify.js";
 import { applyGrid, prepareGrid, type AppliedPoint, type GridSpec } from "./apply.js";
 import { describeDifference, fidelityRows } from "./differences.js";
 import { findKnee, rampWindows } from "./knee.js";
 import { varyScope } from "./paths.js";
 import { applyRamp, checkRamp, rampMs, rampRateAt, rampText, type RampStage } from "./ramp.js";
-import type { ExploreCell, ExploreFlip, ExploreReport, ExploreTimelineWindow, MeasuredCell, PredictedCell, TargetDifference } from "./types.js";
+import type { ExploreCell, ExploreFlip, ExploreReport, ExploreTimelineWindow, ExploreWsCell, MeasuredCell, PredictedCell, TargetDifference } from "./types.js";
 import { gridPoints, parseVary, stepKind, type GridPoint, type ParsedAxis } from "./vary.js";
 
 /** What `explore` does when an option is left out; the CLI's flags default to the same. */
@@ -66,6 +68,8 @@ export interface ExploreOptions extends StackRunOptions {
   onCellStart?: (start: CellStart) => void;
   /** The cell's load is running: subscribe to its events. */
   onLoad?: (load: LoadRun, start: CellStart) => void;
+  /** The cell's WebSocket sessions are running (a scenario with load.websockets): subscribe to their events. */
+  onWebSockets?: (run: WsRun, start: CellStart) => void;
   /** A cell is done; `report` holds every cell so far (complete: false), for a checkpoint. Awaited. */
   onCell?: (cell: ExploreCell, report: ExploreReport) => void | Promise<void>;
   /** A stack came up: its proxies and where they run. */
@@ -103,16 +107,16 @@ export function readSpec(spec: string | { text: string; name?: string }): { text
 export function planExplore(text: string, file: string, opts: Pick<ExploreOptions, "scenario" | "vary" | "targets" | "ramp">): ExplorePlan {
   const first = prepareGrid(text, file, opts.scenario, []);
   const scenario = first.model.scenarios.find((s) => s.name === opts.scenario)!;
-  if (scenario.load.websockets !== null) {
-    throw new UsageError(
-      `scenario '${opts.scenario}' holds WebSocket sessions, which explore does not run: its cells would measure ${scenario.load.http ? "the HTTP load alone and say nothing of the sessions" : "nothing"}`,
-      "Run the scenario with spillway verify, which runs the sessions, checks expect.websockets and reconciles the messages with the stubs; or explore a scenario without websockets.",
-    );
-  }
   const axes = parseVary(opts.vary, varyScope(first.model, scenario));
   const ramp = opts.ramp && opts.ramp.length > 0 ? opts.ramp : null;
   let base = text;
   if (ramp) {
+    if (scenario.load.websockets !== null) {
+      throw new UsageError(
+        `--ramp: scenario '${opts.scenario}' holds WebSocket sessions, and a ramp changes only the HTTP load's connections: the knee would be of HTTP with the sessions held as they are`,
+        "Explore the sessions with --vary load.websockets.connections=50,100,200 (or any other load.websockets key), or ramp a scenario without websockets.",
+      );
+    }
     checkRamp(scenario, axes);
     base = applyRamp(text, file, opts.scenario, ramp, scenario.load.arrivalRate !== null);
   }
@@ -240,8 +244,52 @@ function explorerFlips(flips: readonly { rule: string; backend: string; lastDefa
   return flips.map((f) => ({ rule: f.rule, backend: f.backend, last_default_conns: f.lastDefaultConns, first_rule_conns: f.firstRuleConns, at_ms: f.atMs }));
 }
 
-/** A load's result as a cell's measurement: shares of all requests sent, as `verify` reports them. */
-export function measuredCell(result: LoadResult, model: Model, scenario: Scenario, p99ByWindow: ((i: number) => number | null) | null): MeasuredCell {
+/** A cell's WebSocket sessions, from the driver's result. */
+export function wsCell(ws: WsResult, asked: number): ExploreWsCell {
+  const m = ws.messages;
+  return {
+    sessions: { asked, opened: ws.sessions.opened, failed: ws.sessions.failed, completed: ws.sessions.completed, max_open: ws.sessions.maxOpen },
+    failed_by_cause: { ...ws.sessions.failedByCause },
+    msgs_sent: ws.ws_msgs_sent,
+    msgs_received: ws.ws_msgs_received,
+    expected: m.expected,
+    delivered: m.delivered,
+    delivery_ratio: m.deliveryRatio,
+    fanout_ms: m.delivered > 0 ? { p50: ws.fanout.p50, p99: ws.fanout.p99 } : { p50: null, p99: null },
+    upgrades: { ...ws.upgrades.byBackend },
+    timeline: ws.timeline.map((w) => ({ t_ms: w.tMs, open_sessions: w.openSessions, sent: w.sent, received: w.received, expected: w.expected, delivered: w.delivered })),
+    window_ms: ws.timelineWindowMs,
+  };
+}
+
+/** What a cell measured of HTTP when its load sent none: nothing, and no share of it. */
+const NO_HTTP: Omit<MeasuredCell, "duration_ms" | "window_ms"> = {
+  backends: {},
+  routed: {},
+  sent: 0,
+  succeeded: 0,
+  failed: {},
+  latency_ms: { p50: null, p99: null },
+  rps: 0,
+  max_proxy_conns_seen: null,
+  flips: [],
+  timeline: [],
+};
+
+/**
+ * A load's result as a cell's measurement: shares of all requests sent, as
+ * `verify` reports them, and the WebSocket sessions beside them. `result`
+ * is null for a load of sessions alone.
+ */
+export function measuredCell(
+  result: LoadResult | null,
+  model: Model,
+  scenario: Scenario,
+  p99ByWindow: ((i: number) => number | null) | null,
+  websockets: WsResult | null = null,
+): MeasuredCell {
+  const ws = websockets === null || scenario.load.websockets === null ? null : wsCell(websockets, scenario.load.websockets.connections);
+  if (result === null) return { ...NO_HTTP, window_ms: ws?.window_ms ?? 0, duration_ms: websockets?.durationMs ?? 0, websockets: ws };
   const sent = result.requests.sent;
   const backends: MeasuredCell["backends"] = {};
   for (const [name, b] of Object.entries(result.backends)) backends[name] = { count: b.count, share: sent > 0 ? b.count / sent : 0 };
@@ -273,6 +321,7 @@ export function measuredCell(result: LoadResult, model: Model, scenario: Scenari
     timeline,
     window_ms: result.timelineWindowMs,
     duration_ms: result.durationMs,
+    ...(ws !== null ? { websockets: ws } : {}),
   };
 }
 
@@ -284,6 +333,8 @@ export function measuredCell(result: LoadResult, model: Model, scenario: Scenari
  * the measured ones are. null when the model cannot take this load.
  */
 export function predictedCell(model: Model, scenario: Scenario, target: Target, measured: MeasuredCell | null, version: Version | null): PredictedCell | null {
+  // The model predicts where HTTP requests go; a load of sessions alone sends none.
+  if (!scenario.load.http) return null;
   const rps = measured !== null && measured.rps > 0 ? measured.rps : null;
   const service = rps !== null ? { capacityRps: rps, source: `this cell's measured throughput (${rps} requests/s) and the stubs' latency` } : undefined;
   let p;
@@ -349,7 +400,13 @@ async function measure(proxy: RunningProxy, point: AppliedPoint, target: Target,
   const scenario = point.scenario;
   const frontend = proxy.frontends.find((f) => f.name === scenario.frontend);
   if (!frontend) throw new InfraError(`no frontend '${scenario.frontend}' to send load to`);
-  if (frontend.speaks === "h2c only" && (scenario.load.protocol === "h1" || scenario.load.protocol === "h1-close")) {
+  if (frontend.speaks === "h2c only" && scenario.load.websockets !== null) {
+    throw new InfraError(
+      `scenario '${scenario.name}' holds WebSocket sessions, but ${target} ${versionText(proxy.info.version)} speaks only h2c on frontend '${frontend.name}' (a cleartext http2 listener before nginx 1.25.1): no upgrade could succeed`,
+      "Disable HTTP/2 on the frontend (http2.enabled: false, with load.protocol: h1 for any HTTP load), or run nginx 1.25.1 or later.",
+    );
+  }
+  if (scenario.load.http && frontend.speaks === "h2c only" && (scenario.load.protocol === "h1" || scenario.load.protocol === "h1-close")) {
     throw new InfraError(
       `scenario '${scenario.name}' sends HTTP/1.1, but ${target} ${versionText(proxy.info.version)} speaks only h2c on frontend '${frontend.name}' (a cleartext http2 listener before nginx 1.25.1): no request could succeed`,
       "Use load.protocol: h2c, disable HTTP/2 on the frontend (http2.enabled: false), or run nginx 1.25.1 or later.",
@@ -362,18 +419,49 @@ async function measure(proxy: RunningProxy, point: AppliedPoint, target: Target,
   // A ramp's windows are its load levels: fixed, about 50 of them, each with its p99.
   const windowMs = plan.ramp ? Math.max(100, Math.round(rampMs(plan.ramp) / 50 / 100) * 100) : (opts.windowMs ?? null);
   const latencies = plan.ramp ? new WindowLatencies(windowMs!) : null;
-  const run = startLoad(
-    profileFor(scenario.load, {
-      url: frontend.url,
-      maxRunMs: opts.maxRunMs ?? EXPLORE_DEFAULTS.maxRunMs,
-      timelineWindowMs: windowMs,
-      ...(latencies ? { ndjson: latencies.line } : {}),
-    }),
-  );
-  if (latencies) run.once("start", () => latencies.start());
-  const result = await runOnce(run, opts, start);
-  const measured = measuredCell(result, point.model, scenario, latencies ? (i) => latencies.p99(i) : null);
-  return { measured, loadMs: scenario.load.warmupMs + result.durationMs };
+  const maxRunMs = opts.maxRunMs ?? EXPLORE_DEFAULTS.maxRunMs;
+  // Both parts start together, as verify starts them; the cell ends when both have.
+  const run = scenario.load.http
+    ? startLoad(
+        profileFor(scenario.load, {
+          url: frontend.url,
+          maxRunMs,
+          timelineWindowMs: windowMs,
+          ...(latencies ? { ndjson: latencies.line } : {}),
+        }),
+      )
+    : null;
+  const wsOptions = wsSessionOptions(scenario.load, frontend.url, maxRunMs);
+  const wsRun = wsOptions === null ? null : startWsSessions(wsOptions);
+  if (latencies) run?.once("start", () => latencies.start());
+  if (wsRun) opts.onWebSockets?.(wsRun, start);
+  const [result, websockets] = await runBoth(run, wsRun, opts, start);
+  const measured = measuredCell(result, point.model, scenario, latencies ? (i) => latencies.p99(i) : null, websockets);
+  // The sessions start with the warmup, the measured HTTP part after it.
+  return { measured, loadMs: Math.max(result === null ? 0 : scenario.load.warmupMs + result.durationMs, websockets?.durationMs ?? 0) };
+}
+
+/**
+ * A cell's HTTP load and its sessions to their end. When one part fails the
+ * other is stopped and awaited, so nothing of the cell outlives it; an
+ * abort stops both.
+ */
+async function runBoth(run: LoadRun | null, wsRun: WsRun | null, opts: ExploreOptions, start: CellStart): Promise<[LoadResult | null, WsResult | null]> {
+  if (run) opts.onLoad?.(run, start);
+  const stop = () => {
+    run?.stop();
+    wsRun?.stop();
+  };
+  opts.signal?.addEventListener("abort", stop, { once: true });
+  const parts = await Promise.allSettled([
+    run ? run.done.catch((err: unknown) => (wsRun?.stop(), Promise.reject(err))) : Promise.resolve(null),
+    wsRun ? wsRun.done.catch((err: unknown) => (run?.stop(), Promise.reject(err))) : Promise.resolve(null),
+  ]);
+  opts.signal?.removeEventListener("abort", stop);
+  opts.signal?.throwIfAborted();
+  const failure = parts.find((p): p is PromiseRejectedResult => p.status === "rejected");
+  if (failure) throw failure.reason;
+  return [(parts[0] as PromiseFulfilledResult<LoadResult | null>).value, (parts[1] as PromiseFulfilledResult<WsResult | null>).value];
 }
 
 /** One load to its end, stopped by an abort. */

@@ -31,6 +31,36 @@ export interface ExploreFlip {
   at_ms: number | null;
 }
 
+/** A cell's WebSocket sessions (`load.websockets`), in the names `verify --json` gives them. */
+export interface ExploreWsCell {
+  sessions: {
+    /** Sessions the load asked for (load.websockets.connections). */
+    asked: number;
+    opened: number;
+    /** Never opened, or ended before their length; by cause below. */
+    failed: number;
+    /** Held for their whole length. */
+    completed: number;
+    /** Most sessions open at once. */
+    max_open: number;
+  };
+  failed_by_cause: Record<string, number>;
+  /** k6's ws_msgs_sent and ws_msgs_received. */
+  msgs_sent: number;
+  msgs_received: number;
+  /** Deliveries owed: every message times the members of its room when it was sent. */
+  expected: number;
+  delivered: number;
+  /** delivered / expected; null when no message was sent. */
+  delivery_ratio: number | null;
+  /** Send to each receipt. */
+  fanout_ms: { p50: number | null; p99: number | null };
+  /** 101 responses by the backend the stub stamped on them. */
+  upgrades: Record<string, number>;
+  timeline: { t_ms: number; open_sessions: number; sent: number; received: number; expected: number; delivered: number }[];
+  window_ms: number;
+}
+
 export interface MeasuredCell {
   /** Requests served per backend (the stub's stamp), and its share of all requests sent (0..1). */
   backends: Record<string, { count: number; share: number }>;
@@ -47,6 +77,8 @@ export interface MeasuredCell {
   timeline: ExploreTimelineWindow[];
   window_ms: number;
   duration_ms: number;
+  /** The cell's WebSocket sessions; absent or null when its load holds none. */
+  websockets?: ExploreWsCell | null;
 }
 
 export interface PredictedCell {

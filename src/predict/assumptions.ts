@@ -18,7 +18,7 @@ export function assumptions(input: PredictInput, sim: SimulationResult): string[
       ? `${proxy.counter} counts the connections ${proxy.target} has accepted on this frontend, idle keep-alive ones included; beyond maxconn ${proxy.maxconn} a connection waits in the kernel's accept queue, uncounted and unanswered, until one closes, however long that takes (the client's own timeout is not modelled).`
       : `${proxy.counter} counts every connection ${proxy.target} has accepted and not yet closed, idle keep-alive ones included, with no limit and no accept queue (up to worker_connections, which spillway sizes above the spec's limits).`,
   );
-  if (proxy.otherConnections > 0) out.push(`The count includes ${proxy.otherConnections} connection(s) besides this load's.`);
+  if (proxy.otherConnections > 0) out.push(`The count includes ${proxy.otherConnections} ${proxy.otherConnectionsWhat ?? "connection(s) besides this load's."}`);
   out.push("A request is routed the moment it is sent, on the count at that moment: the proxy reads every request at once, however busy it is.");
   if (load.arrivals.kind !== "stages" && (load.arrivals.kind === "all-at-once" ? load.connections : load.arrivals.perPeriod) > 1) {
     out.push(

@@ -30,6 +30,29 @@ export interface FromSpecOptions {
   haproxyClosesAfterRequests?: boolean;
 }
 
+const seconds = (ms: number): string => `${Math.round(ms / 100) / 10} s`;
+
+/**
+ * Held WebSocket sessions are connections the counter holds besides the
+ * HTTP load's, for their whole life (fe_conn and $connections_active count a
+ * tunnel as one connection). The model takes them as a constant: what that
+ * leaves out, when they open late or end early, is said.
+ */
+function heldSessions(l: Scenario["load"]): { count: number; what?: string } {
+  const w = l.websockets;
+  if (w === null) return { count: 0 };
+  const openMs = w.connectRate === null ? 0 : ((w.connections - 1) / w.connectRate) * 1000;
+  const loadEndMs = l.durationMs === null ? null : l.warmupMs + l.durationMs;
+  const gaps: string[] = [];
+  if (openMs > l.warmupMs) gaps.push(`the last opens ${seconds(openMs)} in, after the ${seconds(l.warmupMs)} warmup, so the count is overstated early in the measured part`);
+  if (loadEndMs === null) gaps.push("the load ends when its requests are done, at a time the spec does not say, so whether they outlast it is not known");
+  else if (w.sessionMs < loadEndMs) gaps.push(`each lasts ${seconds(w.sessionMs)}, less than the load's ${seconds(loadEndMs)}, so the count is overstated after ${seconds(w.sessionMs)}`);
+  return {
+    count: w.connections,
+    what: `held WebSocket sessions (load.websockets), each one connection in the count for its whole life, taken as held through the whole load${gaps.length > 0 ? `; but ${gaps.join(", and ")}` : ` (they open within ${seconds(openMs)} and each lasts ${seconds(w.sessionMs)})`}. Where the upgrades themselves are routed is not predicted.`,
+  };
+}
+
 export function predictInputFromSpec(model: Model, scenario: Scenario, target: Target, opts: FromSpecOptions = {}): PredictInput {
   const frontend = model.frontends.find((f) => f.name === scenario.frontend);
   if (frontend === undefined) throw new Error(`scenario ${scenario.name}: frontend ${scenario.frontend} is not in the spec`);
@@ -40,6 +63,7 @@ export function predictInputFromSpec(model: Model, scenario: Scenario, target: T
     return b !== undefined && b.servers.some((s) => s.stub) ? b.stub.latencyMs : null;
   };
 
+  const held = heldSessions(l);
   let proxy: PredictProxy;
   if (target === "haproxy") {
     proxy = {
@@ -52,7 +76,8 @@ export function predictInputFromSpec(model: Model, scenario: Scenario, target: T
       idleTimeoutMs: frontend.timeouts.httpKeepAliveMs,
       closeAfterRequests: opts.haproxyClosesAfterRequests ? frontend.keepAliveRequests : null,
       maxConcurrentStreams: h1 ? 1 : (frontend.http2.maxConcurrentStreams ?? HAPROXY_DEFAULT_STREAMS),
-      otherConnections: 0,
+      otherConnections: held.count,
+      ...(held.what !== undefined ? { otherConnectionsWhat: held.what } : {}),
       whenFull: "queue",
     };
   } else {
@@ -66,7 +91,8 @@ export function predictInputFromSpec(model: Model, scenario: Scenario, target: T
       idleTimeoutMs: frontend.timeouts.httpKeepAliveMs,
       closeAfterRequests: frontend.keepAliveRequests,
       maxConcurrentStreams: h1 ? 1 : (frontend.http2.maxConcurrentStreams ?? NGINX_DEFAULT_STREAMS),
-      otherConnections: 0,
+      otherConnections: held.count,
+      ...(held.what !== undefined ? { otherConnectionsWhat: held.what } : {}),
       whenFull: "reject",
     };
   }

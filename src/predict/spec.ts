@@ -87,7 +87,16 @@ export function predictSpec(spec: string | LoadedSpec | Model, options: PredictS
     options.service === undefined ? undefined : { ...options.service, source: options.service.source ?? serviceSource(options.service) };
   const haproxyClosesAfterRequests = atLeast(options.haproxyVersion ?? DEFAULT_VERSIONS.haproxy, 2, 9);
   const results: (PredictionJson & { target: Target })[] = [];
+  // The model predicts where HTTP requests go: a load of WebSocket sessions alone sends none.
+  const sessionsOnly = scenarios.filter((s) => !s.load.http).map((s) => s.name);
+  if (sessionsOnly.length === scenarios.length) {
+    throw new UsageError(
+      `nothing to predict: ${sessionsOnly.length === 1 ? `scenario ${sessionsOnly[0]} sends` : `scenarios ${sessionsOnly.join(", ")} send`} no HTTP requests, only WebSocket sessions, and the model predicts where HTTP requests are routed`,
+      "Measure the sessions with spillway verify or spillway explore; predict a scenario with an HTTP load.",
+    );
+  }
   for (const scenario of scenarios) {
+    if (!scenario.load.http) continue;
     for (const target of targets) {
       if (!scenario.targets.includes(target)) continue;
       const input = predictInputFromSpec(model, scenario, target, { ...(service !== undefined ? { service } : {}), haproxyClosesAfterRequests });

@@ -70,6 +70,8 @@ export interface PredictProxy {
   maxConcurrentStreams: number | null;
   /** Connections the counter holds besides this load's (nginx counts every client connection of the instance). */
   otherConnections: number;
+  /** What those other connections are, for the assumptions; default: "connection(s) besides this load's". */
+  otherConnectionsWhat?: string;
   /**
    * A request routed to a backend whose every server slot is busy: waits in
    * the backend's queue (HAProxy server maxconn) or is refused at once

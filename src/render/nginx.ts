@@ -224,17 +224,28 @@ function nginxScenarios(model: Model): Model["scenarios"] {
   return model.scenarios.filter((s) => s.targets.includes("nginx"));
 }
 
-function clientsOf(s: Model["scenarios"][number]): number {
+/** A scenario's HTTP connections at their most. */
+function httpClientsOf(s: Model["scenarios"][number]): number {
   return Math.max(s.load.connections, ...(s.load.stages ?? []).map((st) => st.target));
+}
+
+/** A scenario's client connections at their most: its HTTP ones and its held WebSocket sessions. */
+function clientsOf(s: Model["scenarios"][number]): number {
+  return httpClientsOf(s) + (s.load.websockets?.connections ?? 0);
 }
 
 /**
  * Worker connections the busiest scenario on nginx takes: one per client
  * connection, and one upstream per request in flight, at most every stream
- * of every connection, and at most the servers' connections.
+ * of every connection, and at most the servers' connections; a WebSocket
+ * session takes two for its whole life, its client side and its tunnel's
+ * upstream.
  */
 export function scenarioDemand(model: Model, upstreamConnections: number): number {
-  return Math.max(0, ...nginxScenarios(model).map((s) => clientsOf(s) + Math.min(upstreamConnections, clientsOf(s) * s.load.streams)));
+  return Math.max(
+    0,
+    ...nginxScenarios(model).map((s) => httpClientsOf(s) + Math.min(upstreamConnections, httpClientsOf(s) * s.load.streams) + 2 * (s.load.websockets?.connections ?? 0)),
+  );
 }
 
 /** The fewest workers of `perWorker` connections, less the listeners each one holds, that hold `demand`. */

@@ -21,7 +21,8 @@ export function shortAxisNames(paths: readonly string[]): Map<string, string> {
   const names = new Map<string, string>();
   for (const p of paths) {
     const parts = p.split(".");
-    for (let n = 1; n <= parts.length; n++) {
+    // websockets.connections, not connections: the HTTP load has a key of that name too.
+    for (let n = p.startsWith("load.websockets.") ? 2 : 1; n <= parts.length; n++) {
       const tail = parts.slice(-n).join(".");
       const clash = paths.some((q) => q !== p && (q === tail || q.endsWith(`.${tail}`)));
       if (!clash || n === parts.length) {
@@ -140,6 +141,9 @@ ${report.complete ? "" : `<p class="warn">This exploration stopped early: ${meas
 <p id="pvm-note" class="note">Points on the dashed line were predicted exactly; a triangle is 10 percentage points or more off, a finding to look into.</p>
 <div class="pvm"><div id="pvm-chart" class="chart square"><canvas id="pvm" role="img" aria-label="predicted against measured overflow share"></canvas></div>
 <div class="cells"><table id="cells"></table></div></div>
+<h2>WebSocket sessions <small>delivery and fan-out, every cell</small></h2>
+<p id="ws-note" class="note">Messages delivered of those owed (each message sent, times the members of its room when it was sent), and the p99 of the time from a send to each receipt. A delivery below 100% is lost messages, however quietly.</p>
+<div id="ws-chart" class="chart"><canvas id="ws" role="img" aria-label="WebSocket delivery and fan-out per cell"></canvas></div>
 <h2>Capacity <small>knee curves</small></h2>
 <p id="knee-note" class="note"></p>
 <div id="knee-charts" class="knees"><div class="row"><div class="chart"><canvas id="knee-rps" role="img" aria-label="throughput against load"></canvas></div>

@@ -30,6 +30,8 @@ function el(tag, attrs, text) {
 }
 function pct(v) { return v === null || v === undefined ? "-" : (v * 100).toFixed(1) + "%"; }
 function pp(v) { return v === null || v === undefined ? "-" : (v > 0 ? "+" : "") + v.toFixed(1) + " pp"; }
+function delivered(r) { return r === null || r === undefined ? "-" : r >= 1 ? "100%" : (Math.floor(r * 10000) / 100).toFixed(2) + "%"; }
+var WS = R.cells.some(function (c) { return c.measured && c.measured.websockets; });
 function num(v, d) { return v === null || v === undefined ? "-" : Number(v).toFixed(d || 0); }
 
 /** The shortest tail of each path that tells the axes apart: timeouts.http_keep_alive, think_time. */
@@ -37,7 +39,8 @@ function shortNames(paths) {
   var names = {};
   paths.forEach(function (p) {
     var parts = p.split(".");
-    for (var n = 1; n <= parts.length; n++) {
+    // websockets.connections, not connections: the HTTP load has a key of that name too.
+    for (var n = p.indexOf("load.websockets.") === 0 ? 2 : 1; n <= parts.length; n++) {
       var tail = parts.slice(-n).join(".");
       var clash = paths.some(function (q) { return q !== p && (q === tail || q.slice(-tail.length - 1) === "." + tail); });
       if (!clash || n === parts.length) { names[p] = tail; return; }
@@ -244,9 +247,19 @@ function flipSeries(timeline, windowMs, flips) {
   });
   return out;
 }
+function wsTimelineData(w) {
+  var tl = w.timeline;
+  return { yTitle: "messages per window", y2Title: "sessions", labels: tl.map(function (x) { return secondsLabel(x.t_ms, w.window_ms); }), datasets: [
+    { type: "bar", label: "WebSocket messages received", stack: "requests", yAxisID: "y", backgroundColor: PALETTE[0], data: tl.map(function (x) { return x.received; }), order: 2 },
+    { type: "bar", label: "owed, not delivered", stack: "requests", yAxisID: "y", backgroundColor: ERROR_COLOUR, data: tl.map(function (x) { return Math.max(0, x.expected - x.delivered); }), order: 2 },
+    { type: "line", label: "sessions open", yAxisID: "y2", borderColor: "#888", backgroundColor: "#888", borderDash: [4, 3], borderWidth: 2, pointRadius: 0, data: tl.map(function (x) { return x.open_sessions; }), order: 1 },
+  ] };
+}
 function timelineData(c) {
   var m = c.measured;
   if (!m) return { labels: [], datasets: [] };
+  // A load of sessions alone has no HTTP timeline: its messages are drawn instead.
+  if (m.sent === 0 && m.websockets) return wsTimelineData(m.websockets);
   var tl = m.timeline;
   var ds = backendNames.map(function (b) {
     return { type: "bar", label: b, stack: "requests", yAxisID: "y", backgroundColor: backendColour(b), data: tl.map(function (w) { return w.by_backend[b] || 0; }), order: 2 };
@@ -261,7 +274,7 @@ function timelineData(c) {
   if (flipM.some(function (v) { return v !== null; })) ds.push({ type: "line", label: "flip (measured)", yAxisID: "y2", showLine: false, pointRadius: 6, pointStyle: "circle", borderColor: "#b22", backgroundColor: "#b22", data: flipM, order: 0 });
   var flipP = c.predicted ? flipSeries(tl, m.window_ms, c.predicted.flips) : [];
   if (flipP.some(function (v) { return v !== null; })) ds.push({ type: "line", label: "flip (predicted)", yAxisID: "y2", showLine: false, pointRadius: 7, pointStyle: "circle", borderWidth: 2, borderColor: "#b22", backgroundColor: "rgba(255,255,255,0)", data: flipP, order: 0 });
-  return { labels: tl.map(function (w) { return secondsLabel(w.t_ms, m.window_ms); }), datasets: ds };
+  return { yTitle: "responses per window", y2Title: "connections", labels: tl.map(function (w) { return secondsLabel(w.t_ms, m.window_ms); }), datasets: ds };
 }
 
 var timeline = null;
@@ -333,7 +346,7 @@ function buildPvm() {
 function buildCellsTable() {
   var table = $("cells");
   var head = el("tr");
-  ["cell", "target"].concat(axes.map(function (a) { return SHORT[a.path]; }), ["measured", "predicted", "gap", "max conns measured", "predicted", "errors", "p99 ms", "req/s"]).forEach(function (h) { head.appendChild(el("th", null, h)); });
+  ["cell", "target"].concat(axes.map(function (a) { return SHORT[a.path]; }), ["measured", "predicted", "gap", "max conns measured", "predicted", "errors", "p99 ms", "req/s"], WS ? ["sessions", "delivered", "fan-out p99 ms"] : []).forEach(function (h) { head.appendChild(el("th", null, h)); });
   table.appendChild(head);
   R.cells.forEach(function (c, i) {
     var tr = el("tr", { "data-cell": String(i) });
@@ -351,6 +364,10 @@ function buildCellsTable() {
     var failed = m ? Object.keys(m.failed).reduce(function (s, k) { return s + m.failed[k]; }, 0) : null;
     [pct(measuredOverflow(c)), pct(predictedOverflow(c)), pp(g), m ? num(m.max_proxy_conns_seen) : "-", c.predicted ? num(c.predicted.max_proxy_conns_seen) : "-",
       m ? (m.sent ? pct(failed / m.sent) : "-") : (c.error ? "broke" : "-"), m ? num(m.latency_ms.p99, 1) : "-", m ? num(m.rps) : "-"].forEach(function (v) { tr.appendChild(el("td", null, v)); });
+    if (WS) {
+      var w = m ? m.websockets : null;
+      [w ? w.sessions.opened + "/" + w.sessions.asked : "-", w ? delivered(w.delivery_ratio) : "-", w ? num(w.fanout_ms.p99, 1) : "-"].forEach(function (v) { tr.appendChild(el("td", { "class": "ws" }, v)); });
+    }
     tr.addEventListener("click", function (e) { if (e.target === tr || e.target.tagName === "TD") select(i); });
     table.appendChild(tr);
   });
@@ -370,7 +387,8 @@ function showCell(c) {
   dl.textContent = "";
   var m = c.measured;
   if (c.error) fact(dl, "error", c.error);
-  if (m) {
+  // A load of sessions alone sent no HTTP: its facts are the sessions' only.
+  if (m && (m.sent > 0 || !m.websockets)) {
     fact(dl, "sent", m.sent + " in " + (m.duration_ms / 1000).toFixed(1) + " s, " + num(m.rps) + " req/s");
     fact(dl, "served", Object.keys(m.backends).sort().map(function (b) { return b + " " + m.backends[b].count + " (" + pct(m.backends[b].share) + ")"; }).join(", ") || "none");
     fact(dl, "routed", Object.keys(m.routed).sort().map(function (b) { return b + " " + m.routed[b]; }).join(", ") || "no route stamps");
@@ -379,6 +397,14 @@ function showCell(c) {
     fact(dl, "latency", "p50 " + num(m.latency_ms.p50, 1) + " ms, p99 " + num(m.latency_ms.p99, 1) + " ms");
     fact(dl, "highest proxy connection count", num(m.max_proxy_conns_seen));
     fact(dl, "flips", m.flips.length ? m.flips.map(flipText).join("; ") : "none");
+  }
+  if (m && m.websockets) {
+    var w = m.websockets;
+    var wc = Object.keys(w.failed_by_cause);
+    fact(dl, "WebSocket sessions", w.sessions.opened + " of " + w.sessions.asked + " opened, " + w.sessions.completed + " held their whole length, " + w.sessions.failed + " failed" + (wc.length ? " (" + wc.map(function (k) { return k + " " + w.failed_by_cause[k]; }).join(", ") + ")" : "") + ", at most " + w.sessions.max_open + " open at once");
+    fact(dl, "WebSocket messages", w.msgs_sent + " sent, " + w.msgs_received + " received; " + w.delivered + " of " + w.expected + " owed delivered (" + delivered(w.delivery_ratio) + ")");
+    fact(dl, "fan-out", "p50 " + num(w.fanout_ms.p50, 1) + " ms, p99 " + num(w.fanout_ms.p99, 1) + " ms");
+    fact(dl, "upgrades by backend", Object.keys(w.upgrades).sort().map(function (b) { return b + " " + w.upgrades[b]; }).join(", ") || "none stamped");
   }
   if (c.predicted) {
     fact(dl, "predicted", Object.keys(c.predicted.backends).sort().map(function (b) { return b + " " + pct(c.predicted.backends[b]); }).join(", ") + (c.predicted.flips.length ? "; " + c.predicted.flips.map(flipText).join("; ") : ""));
@@ -402,6 +428,8 @@ function select(i) {
   var d = timelineData(c);
   timeline.data.labels = d.labels;
   timeline.data.datasets = d.datasets;
+  timeline.options.scales.y.title.text = d.yTitle || "responses per window";
+  timeline.options.scales.y2.title.text = d.y2Title || "connections";
   timeline.update();
   if (pvm) pvm.update();
   showCell(c);
@@ -457,12 +485,43 @@ function buildKnees() {
   });
 }
 
+function buildWs() {
+  if (!WS) {
+    $("ws-note").textContent = "No cell held WebSocket sessions.";
+    $("ws-chart").hidden = true;
+    return;
+  }
+  var labels = [], keys = [];
+  R.cells.forEach(function (c) { var k = axes.length ? valuesText(c.values) : "this load"; if (keys.indexOf(k) < 0) { keys.push(k); labels.push(k); } });
+  var sets = [];
+  R.targets.forEach(function (t) {
+    var colour = TARGET_COLOUR[t] || "#555";
+    var at = function (k) { return R.cells.filter(function (c) { return c.target === t && (axes.length ? valuesText(c.values) : "this load") === k; })[0]; };
+    sets.push({ type: "line", label: t + " delivered", yAxisID: "y", borderColor: colour, backgroundColor: colour, borderWidth: 2, pointRadius: 4,
+      data: keys.map(function (k) { var c = at(k); var w = c && c.measured && c.measured.websockets; return w && w.delivery_ratio !== null ? w.delivery_ratio * 100 : null; }) });
+    sets.push({ type: "line", label: t + " fan-out p99", yAxisID: "y2", borderColor: colour, backgroundColor: colour, borderDash: [5, 4], borderWidth: 1.5, pointRadius: 3, pointStyle: "rect",
+      data: keys.map(function (k) { var c = at(k); var w = c && c.measured && c.measured.websockets; return w ? w.fanout_ms.p99 : null; }) });
+  });
+  new Chart($("ws"), { data: { labels: labels, datasets: sets }, options: {
+    interaction: { mode: "index", intersect: false },
+    plugins: { legend: { position: "bottom", labels: { boxWidth: 12 } }, tooltip: { callbacks: { label: function (item) {
+      var v = item.raw; if (v === null) return item.dataset.label + ": -";
+      return item.dataset.yAxisID === "y" ? item.dataset.label + " " + delivered(v / 100) : item.dataset.label + " " + num(v, 1) + " ms";
+    } } } },
+    scales: {
+      x: { title: { display: true, text: axes.length ? axes.map(function (a) { return SHORT[a.path]; }).join(", ") : "cell" } },
+      y: { suggestedMin: 90, max: 100, title: { display: true, text: "messages delivered of those owed, %" } },
+      y2: { position: "right", beginAtZero: true, grid: { drawOnChartArea: false }, title: { display: true, text: "fan-out p99, ms" } },
+    } } });
+}
+
 buildSliceSelectors();
 buildHeatmaps();
 buildTimeline();
 buildPvm();
 buildCellsTable();
 buildKnees();
+buildWs();
 if (R.cells.length) select(selected);
 document.body.setAttribute("data-ready", "1");
 })();

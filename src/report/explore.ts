@@ -29,6 +29,31 @@ export function overflowShares(cell: ExploreCell, overflow: readonly string[]): 
   };
 }
 
+/**
+ * A delivery ratio that never reads as 100% unless nothing was lost:
+ * 9,996 of 10,000 is 99.96%, not a rounded 100%.
+ */
+export function deliveryText(ratio: number | null): string {
+  if (ratio === null) return "-";
+  if (ratio >= 1) return "100%";
+  return `${(Math.floor(ratio * 10_000) / 100).toFixed(2)}%`;
+}
+
+/** Whether any cell held WebSocket sessions: their columns are shown only then. */
+export function hasWebSockets(report: Pick<ExploreReport, "cells">): boolean {
+  return report.cells.some((c) => c.measured?.websockets != null);
+}
+
+/** "100/100 sessions, 100% delivered, fan-out p99 5.6 ms". */
+function wsText(cell: ExploreCell): string | null {
+  const w = cell.measured?.websockets;
+  if (!w) return null;
+  const fanout = w.fanout_ms.p99 === null ? "" : `, fan-out p99 ${w.fanout_ms.p99.toFixed(1)} ms`;
+  const causes = Object.entries(w.failed_by_cause).map(([cause, n]) => `${cause} ${n}`).join(", ");
+  const failed = w.sessions.failed > 0 ? ` (${w.sessions.failed} failed: ${causes})` : "";
+  return `${w.sessions.opened}/${w.sessions.asked} sessions${failed}, ${deliveryText(w.delivery_ratio)} delivered${fanout}`;
+}
+
 function errorShare(cell: ExploreCell): number | null {
   const m = cell.measured;
   if (!m || m.sent === 0) return null;
@@ -36,12 +61,22 @@ function errorShare(cell: ExploreCell): number | null {
 }
 
 /** What one cell shows in a table: `88% / 91%` (measured / predicted), or req/s when nothing can overflow. */
-function cellText(cell: ExploreCell | undefined, overflow: readonly string[]): string {
+/** The HTTP part of a cell: `88% / 91%` (measured / predicted), or req/s when nothing can overflow. */
+function httpText(cell: ExploreCell | undefined, overflow: readonly string[]): string {
   if (cell === undefined) return "not run";
   if (cell.measured === null) return "error";
   if (overflow.length === 0) return `${Math.round(cell.measured.rps)} req/s`;
   const s = overflowShares(cell, overflow);
   return `${pct(s.measured!)} / ${s.predicted === null ? "-" : pct(s.predicted)}`;
+}
+
+/** What one cell shows in a matrix: its HTTP part, its delivery, or both. */
+function cellText(cell: ExploreCell | undefined, overflow: readonly string[]): string {
+  const ws = cell?.measured?.websockets;
+  if (!ws) return httpText(cell, overflow);
+  const delivered = `${deliveryText(ws.delivery_ratio)} delivered`;
+  // A load of sessions alone: nothing was sent over HTTP to share out.
+  return cell!.measured!.sent === 0 ? delivered : `${httpText(cell, overflow)}, ${delivered}`;
 }
 
 function valuesKey(report: ExploreReport, values: Record<string, string>): string {
@@ -57,7 +92,14 @@ export function formatExploreTables(report: ExploreReport): string {
   const overflow = overflowBackends(report);
   const short = shortAxisNames(report.vary.map((a) => a.path));
   const name = (path: string) => short.get(path) ?? path;
-  const what = overflow.length > 0 ? `share served by ${overflow.join(" and ")}, measured / predicted` : "requests answered per second, whatever their status (the frontend has no connection-count rule to overflow)";
+  const ws = hasWebSockets(report);
+  const httpSent = report.cells.some((c) => (c.measured?.sent ?? 0) > 0);
+  const what = [
+    ...(httpSent || !ws
+      ? [overflow.length > 0 ? `share served by ${overflow.join(" and ")}, measured / predicted` : "requests answered per second, whatever their status (the frontend has no connection-count rule to overflow)"]
+      : []),
+    ...(ws ? ["WebSocket messages delivered of those owed (sent x members of the room)"] : []),
+  ].join("; ");
   const out: string[] = [];
   for (const target of report.targets) {
     const cells = new Map(report.cells.filter((c) => c.target === target).map((c) => [valuesKey(report, c.values), c]));
@@ -72,9 +114,18 @@ export function formatExploreTables(report: ExploreReport): string {
       for (const p of points) {
         const c = cells.get(valuesKey(report, p));
         const err = c ? errorShare(c) : null;
-        rows.push([...report.vary.map((axis) => p[axis.path]!), cellText(c, overflow), err === null ? "-" : pct(err), c?.measured?.latency_ms.p99 != null ? `${c.measured.latency_ms.p99.toFixed(1)}` : "-"]);
+        const m = c?.measured ?? null;
+        const w = m?.websockets ?? null;
+        const httpCells =
+          httpSent || !ws ? [m !== null && ws && m.sent === 0 ? "-" : httpText(c, overflow), err === null ? "-" : pct(err), m?.latency_ms.p99 != null ? m.latency_ms.p99.toFixed(1) : "-"] : [];
+        const wsCells = ws
+          ? [w ? `${w.sessions.opened}/${w.sessions.asked}` : m === null ? httpText(c, overflow) : "-", w ? deliveryText(w.delivery_ratio) : "-", w?.fanout_ms.p99 != null ? w.fanout_ms.p99.toFixed(1) : "-"]
+          : [];
+        rows.push([...report.vary.map((axis) => p[axis.path]!), ...httpCells, ...wsCells]);
       }
-      out.push(formatTable([...report.vary.map((axis) => name(axis.path)), overflow.length > 0 ? "measured / predicted" : "answered", "errors", "p99 ms"], rows));
+      const httpHead = httpSent || !ws ? [overflow.length > 0 ? "measured / predicted" : "answered", "errors", "p99 ms"] : [];
+      const wsHead = ws ? ["sessions", "delivered", "fan-out p99 ms"] : [];
+      out.push(formatTable([...report.vary.map((axis) => name(axis.path)), ...httpHead, ...wsHead], rows));
     }
     const knees = report.cells.filter((c) => c.target === target && c.knee !== null);
     for (const c of knees) {
@@ -122,7 +173,9 @@ export function formatCellLine(cell: ExploreCell, report: Pick<ExploreReport, "t
   const s = overflowShares(cell, overflow);
   const share = s.measured !== null ? `${overflow.join("+")} ${pct(s.measured)} (predicted ${s.predicted === null ? "-" : pct(s.predicted)}), ` : "";
   const err = errorShare(cell);
-  return `${head}: ${share}${Math.round(cell.measured.rps)} req/s, errors ${err === null ? "-" : pct(err)}, ${formatElapsed(wallMs)} (${cell.stack === "reused" ? "reused" : "new"} stack)`;
+  const ws = wsText(cell);
+  const http = cell.measured.sent > 0 || ws === null ? `${share}${Math.round(cell.measured.rps)} req/s, errors ${err === null ? "-" : pct(err)}, ` : "";
+  return `${head}: ${http}${ws === null ? "" : `${ws}, `}${formatElapsed(wallMs)} (${cell.stack === "reused" ? "reused" : "new"} stack)`;
 }
 
 /** The progress line: cells done of all, the time left at the pace so far, the cell under way. */
@@ -133,6 +186,23 @@ export function formatExploreProgress(p: { done: number; total: number; meanCell
   // The cell under way has used some of its share already.
   const left = p.meanCellMs === null ? "time left: after the first cell" : `${formatElapsed(Math.max(0, (p.total - p.done) * p.meanCellMs - Math.min(p.cellElapsedMs, p.meanCellMs)))} left`;
   return `explore ${bar} ${p.done}/${p.total} cells, ${left} · ${p.current}`;
+}
+
+function wsRow(w: NonNullable<ExploreCell["measured"]>["websockets"] | null, upgraded: readonly string[]): (number | null)[] {
+  if (!w) return Array.from({ length: 10 + upgraded.length }, () => null);
+  return [
+    w.sessions.asked,
+    w.sessions.opened,
+    w.sessions.failed,
+    w.msgs_sent,
+    w.msgs_received,
+    w.expected,
+    w.delivered,
+    w.delivery_ratio,
+    w.fanout_ms.p50,
+    w.fanout_ms.p99,
+    ...upgraded.map((b) => w.upgrades[b] ?? 0),
+  ];
 }
 
 function csvField(v: string | number | null): string {
@@ -150,6 +220,11 @@ export function formatExploreCsv(report: ExploreReport): string {
   const seen = new Set<string>();
   for (const c of report.cells) for (const b of [...Object.keys(c.measured?.backends ?? {}), ...Object.keys(c.predicted?.backends ?? {})]) seen.add(b);
   const backends = [...seen].sort();
+  const ws = hasWebSockets(report);
+  const upgraded = [...new Set(report.cells.flatMap((c) => Object.keys(c.measured?.websockets?.upgrades ?? {})))].sort();
+  const wsHeader = ws
+    ? ["ws_sessions_asked", "ws_sessions_opened", "ws_sessions_failed", "ws_msgs_sent", "ws_msgs_received", "ws_expected", "ws_delivered", "ws_delivery_ratio", "ws_fanout_p50_ms", "ws_fanout_p99_ms", ...upgraded.map((b) => `ws_upgrades_${b}`)]
+    : [];
   const header = [
     "target",
     ...report.vary.map((a) => a.path),
@@ -162,6 +237,7 @@ export function formatExploreCsv(report: ExploreReport): string {
     "rps",
     "max_proxy_conns",
     ...backends.flatMap((b) => [`${b}_share`, `${b}_predicted_share`, `${b}_gap_points`]),
+    ...wsHeader,
     "overhead_ms",
     "stack",
     "error",
@@ -182,6 +258,7 @@ export function formatExploreCsv(report: ExploreReport): string {
       m?.rps ?? null,
       m?.max_proxy_conns_seen ?? null,
       ...backends.flatMap((b) => [m ? (m.backends[b]?.share ?? 0) : null, c.predicted ? (c.predicted.backends[b] ?? 0) : null, c.gap ? (c.gap[b] ?? null) : null]),
+      ...(ws ? wsRow(m?.websockets ?? null, upgraded) : []),
       c.overhead_ms,
       c.stack ?? null,
       c.error,

@@ -353,3 +353,91 @@ export function exploreRampReport(): ExploreReport {
     complete: true,
   };
 }
+
+/**
+ * `spillway explore fixtures/chat.yaml --vary load.websockets.connections=50,100,200`
+ * as a report: a room of N, one message a second each for 10 s, sessions
+ * alone (no HTTP), on both targets. nginx at 200 lost 0.04% of what it owed
+ * and one session failed, so the page has a loss to show that rounding
+ * must not hide.
+ */
+export function exploreWsReport(): ExploreReport {
+  const spec = "fixtures/chat.yaml";
+  const scenario = "room-of-100";
+  const path = "load.websockets.connections";
+  const vary: VaryAxis[] = [{ path, values: ["50", "100", "200"] }];
+  const targets: Target[] = ["haproxy", "nginx"];
+  const windowMs = 320;
+  const cells: ExploreCell[] = [];
+  for (const target of targets) {
+    for (const value of vary[0]!.values) {
+      const n = Number(value);
+      const lossy = target === "nginx" && n === 200;
+      const rnd = jitter(cells.length + 7);
+      const timeline = Array.from({ length: 34 }, (_, i) => {
+        const open = i === 0 ? Math.round(n / 2) : i < 32 ? n - (lossy && i > 20 ? 1 : 0) : Math.round(n / 3);
+        const sent = i < 32 ? Math.round((open * windowMs) / 1000 + rnd()) : 0;
+        const expected = sent * open;
+        const delivered = lossy && i === 25 ? expected - Math.round(expected * 0.012) : expected;
+        return { t_ms: i * windowMs, open_sessions: open, sent, received: delivered, expected, delivered };
+      });
+      const sum = (k: "sent" | "received" | "expected" | "delivered") => timeline.reduce((a, w) => a + w[k], 0);
+      const values = { [path]: value };
+      const p99 = Math.round((2 + n / 25 + (target === "nginx" ? 3 : 0) + rnd()) * 10) / 10;
+      cells.push({
+        target,
+        values,
+        measured: {
+          backends: {},
+          routed: {},
+          sent: 0,
+          succeeded: 0,
+          failed: {},
+          latency_ms: { p50: null, p99: null },
+          rps: 0,
+          max_proxy_conns_seen: null,
+          flips: [],
+          timeline: [],
+          window_ms: windowMs,
+          duration_ms: 10_900,
+          websockets: {
+            sessions: { asked: n, opened: n, failed: lossy ? 1 : 0, completed: lossy ? n - 1 : n, max_open: n },
+            failed_by_cause: lossy ? { "closed-early-1006": 1 } : {},
+            msgs_sent: sum("sent"),
+            msgs_received: sum("received"),
+            expected: sum("expected"),
+            delivered: sum("delivered"),
+            delivery_ratio: sum("delivered") / sum("expected"),
+            fanout_ms: { p50: Math.round(p99 * 3) / 10, p99 },
+            upgrades: { rooms: n },
+            timeline,
+            window_ms: windowMs,
+          },
+        },
+        predicted: null,
+        gap: null,
+        knee: null,
+        error: null,
+        command: command(spec, scenario, target, values),
+        overhead_ms: 300 + Math.round(40 * rnd()),
+      });
+    }
+  }
+  return {
+    spec,
+    scenario,
+    started_at: "2026-11-23T23:00:00.000Z",
+    vary,
+    targets,
+    cells,
+    differences: vary[0]!.values.map((v) => {
+      const lossy = cells.find((c) => c.target === "nginx" && c.values[path] === v)!.measured!.websockets!.delivery_ratio!;
+      const text = lossy < 1 ? `HAProxy delivered 100% of the WebSocket messages owed and nginx ${(Math.floor(lossy * 10_000) / 100).toFixed(2)}%.` : "Both delivered 100% of the WebSocket messages owed.";
+      return { values: { [path]: v }, text, fidelity_row: null };
+    }),
+    configs: CONFIGS(spec),
+    fidelity: FIDELITY,
+    thresholds: [],
+    complete: true,
+  };
+}

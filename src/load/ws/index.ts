@@ -4,7 +4,8 @@
  * backend, as plain data that merges over processes and shards.
  */
 export { startWsSessions, type WsRun, type WsRunEvents, type WsStartInfo, type WsTickInfo } from "./run.js";
-export { inWsShare, resolveWsOptions, wsRoomName, wsShareSessions, WS_DEFAULTS, type ResolvedWsOptions, type WsSessionOptions, type WsShare } from "./options.js";
+export { mergeWsTicks } from "./processes.js";
+export { fewestWsProcesses, inWsShare, resolveWsOptions, wsRoomName, wsShareSessions, wsShareSizes, WS_DEFAULTS, type ResolvedWsOptions, type WsSessionOptions, type WsShare } from "./options.js";
 export {
   emptyWsRunData,
   mergeWsRunData,

@@ -7,7 +7,7 @@ import { openFileLimit } from "../../runtime/limits.js";
 import { WS_MAX_PAYLOAD_BYTES } from "../../spec/schema.js";
 import type { WebSocketLoad } from "../../spec/load-profile.js";
 import { isLoopbackIp, WS_MESSAGE_HEADER_BYTES, WS_ROOM_PARAM, WS_ROOM_PREFIX } from "../../wire.js";
-import { connectionsPerProcess, RESERVED_FDS } from "../processes.js";
+import { connectionsPerProcess, MAX_PROCESSES, RESERVED_FDS } from "../processes.js";
 import { resolveLoopback } from "../profile.js";
 
 /** A share of a run: this process (or shard) runs the sessions `wsShareOf` gives `index` of `count`. */
@@ -41,6 +41,12 @@ export interface WsSessionOptions extends WebSocketLoad {
   maxRunMs?: number;
   /** Progress ticks this often; default 250 ms. */
   tickMs?: number;
+  /**
+   * Driver processes to spread the sessions over, whole rooms to each (1 to
+   * 64); default: the fewest whose open-file limits hold them. With a
+   * `share`, the share is run in this process.
+   */
+  processes?: number;
 }
 
 export interface ResolvedWsOptions {
@@ -83,6 +89,30 @@ export function inWsShare(session: number, rooms: number, share: WsShare): boole
   return key % share.count === share.index;
 }
 
+/** Sessions each of `count` shares holds (whole rooms to each, echo sessions one by one). */
+export function wsShareSizes(connections: number, rooms: number, count: number): number[] {
+  const sizes = Array.from({ length: count }, () => 0);
+  if (rooms === 0) {
+    for (let s = 0; s < count; s++) sizes[s] = connections > s ? Math.floor((connections - s - 1) / count) + 1 : 0;
+    return sizes;
+  }
+  // Room r holds the sessions i with i % rooms === r: floor(connections / rooms), the first connections % rooms one more.
+  for (let r = 0; r < rooms; r++) sizes[r % count]! += Math.floor(connections / rooms) + (r < connections % rooms ? 1 : 0);
+  return sizes;
+}
+
+/**
+ * The fewest driver processes whose largest share fits `perProcess`
+ * sessions; null when none does (a room larger than one process may hold:
+ * its members must share one view, so a room is never split).
+ */
+export function fewestWsProcesses(connections: number, rooms: number, perProcess: number): number | null {
+  for (let p = 1; p <= MAX_PROCESSES; p++) {
+    if (Math.max(...wsShareSizes(connections, rooms, p)) <= perProcess) return p;
+  }
+  return null;
+}
+
 /** The room of the run's session `i` (dealt in turn over room-1 ... room-R), or null for echo. */
 export function wsRoomName(session: number, rooms: number): string | null {
   return rooms > 0 ? `${WS_ROOM_PREFIX}${(session % rooms) + 1}` : null;
@@ -101,6 +131,14 @@ function isInt(v: unknown, min: number, max: number): v is number {
 
 function isMs(v: unknown, min: number): v is number {
   return typeof v === "number" && Number.isFinite(v) && v >= min && v <= MAX_MS;
+}
+
+/** The run's time bound: the one given, or the last session's start, its connect, its length, its drain and its close, plus 10 s. */
+export function wsMaxRunMs(o: WsSessionOptions): number {
+  if (o.maxRunMs !== undefined) return o.maxRunMs;
+  const lastStartMs = o.connectRate == null ? 0 : ((o.connections - 1) / o.connectRate) * 1000;
+  const bounds = (o.connectTimeoutMs ?? WS_DEFAULTS.connectTimeoutMs) + (o.drainTimeoutMs ?? WS_DEFAULTS.drainTimeoutMs) + (o.closeTimeoutMs ?? WS_DEFAULTS.closeTimeoutMs);
+  return Math.min(MAX_MS, lastStartMs + bounds + o.sessionMs + 10_000);
 }
 
 /** Checks every option and applies defaults; a UsageError (exit 1) lists every problem. */
@@ -157,12 +195,14 @@ export async function resolveWsOptions(o: WsSessionOptions): Promise<ResolvedWsO
   if (!isMs(tickMs, 1)) problems.push(`tickMs ${String(tickMs)} must be a number of milliseconds, at least 1`);
   if (o.maxRunMs !== undefined && !isMs(o.maxRunMs, 1)) problems.push(`maxRunMs ${String(o.maxRunMs)} must be a number of milliseconds, at least 1`);
 
-  if (problems.length === 0) {
+  const processes = o.processes;
+  if (processes !== undefined && !isInt(processes, 1, MAX_PROCESSES)) problems.push(`processes ${String(processes)} must be an integer from 1 to ${MAX_PROCESSES}`);
+  if (problems.length === 0 && (processes === 1 || o.share !== undefined)) {
     const held = wsShareSessions(o.connections, o.rooms, share).length;
     const limit = openFileLimit().soft;
     if (held > connectionsPerProcess(limit)) {
       problems.push(
-        `${held} WebSocket sessions in one process need more file descriptors than it may open (limit ${limit}, ${RESERVED_FDS} of them kept for other files): spread them over more shares, or raise the open-file limit (ulimit -n)`,
+        `${held} WebSocket sessions in one process need more file descriptors than it may open (limit ${limit}, ${RESERVED_FDS} of them kept for other files): spread them over more processes (leave processes out to let the driver choose), or raise the open-file limit (ulimit -n)`,
       );
     }
   }
@@ -172,8 +212,7 @@ export async function resolveWsOptions(o: WsSessionOptions): Promise<ResolvedWsO
   const u = url!;
   const host = await resolveLoopback(u.hostname);
   u.hostname = host.includes(":") ? `[${host}]` : host;
-  const lastStartMs = connectRate === null ? 0 : ((o.connections - 1) / connectRate) * 1000;
-  const maxRunMs = o.maxRunMs ?? Math.min(MAX_MS, lastStartMs + connectTimeoutMs + o.sessionMs + drainTimeoutMs + closeTimeoutMs + 10_000);
+  const maxRunMs = wsMaxRunMs(o);
   return {
     url: u,
     connections: o.connections,

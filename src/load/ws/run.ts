@@ -42,7 +42,11 @@ import {
   type WsCause,
 } from "../../wire.js";
 import { toWsResult, WsRecorder, type WsResult, type WsRoomData, type WsRunData } from "./data.js";
-import { inWsShare, resolveWsOptions, wsRoomName, wsShareSessions, type ResolvedWsOptions, type WsSessionOptions, type WsShare } from "./options.js";
+import { UsageError } from "../../errors.js";
+import { openFileLimit } from "../../runtime/limits.js";
+import { connectionsPerProcess, MAX_PROCESSES } from "../processes.js";
+import { fewestWsProcesses, inWsShare, resolveWsOptions, wsRoomName, wsShareSessions, wsShareSizes, type ResolvedWsOptions, type WsSessionOptions, type WsShare } from "./options.js";
+import { WsProcessesRun } from "./processes.js";
 
 export interface WsStartInfo {
   url: string;
@@ -77,13 +81,44 @@ export interface WsRun extends EventEmitter<WsRunEvents> {
   readonly done: Promise<WsResult>;
   /** The mergeable data behind `done`'s result. */
   readonly data: Promise<WsRunData>;
+  /** The driver child processes' pids (empty when the sessions run in this process): they end with the run. */
+  readonly pids: readonly number[];
   /** Ends the run: no new session; open sessions leave their rooms, take what they are owed, and close. Safe to call twice. */
   stop(): void;
 }
 
-/** Starts the sessions; options are checked first, and a problem rejects `done` and `data`. */
+/**
+ * Starts the sessions; options are checked first, and a problem rejects
+ * `done` and `data`. Sessions one process's open files cannot hold (or
+ * `processes` > 1) run in child processes, whole rooms to each.
+ */
 export function startWsSessions(options: WsSessionOptions): WsRun {
-  return new WsSessionRun(options);
+  if (options.share !== undefined || options.processes === 1) return new WsSessionRun(options);
+  if (options.processes !== undefined) {
+    const sizes = Number.isInteger(options.processes) && options.processes >= 1 && options.processes <= MAX_PROCESSES ? wsShareSizes(options.connections, options.rooms, options.processes) : null;
+    const perProcess = connectionsPerProcess(openFileLimit().soft);
+    // Checked here, before anything is forked; each child checks its own share again.
+    if (sizes === null) return new WsSessionRun(options);
+    const largest = Math.max(...sizes);
+    if (largest > perProcess) return new WsProcessesRun(options, new UsageError(`invalid WebSocket session options:\n  processes ${options.processes}: the largest share holds ${largest} sessions, more than one process may open (${perProcess}); give more processes, or leave processes out to let the driver choose`));
+    return new WsProcessesRun(options, options.processes);
+  }
+  // Invalid counts get the in-process run's own refusal, which names every problem.
+  if (!Number.isInteger(options.connections) || !Number.isInteger(options.rooms) || options.connections < 1 || options.rooms < 0 || options.rooms > options.connections) return new WsSessionRun(options);
+  const perProcess = connectionsPerProcess(openFileLimit().soft);
+  const count = fewestWsProcesses(options.connections, options.rooms, perProcess);
+  if (count === 1) return new WsSessionRun(options);
+  if (count === null) {
+    const room = Math.ceil(options.connections / Math.max(1, options.rooms));
+    return new WsProcessesRun(
+      options,
+      new UsageError(
+        `invalid WebSocket session options:\n  ${options.rooms === 0 ? `${options.connections} echo sessions` : `rooms of up to ${room} sessions`} cannot be held: a room's members must be in one driver process, one process may open ${perProcess} and a run at most ${MAX_PROCESSES} processes`,
+        options.rooms === 0 ? "Hold fewer sessions, or raise the open-file limit (ulimit -n)." : `Use more rooms (at least ${Math.ceil(options.connections / perProcess)}), or raise the open-file limit (ulimit -n).`,
+      ),
+    );
+  }
+  return new WsProcessesRun(options, count);
 }
 
 /** Strictly increasing epoch milliseconds: two events never share a stamp, so membership at a send is never a tie. */
@@ -387,6 +422,7 @@ class WsSession {
 }
 
 class WsSessionRun extends EventEmitter<WsRunEvents> implements WsRun {
+  readonly pids: readonly number[] = [];
   readonly done: Promise<WsResult>;
   readonly data: Promise<WsRunData>;
   opts!: ResolvedWsOptions;
