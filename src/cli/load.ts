@@ -2,7 +2,7 @@ import { createWriteStream } from "node:fs";
 import { Command, Option } from "commander";
 import { ExitCode } from "../exit-codes.js";
 import { InfraError, UsageError } from "../errors.js";
-import type { KeyNames, KeyPath, LoadProblem, LoadProfile } from "../load/index.js";
+import type { KeyNames, KeyPath, LoadInput, LoadProblem, LoadProfile } from "../load/index.js";
 import { parseH2loadDuration } from "../spec/h2load-args.js";
 import { formatDuration, UNIT_MS } from "../spec/duration.js";
 import { MAX_TIMER_MS } from "../spec/limits.js";
@@ -241,8 +241,9 @@ export function addLoadCommand(program: Command, io: Io, setExit: (code: number)
           "use --rate N (h2load's bursts of N connections every --rate-period), or --stages 1s:N for an even ramp",
         );
       }
-      // Loaded when the command runs, not when the CLI starts: see main.ts.
-      const { fileDescriptorProblem, H2LOAD_KEYS, parseH2loadCommand, profileFor, runProblems, validateLoad, startLoad, diagnoseRun } = await import("../load/index.js");
+      // Loaded when the command runs, not when the CLI starts (see main.ts), and each from its own module: load/index.js would bring the zod schema.
+      const { fileDescriptorProblem, profileFor, runProblems } = await import("../load/profile.js");
+      const { H2LOAD_KEYS, parseH2loadCommand } = await import("../spec/h2load-args.js");
       const { formatCounts, formatLoadSummary } = await import("../report/load.js");
       // Only a run that asks for them loads the shard arithmetic and the progress line.
       const sharding = o.shard === undefined ? null : { part: o.shard, ...(await import("../load/shard.js")) };
@@ -255,7 +256,11 @@ export function addLoadCommand(program: Command, io: Io, setExit: (code: number)
       }
       if (url === undefined) throw new UsageError("give the URL to send load to, e.g. spillway load -c 10 -n 1000 http://127.0.0.1:8080/");
       const input = inputFromFlags(cmd, H2LOAD_KEYS);
-      const checked = validateLoad(input, { names, tls: /^https:/i.test(url) });
+      const tls = /^https:/i.test(url);
+      const { acceptedByJsonSchema } = await import("./load-flags.js");
+      const checked = acceptedByJsonSchema(input)
+        ? (await import("../spec/load-check.js")).checkLoadWith(input as LoadInput, { names, tls }, null)
+        : (await import("../spec/load-profile.js")).validateLoad(input, { names, tls });
       // --drain belongs to -D: a run bounded otherwise keeps the default drain, its timeout.
       const timed = checked.load !== null && checked.load.durationMs !== null;
       const run = { url, countBy: o.countBy, ...(timed ? { drainMs: o.drain } : {}), maxRunMs: o.maxRun, timelineWindowMs: o.window };
@@ -292,6 +297,7 @@ export function addLoadCommand(program: Command, io: Io, setExit: (code: number)
       const profile = shardOf(whole);
       const counting = o.counts || o.nginxStatus !== undefined || o.haproxyStats !== undefined ? await startCounting(o, url, profile.durationMs) : null;
       const attachProgress = io.isTTY && !o.quiet ? (await import("../report/progress.js")).attachProgress : null;
+      const { startLoad } = await import("../load/run.js");
       const load = startLoad(profile, o.processes !== undefined ? { processes: o.processes } : {});
       let layoutNote = "";
       load.on("start", (s) => {
@@ -315,6 +321,7 @@ export function addLoadCommand(program: Command, io: Io, setExit: (code: number)
         if (!o.quiet) io.out(`${summary}\n`);
         if (o.json) await writeAll(dirname(o.json), { [basename(o.json)]: `${JSON.stringify(written, null, 2)}\n` });
       }
+      const { diagnoseRun } = await import("../load/diagnose.js");
       const failure = diagnoseRun(result, { url, protocol: profile.protocol, timeoutMs: profile.timeoutMs });
       if (failure !== null) throw new InfraError(failure.message, failure.hint);
       setExit(ExitCode.Ok);
@@ -330,7 +337,7 @@ export function addLoadCommand(program: Command, io: Io, setExit: (code: number)
  * a wrong address is said at once (exit 3) instead of as a column of blanks.
  */
 async function startCounting(o: LoadCliOptions, url: string, durationMs: number | null) {
-  const { resolveLoopback } = await import("../load/index.js");
+  const { resolveLoopback } = await import("../load/profile.js");
   const { readProxyCurrent, startSampler } = await import("../verify/sampler.js");
   if (o.nginxStatus !== undefined && o.haproxyStats !== undefined) throw new UsageError("--nginx-status and --haproxy-stats both given: the load goes through one proxy", "Give the one for the proxy the URL points at.");
   // The load's own refusal, named by the flag: stats are read only from loopback, as load is sent only there.
