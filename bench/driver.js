@@ -1,7 +1,8 @@
 // Runs the spillway load driver in its own process for bench/run.js and
 // prints one JSON line: the result's figures plus memory readings.
 // Usage: node [--expose-gc] bench/driver.js '<json: url and the spec's load keys>' [holdConnections] [dist directory]
-// The dist directory lets bench/run.js --compare run another build's driver; it must have parseLoadProfile (the one load schema).
+// The dist directory lets bench/run.js --compare run another build's driver: one with parseLoadProfile (the one load schema),
+// or an older one whose startLoad took the profile itself (before a96779e's successors), given only connections, streams and requests.
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -17,7 +18,12 @@ function statusKb(field) {
 const { url, ...load } = JSON.parse(process.argv[2]);
 const hold = process.argv[3] ? Number(process.argv[3]) : 0;
 const baseRssKb = statusKb("VmRSS");
-const run = startLoad(parseLoadProfile(load, { url }));
+const legacy = (l) => {
+  const plain = Object.keys(l).every((k) => ["connections", "streams", "requests"].includes(k));
+  if (!plain) throw new Error(`${dist}: this build has no parseLoadProfile, and its own profile is compared only for connections, streams and requests`);
+  return { url, ...l };
+};
+const run = startLoad(parseLoadProfile === undefined ? legacy(load) : parseLoadProfile(load, { url }));
 let heldRssKb = null;
 let sampling = false;
 if (hold > 0) {

@@ -1,7 +1,7 @@
 /** Reading an h2load command line as h2load 1.52's getopt_long reads it, and the CLI's --h2load, --rate and --stages. */
 import { describe, expect, it } from "vitest";
 import { parseH2loadCommand, parseH2loadDuration } from "../src/spec/h2load-args.js";
-import { parseLoadProfile } from "../src/load/profile.js";
+import { parseLoadProfile } from "../src/load/index.js";
 import { runCli } from "./helpers/cli.js";
 
 function ok(text: string) {

@@ -2,7 +2,7 @@ import { createWriteStream } from "node:fs";
 import { Command, Option } from "commander";
 import { ExitCode } from "../exit-codes.js";
 import { InfraError, UsageError } from "../errors.js";
-import type { KeyNames, KeyPath, LoadProblem, LoadProfile } from "../load/index.js";
+import type { KeyNames, KeyPath, LoadInput, LoadProblem, LoadProfile } from "../load/index.js";
 import { parseH2loadDuration } from "../spec/h2load-args.js";
 import { formatDuration, UNIT_MS } from "../spec/duration.js";
 import { MAX_TIMER_MS } from "../spec/limits.js";
@@ -68,6 +68,7 @@ interface LoadCliOptions {
   shard?: Shard;
   nginxStatus?: string;
   haproxyStats?: HostPort;
+  counts?: boolean;
   preflight: boolean;
   processes?: number;
 }
@@ -213,6 +214,7 @@ export function addLoadCommand(program: Command, io: Io, setExit: (code: number)
     .option("-q, --quiet", "print only errors: no summary or progress")
     .option("--nginx-status <url>", "also sample nginx's own count of connections every second from its stub_status page, beside the driver's and the kernel's", nginxStatusArg)
     .option("--haproxy-stats <host:port>", "also sample HAProxy's own count of connections every second from its stats socket (show stat), beside the driver's and the kernel's", haproxyStatsArg)
+    .option("--counts", "sample the driver's and the kernel's counts of open connections every second without a proxy's (--nginx-status and --haproxy-stats sample them too)")
     .option("--no-preflight", "skip doctor's check that the driver's connections fit this machine (ports per source address, conntrack, fs.file-max) before any socket opens")
     .option("--shard <i/N>", "run only part i of N (from 1) of this load: its share of -c, -n, --rate, --arrival-rate and each stage's target, as worker i of -t N would; merge the parts' --json with spillway merge", shardArg)
     .addHelpText(
@@ -239,10 +241,12 @@ export function addLoadCommand(program: Command, io: Io, setExit: (code: number)
           "use --rate N (h2load's bursts of N connections every --rate-period), or --stages 1s:N for an even ramp",
         );
       }
-      // Loaded when the command runs, not when the CLI starts: see main.ts.
-      const { fileDescriptorProblem, H2LOAD_KEYS, parseH2loadCommand, profileFor, runProblems, validateLoad, startLoad, diagnoseRun } = await import("../load/index.js");
+      // Loaded when the command runs, not when the CLI starts (see main.ts), and each from its own module: load/index.js would bring the zod schema.
+      const { fileDescriptorProblem, profileFor, runProblems } = await import("../load/profile.js");
+      const { H2LOAD_KEYS, parseH2loadCommand } = await import("../spec/h2load-args.js");
       const { formatCounts, formatLoadSummary } = await import("../report/load.js");
-      const { shardPart, shardProfile, ShardProblem } = await import("../load/shard.js");
+      // Only a run that asks for them loads the shard arithmetic and the progress line.
+      const sharding = o.shard === undefined ? null : { part: o.shard, ...(await import("../load/shard.js")) };
       const names = flagNames(cmd);
       let url = urlArg;
       if (o.h2load !== undefined) {
@@ -252,7 +256,11 @@ export function addLoadCommand(program: Command, io: Io, setExit: (code: number)
       }
       if (url === undefined) throw new UsageError("give the URL to send load to, e.g. spillway load -c 10 -n 1000 http://127.0.0.1:8080/");
       const input = inputFromFlags(cmd, H2LOAD_KEYS);
-      const checked = validateLoad(input, { names, tls: /^https:/i.test(url) });
+      const tls = /^https:/i.test(url);
+      const { acceptedByJsonSchema } = await import("./load-flags.js");
+      const checked = acceptedByJsonSchema(input)
+        ? (await import("../spec/load-check.js")).checkLoadWith(input as LoadInput, { names, tls }, null)
+        : (await import("../spec/load-profile.js")).validateLoad(input, { names, tls });
       // --drain belongs to -D: a run bounded otherwise keeps the default drain, its timeout.
       const timed = checked.load !== null && checked.load.durationMs !== null;
       const run = { url, countBy: o.countBy, ...(timed ? { drainMs: o.drain } : {}), maxRunMs: o.maxRun, timelineWindowMs: o.window };
@@ -260,11 +268,11 @@ export function addLoadCommand(program: Command, io: Io, setExit: (code: number)
       // This process's limit matters only to a load that could otherwise run.
       // A shard holds only its own connections, so its own share is what this process's limit must hold.
       const shardOf = (whole: LoadProfile): LoadProfile => {
-        if (o.shard === undefined) return whole;
+        if (sharding === null) return whole;
         try {
-          return shardProfile(whole, o.shard, whole.workers);
+          return sharding.shardProfile(whole, sharding.part, whole.workers);
         } catch (err) {
-          if (err instanceof ShardProblem) throw new UsageError(err.message, err.hint);
+          if (err instanceof sharding.ShardProblem) throw new UsageError(err.message, err.hint);
           throw err;
         }
       };
@@ -274,16 +282,22 @@ export function addLoadCommand(program: Command, io: Io, setExit: (code: number)
       if (problems.length > 0 || checked.load === null) throw usageError(problems);
       // Flags that contradict each other (a forced --processes too few for -c among them) are exit 1 before the machine is asked.
       if (o.preflight) {
-        const { preflightLoad } = await import("../doctor/preflight.js");
-        const { readFacts } = await import("../doctor/facts.js");
-        preflightLoad(shardOf(profileFor(checked.load, run)), new URL(url).hostname, o.processes ?? null, await readFacts({ versions: false }));
+        const mine = shardOf(profileFor(checked.load, run));
+        // doctor's whole verdict costs a tenth of a short run; a run well inside every limit does without it.
+        const { fitsAtAGlance, glanceFacts } = await import("../doctor/glance.js");
+        if (!fitsAtAGlance(mine, o.processes ?? null, glanceFacts())) {
+          const { preflightLoad } = await import("../doctor/preflight.js");
+          const { readFacts } = await import("../doctor/facts.js");
+          preflightLoad(mine, new URL(url).hostname, o.processes ?? null, await readFacts({ versions: false }));
+        }
       }
       await checkOutputFiles([["--json", o.json], ["--ndjson", o.ndjson]]);
       const ndjson = o.ndjson ? createWriteStream(o.ndjson) : null;
       const whole = profileFor(checked.load, { ...run, ...(ndjson ? { ndjson: (line: string) => ndjson.write(`${line}\n`) } : {}) });
       const profile = shardOf(whole);
-      const { attachProgress } = await import("../report/progress.js");
-      const counting = await startCounting(o, url, profile.durationMs);
+      const counting = o.counts || o.nginxStatus !== undefined || o.haproxyStats !== undefined ? await startCounting(o, url, profile.durationMs) : null;
+      const attachProgress = io.isTTY && !o.quiet ? (await import("../report/progress.js")).attachProgress : null;
+      const { startLoad } = await import("../load/run.js");
       const load = startLoad(profile, o.processes !== undefined ? { processes: o.processes } : {});
       let layoutNote = "";
       load.on("start", (s) => {
@@ -291,14 +305,15 @@ export function addLoadCommand(program: Command, io: Io, setExit: (code: number)
         const sources = s.sourcesChosen ? `source addresses ${s.sourceAddresses[0]} to ${s.sourceAddresses.at(-1)} (one address's ephemeral ports cannot hold ${s.connections} connections)` : "";
         layoutNote = spread || sources ? `${[spread, sources].filter(Boolean).join(", ")}\n` : "";
       });
-      load.on("tick", (t) => counting.driver(t.openConnections));
-      if (io.isTTY && !o.quiet) attachProgress(load, "load", profile.requests, io.err);
+      if (counting !== null) load.on("tick", (t) => counting.driver(t.openConnections));
+      attachProgress?.(load, "load", profile.requests, io.err);
       const result = await load.done;
-      const counts = await counting.sampler.stop();
+      const counts = counting === null ? null : await counting.sampler.stop();
       if (ndjson) await new Promise<void>((r) => ndjson.end(r));
-      const shardNote = o.shard === undefined ? "" : `shard ${o.shard.index}/${o.shard.count}: ${profile.connections} of the load's ${whole.connections} connections${profile.requests !== null ? `, ${profile.requests} of its ${whole.requests} requests` : ""}\n`;
-      const summary = shardNote + layoutNote + formatLoadSummary(result, profile) + formatCounts(counts);
-      const written = o.shard === undefined ? { ...result, counts } : { ...result, shard: shardPart(o.shard, whole, await load.data), counts };
+      const shardNote = sharding === null ? "" : `shard ${sharding.part.index}/${sharding.part.count}: ${profile.connections} of the load's ${whole.connections} connections${profile.requests !== null ? `, ${profile.requests} of its ${whole.requests} requests` : ""}\n`;
+      const summary = shardNote + layoutNote + formatLoadSummary(result, profile) + (counts === null ? "" : formatCounts(counts));
+      const sampled = counts === null ? {} : { counts };
+      const written = sharding === null ? { ...result, ...sampled } : { ...result, shard: sharding.shardPart(sharding.part, whole, await load.data), ...sampled };
       if (o.json === "-") {
         if (!o.quiet) io.err(`${summary}\n`);
         io.out(`${JSON.stringify(written, null, 2)}\n`);
@@ -306,6 +321,7 @@ export function addLoadCommand(program: Command, io: Io, setExit: (code: number)
         if (!o.quiet) io.out(`${summary}\n`);
         if (o.json) await writeAll(dirname(o.json), { [basename(o.json)]: `${JSON.stringify(written, null, 2)}\n` });
       }
+      const { diagnoseRun } = await import("../load/diagnose.js");
       const failure = diagnoseRun(result, { url, protocol: profile.protocol, timeoutMs: profile.timeoutMs });
       if (failure !== null) throw new InfraError(failure.message, failure.hint);
       setExit(ExitCode.Ok);
@@ -314,11 +330,14 @@ export function addLoadCommand(program: Command, io: Io, setExit: (code: number)
 
 /**
  * The sampler of --nginx-status / --haproxy-stats, the kernel and the driver's
- * own count. The stats endpoint is read once before the load starts, so a
- * wrong address is said at once (exit 3) instead of as a column of blanks.
+ * own count, only when one of them or --counts asks: every sample reads
+ * /proc/net/tcp, whose read costs the kernel a walk of its socket table, and
+ * those reads brought a 200,000-request run 30 full garbage collections
+ * instead of 1. The stats endpoint is read once before the load starts, so
+ * a wrong address is said at once (exit 3) instead of as a column of blanks.
  */
 async function startCounting(o: LoadCliOptions, url: string, durationMs: number | null) {
-  const { resolveLoopback } = await import("../load/index.js");
+  const { resolveLoopback } = await import("../load/profile.js");
   const { readProxyCurrent, startSampler } = await import("../verify/sampler.js");
   if (o.nginxStatus !== undefined && o.haproxyStats !== undefined) throw new UsageError("--nginx-status and --haproxy-stats both given: the load goes through one proxy", "Give the one for the proxy the URL points at.");
   // The load's own refusal, named by the flag: stats are read only from loopback, as load is sent only there.

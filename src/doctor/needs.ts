@@ -12,22 +12,18 @@
  * limit), nginx with the workers `nginxSizing` renders.
  */
 import { isIP } from "node:net";
-import { connectionsPerProcess, MAX_PROCESSES, RESERVED_FDS } from "../load/processes.js";
+import { connectionsPerProcess, driverFixedFds, MAX_PROCESSES, RESERVED_FDS } from "../load/processes.js";
 import { PORT_MARGIN } from "../load/sources.js";
 import { NGINX_WORKER_FILL, nginxWorkersFor } from "../render/nginx.js";
 import { proxyLimits } from "../runtime/limits.js";
 import { DEFAULTS } from "../spec/defaults.js";
 import type { LoadSpec, Model, Scenario, Target } from "../spec/model.js";
 import type { MachineFacts } from "./facts.js";
+import { peakConnections } from "./glance.js";
 
-/**
- * Descriptors the driver holds besides its connections, measured: `spillway
- * load -c 1` held 21 descriptors, -c 100 held 120; with -t 2 and -t 4 (one
- * connection per worker) 31 and 43. 20, and 10 per further worker thread,
- * covers what each measurement showed.
- */
-export const DRIVER_BASE_FDS = 20;
-export const DRIVER_FDS_PER_EXTRA_WORKER = 10;
+/** The driver's own descriptors are its own figure (load/processes.ts), so `load`'s glance at the machine (glance.ts) needs none of this module. */
+export { DRIVER_BASE_FDS, DRIVER_FDS_PER_EXTRA_WORKER, driverFixedFds } from "../load/processes.js";
+export { peakConnections } from "./glance.js";
 
 /** nginx's listen backlog on Linux when `listen` names none (NGX_LISTEN_BACKLOG; `ss -ltn` shows 511 for nginx 1.22.1 here); spillway writes none. */
 export const NGINX_LISTEN_BACKLOG = 511;
@@ -139,15 +135,6 @@ export function nginxWorkersHere(input: NeedsInput, facts: MachineFacts): { work
   return { workers: nginxWorkersFor(demand, workerConnections, input.listeners, DEFAULTS.nginxWorkerProcesses.value), workerConnections, demand };
 }
 
-/** The most connections the load holds at once: its pool, or its ramp's highest target. */
-export function peakConnections(load: Pick<LoadSpec, "connections" | "stages"> & Partial<Pick<LoadSpec, "websockets">>): number {
-  // WebSocket sessions are connections through the proxy too, held beside the HTTP ones.
-  return Math.max(load.connections, ...(load.stages ?? []).map((s) => s.target)) + (load.websockets?.connections ?? 0);
-}
-
-export function driverFixedFds(workers: number): number {
-  return DRIVER_BASE_FDS + DRIVER_FDS_PER_EXTRA_WORKER * Math.max(0, workers - 1);
-}
 
 /** Source addresses the driver's connections come from: the kernel picks one when none is given. */
 export function sourceCount(load: Pick<LoadSpec, "sourceAddresses">): number {

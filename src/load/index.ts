@@ -4,11 +4,9 @@
  */
 export { runLoad, startLoad, splitTasks, type LoadOptions, type LoadRun, type LoadRunEvents, type LoadStartInfo } from "./run.js";
 export type { TickInfo } from "./engine.js";
+export { parseLoadProfile, validateLoad, checkLoad } from "../spec/load-profile.js";
 export {
-  parseLoadProfile,
   profileFor,
-  validateLoad,
-  checkLoad,
   normalizeLoad,
   normalizeProfile,
   runProblems,

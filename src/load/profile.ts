@@ -3,23 +3,21 @@
  * opens a socket: file descriptors enough for its connections, and a
  * loopback target. The profile itself (schema, checks, defaults) is built in
  * spec/load-profile.ts, so a spec is checked by the same rules without
- * loading the engine.
+ * loading the engine; the engine takes only the zod-free part of it
+ * (spec/load-check.ts), so a run and its child processes load no schema.
  */
 import { isIP } from "node:net";
 import { UsageError } from "../errors.js";
 import { openFileLimit } from "../runtime/limits.js";
-import { SPEC_NAMES, type KeyNames, type LoadProblem, type LoadProfile, type NormalizedProfile } from "../spec/load-profile.js";
+import { SPEC_NAMES, type KeyNames, type LoadProblem, type LoadProfile, type NormalizedProfile } from "../spec/load-check.js";
 import { isLoopbackIp } from "../wire.js";
 import { connectionsPerProcess, fewestProcesses, MAX_PROCESSES, processConnections, RESERVED_FDS } from "./processes.js";
 
 export {
-  checkLoad,
   normalizeLoad,
-  parseLoadProfile,
   profileFor,
   runProblems,
   SPEC_NAMES,
-  validateLoad,
   type CheckedLoad,
   type KeyNames,
   type KeyPath,
@@ -32,7 +30,7 @@ export {
   type NormalizedLoad,
   type NormalizedProfile,
   type RunOptions,
-} from "../spec/load-profile.js";
+} from "../spec/load-check.js";
 
 /** How a run is spread over driver processes: `processes` null chooses the fewest that fit. */
 export interface ProcessPlan {

@@ -154,7 +154,7 @@ export const KEY_ALIASES: readonly KeyAlias[] = [
   { spellings: ["no_preflight", "preflight"], keys: [], from: "spillway verify, explore and load --no-preflight", note: "it is a flag of those commands: a spec cannot skip the check that it fits the machine" },
   { spellings: ["shard"], keys: [], from: "spillway load --shard i/N", note: "it is a flag of spillway load only: a scenario runs its whole load on one machine" },
   { spellings: ["processes"], keys: [], from: "spillway load --processes N", note: "it is a flag of spillway load only: how the driver lays itself out on the machine is not the spec's business, and the driver picks the fewest processes that fit by itself" },
-  { spellings: ["nginx_status", "haproxy_stats"], keys: [], from: "spillway load --nginx-status / --haproxy-stats", note: "they are flags of spillway load only: verify reads the counters of the proxies it starts by itself" },
+  { spellings: ["nginx_status", "haproxy_stats", "counts"], keys: [], from: "spillway load --nginx-status / --haproxy-stats / --counts", note: "they are flags of spillway load only: verify reads the counters of the proxies it starts by itself" },
   { spellings: ["latency_p50", "p50_latency"], keys: ["latency.p50"], from: "a flattened key" },
   { spellings: ["latency_p90", "p90_latency"], keys: ["latency.p90"], from: "a flattened key" },
   { spellings: ["latency_p99", "p99_latency"], keys: ["latency.p99"], from: "a flattened key" },

@@ -4,6 +4,8 @@ import { isLoopbackIp } from "../wire.js";
 import { DURATION_PATTERN } from "./duration.js";
 export { DURATION_PATTERN } from "./duration.js";
 import { MAX_TIMER_MS, OBJECT_MEMBER_NAMES, reservedAclName } from "./limits.js";
+import { BUDGETS, LOAD_DEFAULTS, PROTOCOLS, WEBSOCKET_DEFAULTS, WS_HEADER_BYTES, WS_MAX_PAYLOAD_BYTES } from "./load-defaults.js";
+export { BUDGETS, LOAD_DEFAULTS, PROTOCOLS, WEBSOCKET_DEFAULTS, WS_HEADER_BYTES, WS_MAX_PAYLOAD_BYTES } from "./load-defaults.js";
 
 /**
  * The single source of the spec's shape. Runtime validation uses these zod
@@ -24,8 +26,6 @@ export const CONDITION_PATTERN = /^[A-Za-z0-9_()<>=!\s-]{1,500}$/;
 
 export const TARGETS = ["haproxy", "nginx"] as const;
 export const BALANCE = ["roundrobin", "leastconn", "first", "source", "random"] as const;
-export const PROTOCOLS = ["h2c", "h1", "h1-close", "h2"] as const;
-export const BUDGETS = ["per-client", "pooled"] as const;
 
 /** A string constrained by a pattern, with one message for a wrong type and a wrong form alike. */
 const patterned = (pattern: RegExp, message: string) => z.string({ error: message }).regex(pattern, { error: message });
@@ -207,21 +207,6 @@ const loopbackSource = z
   })
   .meta({ pattern: "^(?:127\\.[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}|::1)$" });
 
-/**
- * What a load that leaves these keys out runs with; the normaliser
- * (load-profile.ts) fills them in, and the reference shows them. The
- * load's other defaults depend on other keys, and their descriptions say how.
- */
-export const LOAD_DEFAULTS = {
-  protocol: "h2c",
-  streams: 1,
-  connect_period: "1s",
-  warmup: "0s",
-  think_time: "0s",
-  reconnect: true,
-  workers: 1,
-  timeout: "30s",
-} as const;
 
 /** The reference's default for a key: documentation only, parsing leaves the key out. */
 const documentedDefault = (value: unknown) => ({ default: value });
@@ -249,17 +234,6 @@ export const keepAliveSchema = z
   .describe("When the driver closes a connection of its own accord. Default: connections stay open to the end of the run")
   .meta(example({ close_after_requests: 100 }));
 
-/** The smallest message the driver sends: its header, sender id (u32), sequence (u32) and send time (f64). */
-export const WS_HEADER_BYTES = 16;
-/** 1 MiB: a chat message is small; ws's own default maxPayload is 100 MiB, and a room multiplies every byte by its members. */
-export const WS_MAX_PAYLOAD_BYTES = 1024 * 1024;
-
-/** What a WebSocket load that leaves these keys out runs with; the normaliser fills them in, the defaults table says why. */
-export const WEBSOCKET_DEFAULTS = {
-  rooms: 1,
-  message_interval: "1s",
-  payload_bytes: WS_HEADER_BYTES,
-} as const;
 
 export const websocketsSchema = z
   .strictObject({
