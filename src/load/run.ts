@@ -7,8 +7,6 @@
  */
 import { fork, type ChildProcess } from "node:child_process";
 import { EventEmitter } from "node:events";
-import { existsSync } from "node:fs";
-import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
 import { InfraError, UsageError } from "../errors.js";
 import { openFileLimit } from "../runtime/limits.js";
@@ -18,6 +16,7 @@ import { connectionsPerProcess, engineCount, fewestProcesses, h2loadSplit, MAX_P
 import { chooseSources, portsPerSource } from "./sources.js";
 import { normalizeProfile, resolveLoopback, type LoadProfile, type NormalizedProfile } from "./profile.js";
 import { mergeRunData, toLoadResult, type LoadResult, type RunData } from "./result.js";
+import { compiledScript } from "./scripts.js";
 
 /** How to lay a run out on this machine, beside the profile (what to load): not a spec key, since it is the machine's business. */
 export interface LoadOptions {
@@ -113,20 +112,6 @@ export function splitTasks(profile: NormalizedProfile, address: string, engines 
   }));
 }
 
-/**
- * A compiled sibling module (worker.js, child.js). Under a TypeScript runner
- * (tests) this module is a .ts file, and threads and processes still run the
- * compiled JavaScript.
- */
-function compiledScript(name: string): string {
-  const here = new URL(import.meta.url);
-  const url = here.pathname.endsWith(".ts") ? new URL(`../../dist/load/${name}.js`, here) : new URL(`./${name}.js`, here);
-  const path = fileURLToPath(url);
-  if (!existsSync(path)) {
-    throw new InfraError(`load ${name} script ${path} is missing`, "build the project first (npx tsc -p tsconfig.json)");
-  }
-  return path;
-}
 
 const idleTick = (): TickInfo => ({ elapsedMs: 0, measuring: false, sent: 0, completed: 0, succeeded: 0, unattributed: 0, openConnections: 0, byBackend: {} });
 
