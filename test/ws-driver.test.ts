@@ -92,6 +92,15 @@ describe("startWsSessions", () => {
     expect(stub).toEqual({ requests: 5, upgrades: 5, open: 0, closed: 5, messagesIn: 50, messagesOut: 50, bytesIn: 5000, bytesOut: 5000, rooms: {} });
   });
 
+  test("each session sends exactly its schedule, whatever the clock reading it starts at: 300 sessions of 10 intervals send 3,000", async () => {
+    // The bound is the schedule's count, not accumulated times: a chat fixture run once counted 1,001 sent of 1,000.
+    const fleet = await fleetOf(["ade", "s1"]);
+    const run = sessions({ url: urlOf(fleet, "ade/s1"), connections: 300, rooms: 0, messageIntervalMs: 30, payloadBytes: 16, sessionMs: 300, connectRate: 3000 });
+    const r = await run.done;
+    expect(r.sessions.completed).toBe(300);
+    expect(r.ws_msgs_sent).toBe(3000);
+  });
+
   test("a room of 20 at 100 ms: every message reaches all 20 members, and the driver's counts reconcile exactly with the stub's", async () => {
     const fleet = await fleetOf(["ade", "s1"]);
     const run = sessions({ url: urlOf(fleet, "ade/s1"), connections: 20, rooms: 1, messageIntervalMs: 100, payloadBytes: 64, sessionMs: 1500, connectRate: 200 });

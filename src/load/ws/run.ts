@@ -131,8 +131,9 @@ class WsSession {
   private endKind: EndKind | null = null;
   private cause: WsCause | null = null;
   private attemptAt = 0;
-  private endAt = 0;
   private nextSendAt = 0;
+  /** Messages in the session's schedule: those due before its end. */
+  private scheduled = 0;
   private joinedAt = Infinity;
   private leftAt = Infinity;
   private joinSends = 0;
@@ -248,8 +249,11 @@ class WsSession {
       return;
     }
     const interval = run.opts.messageIntervalMs;
-    this.endAt = now + run.opts.sessionMs;
-    this.nextSendAt = now + interval * ((this.index * SPREAD) % 1);
+    const offset = interval * ((this.index * SPREAD) % 1);
+    this.nextSendAt = now + offset;
+    // Counted once from the schedule, so no clock reading or timer order can add a message past the end: a chat
+    // fixture run once counted 1,001 sent of 1,000 when every send was bounded by comparing accumulated times.
+    this.scheduled = offset < run.opts.sessionMs ? Math.ceil((run.opts.sessionMs - offset) / interval) : 0;
     this.timer = setTimeout(this.complete, run.opts.sessionMs);
     this.armSend(now);
   }
@@ -261,12 +265,12 @@ class WsSession {
    */
   private readonly complete = (): void => {
     clearTimeout(this.sendTimer);
-    while (this.nextSendAt < this.endAt && this.sendOne());
+    while (this.seq < this.scheduled && this.sendOne());
     this.leave("completed");
   };
 
   private armSend(now: number): void {
-    if (this.nextSendAt >= this.endAt) return;
+    if (this.seq >= this.scheduled) return;
     this.sendTimer = setTimeout(this.send, Math.max(0, this.nextSendAt - now));
   }
 
