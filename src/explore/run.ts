@@ -22,7 +22,7 @@ import { feConnSet } from "../spec/intervals.js";
 import type { Model, Scenario, Target } from "../spec/model.js";
 import { readNginxStatus, showStat } from "../verify/counters.js";
 import { flipPoints } from "../verify/routes.js";
-import { wsSessionOptions } from "../verify/run.js";
+import { runParts, wsSessionOptions } from "../verify/run.js";
 import type { StackRunOptions } from "../verify/verify.js";
 import { applyGrid, prepareGrid, type AppliedPoint, type GridSpec } from "./apply.js";
 import { describeDifference, fidelityRows } from "./differences.js";
@@ -435,33 +435,12 @@ async function measure(proxy: RunningProxy, point: AppliedPoint, target: Target,
   const wsRun = wsOptions === null ? null : startWsSessions(wsOptions);
   if (latencies) run?.once("start", () => latencies.start());
   if (wsRun) opts.onWebSockets?.(wsRun, start);
-  const [result, websockets] = await runBoth(run, wsRun, opts, start);
+  if (run) opts.onLoad?.(run, start);
+  const [result, websockets] = await runParts(run, wsRun, opts.signal);
+  opts.signal?.throwIfAborted();
   const measured = measuredCell(result, point.model, scenario, latencies ? (i) => latencies.p99(i) : null, websockets);
   // The sessions start with the warmup, the measured HTTP part after it.
   return { measured, loadMs: Math.max(result === null ? 0 : scenario.load.warmupMs + result.durationMs, websockets?.durationMs ?? 0) };
-}
-
-/**
- * A cell's HTTP load and its sessions to their end. When one part fails the
- * other is stopped and awaited, so nothing of the cell outlives it; an
- * abort stops both.
- */
-async function runBoth(run: LoadRun | null, wsRun: WsRun | null, opts: ExploreOptions, start: CellStart): Promise<[LoadResult | null, WsResult | null]> {
-  if (run) opts.onLoad?.(run, start);
-  const stop = () => {
-    run?.stop();
-    wsRun?.stop();
-  };
-  opts.signal?.addEventListener("abort", stop, { once: true });
-  const parts = await Promise.allSettled([
-    run ? run.done.catch((err: unknown) => (wsRun?.stop(), Promise.reject(err))) : Promise.resolve(null),
-    wsRun ? wsRun.done.catch((err: unknown) => (run?.stop(), Promise.reject(err))) : Promise.resolve(null),
-  ]);
-  opts.signal?.removeEventListener("abort", stop);
-  opts.signal?.throwIfAborted();
-  const failure = parts.find((p): p is PromiseRejectedResult => p.status === "rejected");
-  if (failure) throw failure.reason;
-  return [(parts[0] as PromiseFulfilledResult<LoadResult | null>).value, (parts[1] as PromiseFulfilledResult<WsResult | null>).value];
 }
 
 /** One load to its end, stopped by an abort. */

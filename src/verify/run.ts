@@ -31,6 +31,28 @@ export function wsSessionOptions(load: LoadSpec, frontendUrl: string, maxRunMs: 
   return { ...w, url: url.toString(), maxRunMs: Math.min(maxRunMs, ownBoundMs), ...(load.sourceAddresses.length > 0 ? { sourceAddresses: load.sourceAddresses } : {}) };
 }
 
+/**
+ * A scenario's HTTP load and its WebSocket sessions (either may be absent)
+ * to their end. When one part fails, the other is stopped and awaited, so
+ * nothing of the run outlives it, and the failure is thrown; an abort of
+ * `signal` stops both.
+ */
+export async function runParts(run: LoadRun | null, wsRun: WsRun | null, signal: AbortSignal | undefined): Promise<[LoadResult | null, WsResult | null]> {
+  const stop = () => {
+    run?.stop();
+    wsRun?.stop();
+  };
+  signal?.addEventListener("abort", stop, { once: true });
+  const parts = await Promise.allSettled([
+    run ? run.done.catch((err: unknown) => (wsRun?.stop(), Promise.reject(err))) : Promise.resolve(null),
+    wsRun ? wsRun.done.catch((err: unknown) => (run?.stop(), Promise.reject(err))) : Promise.resolve(null),
+  ]);
+  signal?.removeEventListener("abort", stop);
+  const failure = parts.find((p): p is PromiseRejectedResult => p.status === "rejected");
+  if (failure) throw failure.reason;
+  return [(parts[0] as PromiseFulfilledResult<LoadResult | null>).value, (parts[1] as PromiseFulfilledResult<WsResult | null>).value];
+}
+
 export interface ScenarioHooks {
   /** Called with the running load, so a progress display can subscribe to its events. */
   onLoad?: (run: LoadRun, target: Target, scenario: Scenario) => void;
@@ -109,24 +131,14 @@ export async function runScenario(model: Model, target: Target, scenario: Scenar
     wsRun?.on("tick", (t) => (wsOpen = t.open));
     if (run) opts.onLoad?.(run, target, scenario);
     if (wsRun) opts.onWebSockets?.(wsRun, target, scenario);
-    const stop = () => {
-      run?.stop();
-      wsRun?.stop();
-    };
-    ctx.signal?.addEventListener("abort", stop, { once: true });
-    // When one part fails, the other is stopped and awaited, so nothing of the run outlives it.
-    const parts = await Promise.allSettled([
-      run ? run.done.catch((err: unknown) => (wsRun?.stop(), Promise.reject(err))) : Promise.resolve(null),
-      wsRun ? wsRun.done.catch((err: unknown) => (run?.stop(), Promise.reject(err))) : Promise.resolve(null),
-    ]);
-    ctx.signal?.removeEventListener("abort", stop);
-    const failure = parts.find((p): p is PromiseRejectedResult => p.status === "rejected");
-    if (failure) {
+    let result: LoadResult | null;
+    let websockets: WsResult | null;
+    try {
+      [result, websockets] = await runParts(run, wsRun, ctx.signal);
+    } catch (err) {
       await sampler.stop().catch(() => undefined);
-      throw failure.reason;
+      throw err;
     }
-    const result = (parts[0] as PromiseFulfilledResult<LoadResult | null>).value;
-    const websockets = (parts[1] as PromiseFulfilledResult<WsResult | null>).value;
     // Stopped before the counters are read again: its stub_status reads would otherwise fall between them uncounted.
     const counts = await sampler.stop();
     ctx.signal?.throwIfAborted();

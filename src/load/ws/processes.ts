@@ -44,6 +44,20 @@ export function mergeWsTicks(ticks: readonly WsTickInfo[]): WsTickInfo {
   return out;
 }
 
+/**
+ * A run's result from its data, emitted as `done` on the run; a caller may
+ * await only one of the two, so neither surfaces as an unhandled rejection.
+ */
+export function resultOf(run: EventEmitter<WsRunEvents>, data: Promise<WsRunData>): Promise<WsResult> {
+  const done = data.then((d) => toWsResult(d));
+  data.catch(() => {});
+  done.then(
+    (r) => run.emit("done", r),
+    () => {},
+  );
+  return done;
+}
+
 export class WsProcessesRun extends EventEmitter<WsRunEvents> implements WsRun {
   readonly done: Promise<WsResult>;
   readonly data: Promise<WsRunData>;
@@ -55,13 +69,7 @@ export class WsProcessesRun extends EventEmitter<WsRunEvents> implements WsRun {
   constructor(options: WsSessionOptions, count: number | UsageError) {
     super();
     this.data = count instanceof UsageError ? Promise.reject(count) : this.spawn(options, count);
-    this.done = this.data.then((d) => toWsResult(d));
-    // A caller may await only one of the two; the other must not surface as an unhandled rejection.
-    this.data.catch(() => {});
-    this.done.then(
-      (r) => this.emit("done", r),
-      () => {},
-    );
+    this.done = resultOf(this, this.data);
   }
 
   stop(): void {

@@ -41,12 +41,12 @@ import {
   writeWsHeader,
   type WsCause,
 } from "../../wire.js";
-import { toWsResult, WsRecorder, type WsResult, type WsRoomData, type WsRunData } from "./data.js";
+import { WsRecorder, type WsResult, type WsRoomData, type WsRunData } from "./data.js";
 import { UsageError } from "../../errors.js";
 import { openFileLimit } from "../../runtime/limits.js";
 import { connectionsPerProcess, MAX_PROCESSES } from "../processes.js";
 import { fewestWsProcesses, inWsShare, resolveWsOptions, wsRoomName, wsShareSessions, wsShareSizes, type ResolvedWsOptions, type WsSessionOptions, type WsShare } from "./options.js";
-import { WsProcessesRun } from "./processes.js";
+import { resultOf, WsProcessesRun } from "./processes.js";
 import type { WsRun, WsRunEvents, WsStartInfo, WsTickInfo } from "./types.js";
 
 export type { WsRun, WsRunEvents, WsStartInfo, WsTickInfo } from "./types.js";
@@ -415,13 +415,7 @@ class WsSessionRun extends EventEmitter<WsRunEvents> implements WsRun {
       this.resolveData = resolve;
       resolveWsOptions(options).then((o) => this.begin(o), reject);
     });
-    this.done = this.data.then((d) => toWsResult(d));
-    // A caller may await only one of the two; the other must not surface as an unhandled rejection.
-    this.data.catch(() => {});
-    this.done.then(
-      (r) => this.emit("done", r),
-      () => {},
-    );
+    this.done = resultOf(this, this.data);
   }
 
   stop(): void {
