@@ -45,7 +45,19 @@ function perClient(c: number, m: number): number {
   return m === 1 ? 80 : 160;
 }
 const MARGIN_PP = 5;
+/**
+ * Rounds per tool above 300 connections: at least ROUNDS, and up to
+ * MAX_ROUNDS while the two ranges have not met. The share there has two
+ * modes for both tools (at -c301 -m40, 88-89% and 93-100%, each about half
+ * the time: four runs of this cell on 2026-11-23 gave h2load 89.2-99.4,
+ * 88.4-99.5, 88.1-99.9 and 88.5-93.2, spillway 92.2-93.3, 90.0-96.3,
+ * 88.5-94.2 and 88.2-100.0), so three draws of each land on opposite
+ * modes in about 3% of runs, as one CI run did (h2load 88.0-88.8, spillway
+ * 98.4-99.7). More draws only when they disagree: a driver whose share
+ * differs from h2load's fails at MAX_ROUNDS as surely as at three.
+ */
 const ROUNDS = 3;
+const MAX_ROUNDS = 7;
 
 interface Cell {
   args: string;
@@ -143,7 +155,7 @@ describe("h2load and spillway's driver agree on HAProxy's overflow share", () =>
     expect(parsed.problems).toEqual([]);
     const cell: Cell = { args: args.join(" "), h2load: [], spillway: [] };
     cells.push(cell);
-    for (let round = 0; round < (c > 300 ? ROUNDS : 1); round++) {
+    for (let round = 0; c > 300 ? round < ROUNDS || (gap(cell.h2load, cell.spillway) > MARGIN_PP && round < MAX_ROUNDS) : round < 1; round++) {
       cell.h2load.push(
         await measure(n, async () => {
           const out = await runH2load(args, url);
